@@ -1,0 +1,16 @@
+"""numlstm: Numba-accelerated LSTM kernels with a scikit-learn estimator API.
+
+The layers of the package, from the bottom up:
+
+* :mod:`numlstm.cpu_lstm` / :mod:`numlstm.gpu_lstm` -- forward and backward kernels
+  (the forget gate is computed in ``cpu_lstm._forward_rows``);
+* :mod:`numlstm._backend` -- the one dispatch point choosing CPU or CUDA;
+* :class:`numlstm.LSTM` -- the research API (weights, forward, backward, state dict);
+* :mod:`numlstm.optimizers` -- SGD and Adam;
+* :class:`numlstm.LSTMRegressor`, :class:`numlstm.LSTMClassifier` -- estimators.
+"""
+
+from ._version import __version__
+from .layers import LSTM
+
+__all__ = ["LSTM", "__version__"]

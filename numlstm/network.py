@@ -1,0 +1,295 @@
+"""An LSTM with a dense output layer: the network the estimators fit.
+
+:class:`LSTMNetwork` joins a :class:`numlstm.LSTM` and a dense output layer
+and computes the training loss and its gradient for a batch. It is what a
+fitted estimator keeps in ``network_``; researchers can reach the recurrent
+part as ``est.network_.lstm`` and the output layer as ``coef_`` /
+``intercept_``.
+"""
+
+import numpy as np
+
+from .layers import LSTM
+from .losses import LOSS_FUNCTIONS, OUTPUT_ACTIVATIONS, OUTPUT_FOR_LOSS
+
+__all__ = ["LSTMNetwork"]
+
+
+class LSTMNetwork:
+    """A (stacked, optionally bidirectional) LSTM followed by a dense layer.
+
+    Sequence-to-one (``sequence_output=False``): the dense layer reads the
+    last layer's final hidden state, ``h_n`` — for the forward direction the
+    state at each sequence's own last valid step, for the reverse direction
+    the state after reading ``t = 0`` — concatenated over directions.
+
+    Sequence-to-sequence (``sequence_output=True``): the dense layer is
+    applied to the LSTM output at every timestep; padded steps are ignored by
+    the loss and receive no gradient.
+
+    Parameters
+    ----------
+    lstm : LSTM
+        The recurrent layers.
+    n_outputs : int
+        Number of outputs of the dense layer.
+    loss : {"squared_error", "binary_log_loss", "log_loss"}, default="squared_error"
+        Training loss; it fixes the output activation (identity, logistic,
+        softmax).
+    sequence_output : bool, default=False
+        Whether an output is produced at every timestep.
+    random_state : int, numpy.random.Generator or None, default=None
+        Seed of the dense layer's initialisation.
+
+    Attributes
+    ----------
+    lstm : LSTM
+        The recurrent layers.
+    coef_ : ndarray of shape (num_directions * hidden_size, n_outputs)
+        Weights of the dense layer (``raw = features @ coef_ + intercept_``).
+    intercept_ : ndarray of shape (n_outputs,)
+        Intercepts of the dense layer.
+    out_activation : str
+        Name of the output activation.
+    params : list of ndarray
+        ``[lstm.flat_parameters, coef_, intercept_]``, live arrays; an
+        optimizer updating them in place trains the network.
+    grads : list of ndarray
+        Gradients matching ``params``, filled by :meth:`loss_and_gradient`.
+    """
+
+    def __init__(self, lstm, n_outputs, loss="squared_error", sequence_output=False,
+                 random_state=None):
+        if loss not in LOSS_FUNCTIONS:
+            raise ValueError(f"loss must be one of {sorted(LOSS_FUNCTIONS)}, got {loss!r}.")
+        self.lstm = lstm
+        self.n_outputs = int(n_outputs)
+        self.loss = loss
+        self.out_activation = OUTPUT_FOR_LOSS[loss]
+        self.sequence_output = bool(sequence_output)
+        rng = np.random.default_rng(random_state)
+        n_in = lstm.num_directions * lstm.hidden_size
+        bound = 1.0 / np.sqrt(n_in)  # torch.nn.Linear's default range
+        dtype = lstm.dtype
+        self.coef_ = rng.uniform(-bound, bound, (n_in, self.n_outputs)).astype(dtype)
+        self.intercept_ = rng.uniform(-bound, bound, self.n_outputs).astype(dtype)
+        self._coef_grad = np.zeros_like(self.coef_)
+        self._intercept_grad = np.zeros_like(self.intercept_)
+        self._weight_mask = None
+
+    # ------------------------------------------------------------------ params
+    @property
+    def params(self):
+        """Live parameter arrays: LSTM flat vector, dense weights, dense intercepts."""
+        return [self.lstm.flat_parameters, self.coef_, self.intercept_]
+
+    @property
+    def grads(self):
+        """Gradient arrays matching :attr:`params`."""
+        return [self.lstm.flat_gradient, self._coef_grad, self._intercept_grad]
+
+    @property
+    def n_params(self):
+        """Total number of scalar parameters."""
+        return sum(p.size for p in self.params)
+
+    def get_flat_params(self):
+        """Return every parameter in one new 1-D array (LSTM first, then dense layer).
+
+        Returns
+        -------
+        flat : ndarray of shape (n_params,)
+            A copy.
+        """
+        return np.concatenate([p.ravel() for p in self.params])
+
+    def set_flat_params(self, flat):
+        """Set every parameter from a 1-D array laid out as :meth:`get_flat_params`.
+
+        Parameters
+        ----------
+        flat : array-like of shape (n_params,)
+            New values (converted to the network's dtype).
+        """
+        flat = np.asarray(flat).ravel()
+        if flat.size != self.n_params:
+            raise ValueError(f"flat has {flat.size} values, expected {self.n_params}.")
+        start = 0
+        for p in self.params:
+            p.ravel()[...] = flat[start:start + p.size]  # views: params are contiguous
+            start += p.size
+
+    def get_flat_grads(self):
+        """Return every gradient in one new 1-D array, laid out as :meth:`get_flat_params`."""
+        return np.concatenate([g.ravel() for g in self.grads])
+
+    def all_finite(self):
+        """Whether every parameter is finite."""
+        return all(np.isfinite(p).all() for p in self.params)
+
+    def state_dict(self):
+        """Copies of every parameter, keyed like PyTorch.
+
+        Returns
+        -------
+        state : dict of str to ndarray
+            The LSTM's ``state_dict()`` entries plus ``"output.weight"`` of
+            shape (n_outputs, num_directions * hidden_size) and
+            ``"output.bias"``, as in ``torch.nn.Linear``.
+        """
+        state = dict(self.lstm.state_dict())
+        state["output.weight"] = self.coef_.T.copy()
+        state["output.bias"] = self.intercept_.copy()
+        return state
+
+    def load_state_dict(self, state):
+        """Load parameters saved by :meth:`state_dict`.
+
+        Parameters
+        ----------
+        state : dict of str to array-like
+            Must hold every key of :meth:`state_dict` with matching shapes.
+        """
+        state = dict(state)
+        weight = np.asarray(state.pop("output.weight"))
+        bias = np.asarray(state.pop("output.bias"))
+        if weight.shape != self.coef_.T.shape or bias.shape != self.intercept_.shape:
+            raise ValueError("output.weight / output.bias have the wrong shape.")
+        self.lstm.load_state_dict(state)
+        self.coef_[...] = weight.T
+        self.intercept_[...] = bias
+
+    def _lstm_weight_mask(self):
+        """Boolean mask over ``lstm.flat_parameters``: True on weights, False on biases."""
+        if self._weight_mask is None:
+            flat = self.lstm.flat_parameters
+            saved = flat.copy()
+            try:
+                flat[...] = 0
+                for name, view in self.lstm.parameters().items():
+                    if name.startswith("weight"):
+                        view[...] = 1
+                self._weight_mask = flat != 0
+            finally:
+                flat[...] = saved
+        return self._weight_mask
+
+    # ----------------------------------------------------------------- forward
+    def _features(self, out, h_n):
+        """Inputs of the dense layer: per-timestep outputs or final states."""
+        if self.sequence_output:
+            return out
+        D = self.lstm.num_directions
+        return np.concatenate(list(h_n[-D:]), axis=1)
+
+    def decision_function(self, X, lengths=None):
+        """Raw outputs (logits) of the network in inference mode.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_timesteps, n_features)
+            Input sequences (already validated).
+        lengths : ndarray of shape (n_samples,) or None
+            Valid length of each sequence; None means all are full length.
+
+        Returns
+        -------
+        raw : ndarray of shape (n_samples, n_outputs) or (n_samples, n_timesteps, n_outputs)
+            Raw outputs; zero at padded steps for sequence output.
+        """
+        was_training = self.lstm.training
+        self.lstm.eval()
+        try:
+            out, (h_n, _) = self.lstm.forward(X, lengths=lengths, requires_grad=False)
+        finally:
+            self.lstm.train(was_training)
+        raw = self._features(out, h_n) @ self.coef_ + self.intercept_
+        if self.sequence_output and lengths is not None:
+            raw[np.arange(raw.shape[1])[None, :] >= lengths[:, None]] = 0
+        return raw
+
+    def predict(self, X, lengths=None):
+        """Outputs after the output activation (predictions or probabilities).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_timesteps, n_features)
+            Input sequences (already validated).
+        lengths : ndarray of shape (n_samples,) or None
+            Valid length of each sequence.
+
+        Returns
+        -------
+        out : ndarray of shape (n_samples, n_outputs) or (n_samples, n_timesteps, n_outputs)
+            Activated outputs.
+        """
+        raw = self.decision_function(X, lengths)
+        out = OUTPUT_ACTIVATIONS[self.out_activation](raw)
+        if self.sequence_output and lengths is not None:
+            out[np.arange(out.shape[1])[None, :] >= lengths[:, None]] = 0
+        return out
+
+    # ---------------------------------------------------------------- training
+    def loss_and_gradient(self, X, Y, lengths=None, alpha=0.0, training=True):
+        """Loss of a batch and its gradient with respect to every parameter.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_timesteps, n_features)
+            Input sequences (already validated, network dtype).
+        Y : ndarray of shape (n_samples, n_outputs) or (n_samples, n_timesteps, n_outputs)
+            Targets in the form the loss expects (standardised values, 0/1
+            column, or one-hot rows).
+        lengths : ndarray of shape (n_samples,) or None
+            Valid length of each sequence.
+        alpha : float, default=0.0
+            L2 penalty on the weights (not the biases), scaled as
+            ``0.5 * alpha * ||w||^2 / n_samples``.
+        training : bool, default=True
+            Whether dropout (between LSTM layers) is active.
+
+        Returns
+        -------
+        loss : float
+            Data loss plus penalty. The gradients are left in :attr:`grads`.
+        """
+        n = X.shape[0]
+        self.lstm.train(training)
+        out, (h_n, _) = self.lstm.forward(X, lengths=lengths)
+        feats = self._features(out, h_n)
+        if self.sequence_output:
+            if lengths is None:
+                valid = np.ones(out.shape[:2], dtype=bool)
+            else:
+                valid = np.arange(out.shape[1])[None, :] < lengths[:, None]
+            feats2 = feats[valid]
+            y2 = Y[valid]
+        else:
+            feats2, y2 = feats, Y
+        raw = feats2 @ self.coef_ + self.intercept_
+        loss, d_raw = LOSS_FUNCTIONS[self.loss](y2, raw)
+        d_raw = d_raw.astype(self.coef_.dtype, copy=False)
+        np.matmul(feats2.T, d_raw, out=self._coef_grad)
+        self._intercept_grad[...] = d_raw.sum(axis=0)
+        d_feats = d_raw @ self.coef_.T
+
+        D, H = self.lstm.num_directions, self.lstm.hidden_size
+        if self.sequence_output:
+            d_out = np.zeros_like(out)
+            d_out[valid] = d_feats
+            self.lstm.backward(d_out)
+        else:
+            d_h_n = np.zeros_like(h_n)
+            for d in range(D):
+                d_h_n[h_n.shape[0] - D + d] = d_feats[:, d * H:(d + 1) * H]
+            self.lstm.backward(np.zeros_like(out), d_h_n=d_h_n)
+
+        if alpha:
+            mask = self._lstm_weight_mask()
+            flat = self.lstm.flat_parameters
+            w = flat[mask]
+            penalty = 0.5 * alpha * (float(np.dot(w, w)) + float(np.vdot(self.coef_, self.coef_))) / n
+            self.lstm.flat_gradient[mask] += (alpha / n) * w
+            self._coef_grad += (alpha / n) * self.coef_
+            loss += penalty
+        return loss
