@@ -3,6 +3,7 @@
 import os
 import sys
 
+import numba
 import numpy as np
 import pytest
 
@@ -23,6 +24,7 @@ CASES = [
     (3, 5, 3, 4, 2, True, True, False),     # ragged multi-layer bidirectional
     (5, 4, 2, 3, 3, False, True, True),     # 3 layers ragged
     (2, 7, 3, 5, 2, False, False, False),
+    (12, 5, 3, 4, 2, True, True, True),     # big enough for several batch chunks/threads
 ]
 
 
@@ -246,3 +248,50 @@ def test_dropout_only_between_layers_and_only_in_training():
     assert one.training is True
     out1, _ = one.forward(x, lengths=lengths)
     check_close(out1, ref.lstm_forward(p1, x, None, None, lengths)[0], "out")
+
+
+@pytest.mark.parametrize("n_threads", sorted({1, 2, min(3, numba.config.NUMBA_NUM_THREADS)}))
+def test_thread_count_does_not_change_results(n_threads):
+    if n_threads > numba.config.NUMBA_NUM_THREADS:
+        pytest.skip("not enough numba threads")
+    params, x, h0, c0, lengths, d_out, d_h_n, d_c_n = make_problem(13, 4, 3, 3, 2, True, True,
+                                                                   True, seed=31)
+    r_out, r_h, r_c, cache = ref.lstm_forward(params, x, h0, c0, lengths)
+    r_grads, r_dx = ref.lstm_backward(params, cache, d_out, d_h_n, d_c_n)
+    layer = make_layer(params)
+    saved = numba.get_num_threads()
+    numba.set_num_threads(n_threads)
+    try:
+        for requires_grad in (False, True):
+            out, (h_n, c_n) = layer.forward(x, h0=h0, c0=c0, lengths=lengths,
+                                            requires_grad=requires_grad)
+            check_close(out, r_out, "out")
+            check_close(h_n, r_h, "h_n")
+            check_close(c_n, r_c, "c_n")
+        grads, dx = layer.backward(d_out, d_h_n, d_c_n)
+    finally:
+        numba.set_num_threads(saved)
+    check_close(dx, r_dx, "dx")
+    for k in r_grads:
+        check_close(grads[k], r_grads[k], k)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_padding_is_ignored(bad):
+    """Packed-sequence semantics: values in the padded part of x are never read,
+    so NaN/inf padding (a common way to pad unequal-length series) changes nothing."""
+    params, x, h0, c0, _, d_out, d_h_n, d_c_n = make_problem(3, 5, 3, 4, 2, True, False, True, 12)
+    lengths = np.array([5, 2, 3])
+    x_bad = x.copy()
+    x_bad[1, 2:] = bad
+    x_bad[2, 3:] = bad
+    r_out, r_h, r_c, cache = ref.lstm_forward(params, x, h0, c0, lengths)
+    r_grads, r_dx = ref.lstm_backward(params, cache, d_out, d_h_n, d_c_n)
+    layer = make_layer(params)
+    out, (h_n, c_n) = layer.forward(x_bad, h0=h0, c0=c0, lengths=lengths)
+    check_close(out, r_out, "out")
+    check_close(h_n, r_h, "h_n")
+    grads, dx = layer.backward(d_out, d_h_n, d_c_n)
+    check_close(dx, r_dx, "dx")
+    for k in r_grads:
+        check_close(grads[k], r_grads[k], k)

@@ -17,6 +17,7 @@ CASES = [
     (2, 4, 3, 4, 2, True, [3, 4], True),
     (4, 3, 2, 3, 2, True, None, False),
     (3, 6, 2, 5, 3, False, [1, 6, 4], False),
+    (10, 4, 3, 3, 2, True, [4, 1, 3, 2, 4, 4, 1, 2, 3, 4], True),  # several batch chunks
 ]
 
 
