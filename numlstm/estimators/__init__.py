@@ -1,0 +1,11 @@
+"""scikit-learn estimators built on :class:`numlstm.LSTM`.
+
+- :class:`LSTMRegressor`: sequence-to-one and sequence-to-sequence regression.
+- :class:`LSTMClassifier`: one label per sequence (binary or multiclass).
+"""
+
+from ._base import TrainingDivergedError
+from ._classifier import LSTMClassifier
+from ._regressor import LSTMRegressor
+
+__all__ = ["LSTMClassifier", "LSTMRegressor", "TrainingDivergedError"]

@@ -1,0 +1,281 @@
+"""LSTM classifier: one label per sequence."""
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import unique_labels
+
+from .._validation import check_classification_labels
+from ._base import BaseLSTM
+
+__all__ = ["LSTMClassifier"]
+
+
+class LSTMClassifier(ClassifierMixin, BaseLSTM):
+    """Sequence classification with a long short-term memory network.
+
+    An LSTM (:class:`numlstm.LSTM`) reads each sequence; a dense layer maps
+    its final hidden state to one logit (two classes, logistic output) or
+    one logit per class (softmax output). The network is trained on the
+    cross-entropy with mini-batch Adam or SGD, or with full-batch L-BFGS.
+    Inputs are standardised per feature inside the estimator.
+
+    Parameters
+    ----------
+    hidden_size : int, default=32
+        Number of units of each LSTM layer (and direction).
+    num_layers : int, default=1
+        Number of stacked LSTM layers.
+    bidirectional : bool, default=False
+        Whether each layer also reads the sequences backwards.
+    dropout : float, default=0.0
+        Dropout probability on the inputs of LSTM layers after the first
+        (only active while training; needs ``num_layers > 1``).
+    solver : {"adam", "sgd", "lbfgs"}, default="adam"
+        Optimizer. "adam" and "sgd" use mini-batches and support
+        ``partial_fit`` and early stopping; "lbfgs" runs
+        ``scipy.optimize.minimize(method="L-BFGS-B")`` on the flat parameter
+        vector over the whole training set (it needs ``dropout=0`` when
+        ``num_layers > 1``).
+    learning_rate_init : float, default=0.01
+        Step size of "adam" and "sgd".
+    momentum : float, default=0.9
+        Momentum of "sgd", in [0, 1].
+    nesterovs_momentum : bool, default=True
+        Whether "sgd" uses Nesterov's momentum.
+    beta_1 : float, default=0.9
+        Decay of Adam's first-moment estimate, in [0, 1).
+    beta_2 : float, default=0.999
+        Decay of Adam's second-moment estimate, in [0, 1).
+    epsilon : float, default=1e-8
+        Numerical-stability term of Adam.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size of "adam"/"sgd"; "auto" is ``min(64, n_samples)``.
+    max_iter : int, default=100
+        Maximum number of epochs ("adam"/"sgd") or iterations ("lbfgs").
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of "lbfgs".
+    alpha : float, default=1e-4
+        L2 penalty on the weights (biases are not penalised), scaled as in
+        scikit-learn's MLP: ``0.5 * alpha * ||W||^2 / batch_size``.
+    clip_grad_norm : float or None, default=1.0
+        Largest global norm of the gradient of a mini-batch; larger
+        gradients are scaled down (Pascanu et al., 2013). None disables
+        clipping.
+    shuffle : bool, default=True
+        Whether to shuffle the samples at every epoch.
+    early_stopping : bool, default=False
+        Whether to hold out ``validation_fraction`` of the training data
+        (stratified) and stop when its accuracy stops improving; the weights
+        of the best epoch are kept. Only for "adam"/"sgd" and ``fit``.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Number of epochs without an improvement of at least ``tol`` (in
+        training loss, or validation score with early stopping) before
+        training stops.
+    tol : float, default=1e-4
+        Tolerance of the stopping criterion (and L-BFGS's gradient tolerance).
+    warm_start : bool, default=False
+        Whether ``fit`` continues from the fitted network instead of
+        starting a new one.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the dropout masks, the shuffling and the
+        validation split. The same seed, data and thread count give the same
+        predictions.
+    verbose : int, default=0
+        With 1 or more, print one line per epoch: epoch, loss, validation
+        score and seconds.
+    dtype : {"float32", "float64"}, default="float32"
+        Float type of the network's weights and computations.
+    device : {"auto", "cpu", "cuda"}, default="cpu"
+        Where the LSTM kernels run (passed to :class:`numlstm.LSTM`); "cuda"
+        raises an error that says why when no usable GPU is found.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels, sorted.
+    network_ : LSTMNetwork
+        The fitted network; ``network_.lstm`` is a :class:`numlstm.LSTM`
+        and ``network_.coef_`` / ``network_.intercept_`` the output layer.
+    loss_ : float
+        Training cross-entropy (plus L2 penalty) of the last epoch.
+    loss_curve_ : list of float
+        Training loss after each epoch (each L-BFGS iteration).
+    best_loss_ : float
+        Smallest value of ``loss_curve_``.
+    validation_scores_ : list of float or None
+        Accuracy on the held-out data after each epoch, when
+        ``early_stopping``.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``.
+    n_iter_ : int
+        Number of epochs (iterations for "lbfgs") run.
+    t_ : int
+        Number of training samples seen by the solver.
+    n_features_in_ : int
+        Number of features (channels) per timestep seen in ``fit``.
+
+    See Also
+    --------
+    LSTMRegressor : Regression with the same network.
+    numlstm.LSTM : The recurrent layers (research API).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numlstm.estimators import LSTMClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(100, 8, 1))
+    >>> y = np.where(X[:, :, 0].sum(axis=1) > 0, "up", "down")
+    >>> clf = LSTMClassifier(hidden_size=8, max_iter=5, random_state=0).fit(X, y)
+    >>> clf.classes_
+    array(['down', 'up'], dtype='<U4')
+    >>> clf.predict_proba(X[:2]).sum(axis=1)
+    array([1., 1.])
+    """
+
+    def __init__(self, hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0,
+                 solver="adam", learning_rate_init=0.01, momentum=0.9,
+                 nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 batch_size="auto", max_iter=100, max_fun=15000, alpha=1e-4,
+                 clip_grad_norm=1.0, shuffle=True, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, warm_start=False,
+                 random_state=None, verbose=0, dtype="float32", device="cpu"):
+        super().__init__(
+            hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
+            dropout=dropout, solver=solver, learning_rate_init=learning_rate_init,
+            momentum=momentum, nesterovs_momentum=nesterovs_momentum, beta_1=beta_1,
+            beta_2=beta_2, epsilon=epsilon, batch_size=batch_size, max_iter=max_iter,
+            max_fun=max_fun, alpha=alpha, clip_grad_norm=clip_grad_norm, shuffle=shuffle,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change, tol=tol, warm_start=warm_start,
+            random_state=random_state, verbose=verbose, dtype=dtype, device=device,
+        )
+
+    @property
+    def _loss(self):
+        return "binary_log_loss" if len(self.classes_) == 2 else "log_loss"
+
+    def _prepare_targets(self, y, n_samples, n_timesteps, lengths, *, reset, classes=None):
+        labels = check_classification_labels(y, n_samples, estimator_name=type(self).__name__)
+        if reset:
+            self.classes_ = unique_labels(classes if classes is not None else labels)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs at least 2 classes in y, but y holds only "
+                    f"one class: {self.classes_[0]!r}."
+                )
+        elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
+            raise ValueError(
+                f"classes={classes!r} differs from the classes of the fitted estimator, "
+                f"{self.classes_!r}; set warm_start=False to refit."
+            )
+        unseen = np.setdiff1d(labels, self.classes_)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels not in classes_ {self.classes_!r}: {unseen!r}"
+                + (" (partial_fit needs every class in its first call's classes=)."
+                   if classes is not None or not reset else ".")
+            )
+        codes = np.searchsorted(self.classes_, labels)
+        if len(self.classes_) == 2:
+            return codes.astype(np.float64)[:, None]
+        return np.eye(len(self.classes_))[codes]
+
+    def _stratify_labels(self, Y):
+        return Y[:, 0] if Y.shape[1] == 1 else Y.argmax(axis=1)
+
+    def _validation_score(self, X, Y, lengths):
+        proba = self.network_.predict(X, lengths)
+        if Y.shape[1] == 1:
+            return float(np.mean((proba[:, 0] > 0.5) == (Y[:, 0] > 0.5)))
+        return float(np.mean(proba.argmax(axis=1) == Y.argmax(axis=1)))
+
+    def predict_proba(self, X):
+        """Probability of each class for sequences ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features) or \
+                (n_samples, n_timesteps), or list of array-like
+            Sequences, in the formats accepted by :meth:`fit`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Class probabilities (float64), columns ordered as ``classes_``;
+            every row sums to 1.
+        """
+        out, _ = self._network_output(X)
+        if out.shape[1] == 1:
+            p = np.clip(out[:, 0], 0.0, 1.0)
+            proba = np.column_stack([1.0 - p, p])
+        else:
+            proba = np.clip(out, 0.0, None)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like
+            Sequences, as for :meth:`predict_proba`.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities (``-inf`` where a probability underflowed).
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Predict the class of each sequence.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features) or \
+                (n_samples, n_timesteps), or list of array-like
+            Sequences, in the formats accepted by :meth:`fit`.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Predicted labels, taken from ``classes_``.
+        """
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    @available_if(BaseLSTM._check_stochastic_solver)
+    def partial_fit(self, X, y, classes=None):
+        """Run one epoch of the stochastic solver over ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features) or \
+                (n_samples, n_timesteps), or list of array-like
+            Training sequences.
+        y : array-like of shape (n_samples,)
+            Labels.
+        classes : array-like of shape (n_classes,), default=None
+            Every class that will ever appear. Required on the first call
+            (which builds the network); optional later, and then it must
+            match ``classes_``.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        self._validate_params()
+        if not hasattr(self, "network_") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        tags.classifier_tags.multi_label = False
+        return tags

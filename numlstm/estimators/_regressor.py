@@ -1,0 +1,283 @@
+"""LSTM regressor: sequence-to-one and sequence-to-sequence regression."""
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.utils.metaestimators import available_if
+
+from .._validation import check_regression_targets, check_sequences, valid_steps_mask
+from ._base import BaseLSTM
+
+__all__ = ["LSTMRegressor"]
+
+
+class LSTMRegressor(RegressorMixin, BaseLSTM):
+    """Regression with a long short-term memory network.
+
+    An LSTM (:class:`numlstm.LSTM`) reads each sequence; a dense layer maps
+    its final hidden state (sequence-to-one) or its output at every
+    timestep (sequence-to-sequence, when ``y`` is 3-D) to the targets. The
+    network is trained on the squared error with mini-batch Adam or SGD, or
+    with full-batch L-BFGS.
+
+    Inputs are standardised per feature, and targets per output, inside the
+    estimator (statistics of the first ``fit``/``partial_fit`` data), so the
+    defaults work without hand-tuning; predictions are returned in the
+    original units.
+
+    Parameters
+    ----------
+    hidden_size : int, default=32
+        Number of units of each LSTM layer (and direction).
+    num_layers : int, default=1
+        Number of stacked LSTM layers.
+    bidirectional : bool, default=False
+        Whether each layer also reads the sequences backwards.
+    dropout : float, default=0.0
+        Dropout probability on the inputs of LSTM layers after the first
+        (only active while training; needs ``num_layers > 1``).
+    solver : {"adam", "sgd", "lbfgs"}, default="adam"
+        Optimizer. "adam" and "sgd" use mini-batches and support
+        ``partial_fit`` and early stopping; "lbfgs" runs
+        ``scipy.optimize.minimize(method="L-BFGS-B")`` on the flat parameter
+        vector over the whole training set (it needs ``dropout=0`` when
+        ``num_layers > 1``).
+    learning_rate_init : float, default=0.01
+        Step size of "adam" and "sgd".
+    momentum : float, default=0.9
+        Momentum of "sgd", in [0, 1].
+    nesterovs_momentum : bool, default=True
+        Whether "sgd" uses Nesterov's momentum.
+    beta_1 : float, default=0.9
+        Decay of Adam's first-moment estimate, in [0, 1).
+    beta_2 : float, default=0.999
+        Decay of Adam's second-moment estimate, in [0, 1).
+    epsilon : float, default=1e-8
+        Numerical-stability term of Adam.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size of "adam"/"sgd"; "auto" is ``min(64, n_samples)``.
+    max_iter : int, default=100
+        Maximum number of epochs ("adam"/"sgd") or iterations ("lbfgs").
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of "lbfgs".
+    alpha : float, default=1e-4
+        L2 penalty on the weights (biases are not penalised), scaled as in
+        scikit-learn's MLP: ``0.5 * alpha * ||W||^2 / batch_size``.
+    clip_grad_norm : float or None, default=1.0
+        Largest global norm of the gradient of a mini-batch; larger
+        gradients are scaled down (Pascanu et al., 2013). None disables
+        clipping.
+    shuffle : bool, default=True
+        Whether to shuffle the samples at every epoch.
+    early_stopping : bool, default=False
+        Whether to hold out ``validation_fraction`` of the training data and
+        stop when its R² score stops improving; the weights of the best
+        epoch are kept. Only for "adam"/"sgd" and ``fit``.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Number of epochs without an improvement of at least ``tol`` (in
+        training loss, or validation score with early stopping) before
+        training stops.
+    tol : float, default=1e-4
+        Tolerance of the stopping criterion (and L-BFGS's gradient tolerance).
+    warm_start : bool, default=False
+        Whether ``fit`` continues from the fitted network instead of
+        starting a new one.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the dropout masks, the shuffling and the
+        validation split. The same seed, data and thread count give the same
+        predictions.
+    verbose : int, default=0
+        With 1 or more, print one line per epoch: epoch, loss, validation
+        score and seconds.
+    dtype : {"float32", "float64"}, default="float32"
+        Float type of the network's weights and computations.
+    device : {"auto", "cpu", "cuda"}, default="cpu"
+        Where the LSTM kernels run (passed to :class:`numlstm.LSTM`); "cuda"
+        raises an error that says why when no usable GPU is found.
+
+    Attributes
+    ----------
+    network_ : LSTMNetwork
+        The fitted network; ``network_.lstm`` is a :class:`numlstm.LSTM`
+        and ``network_.coef_`` / ``network_.intercept_`` the output layer.
+        It works on standardised inputs and targets.
+    loss_ : float
+        Training loss of the last epoch (half the mean squared error on
+        standardised targets, plus the L2 penalty).
+    loss_curve_ : list of float
+        Training loss after each epoch (each L-BFGS iteration).
+    best_loss_ : float
+        Smallest value of ``loss_curve_``.
+    validation_scores_ : list of float or None
+        R² on the held-out data after each epoch, when ``early_stopping``.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``.
+    n_iter_ : int
+        Number of epochs (iterations for "lbfgs") run.
+    t_ : int
+        Number of training samples seen by the solver.
+    n_features_in_ : int
+        Number of features (channels) per timestep seen in ``fit``.
+    n_outputs_ : int
+        Number of targets per sequence (or per timestep).
+
+    See Also
+    --------
+    LSTMClassifier : Classification with the same network.
+    numlstm.LSTM : The recurrent layers (research API).
+
+    References
+    ----------
+    Hochreiter, S. and Schmidhuber, J. (1997). Long short-term memory.
+    Neural Computation, 9(8), 1735-1780.
+
+    Examples
+    --------
+    >>> from numlstm.estimators import LSTMRegressor
+    >>> from numlstm.datasets import make_adding_problem
+    >>> X, y = make_adding_problem(n_samples=200, seq_len=10, random_state=0)
+    >>> reg = LSTMRegressor(hidden_size=8, max_iter=5, random_state=0).fit(X, y)
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    """
+
+    def __init__(self, hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0,
+                 solver="adam", learning_rate_init=0.01, momentum=0.9,
+                 nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 batch_size="auto", max_iter=100, max_fun=15000, alpha=1e-4,
+                 clip_grad_norm=1.0, shuffle=True, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, warm_start=False,
+                 random_state=None, verbose=0, dtype="float32", device="cpu"):
+        super().__init__(
+            hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
+            dropout=dropout, solver=solver, learning_rate_init=learning_rate_init,
+            momentum=momentum, nesterovs_momentum=nesterovs_momentum, beta_1=beta_1,
+            beta_2=beta_2, epsilon=epsilon, batch_size=batch_size, max_iter=max_iter,
+            max_fun=max_fun, alpha=alpha, clip_grad_norm=clip_grad_norm, shuffle=shuffle,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change, tol=tol, warm_start=warm_start,
+            random_state=random_state, verbose=verbose, dtype=dtype, device=device,
+        )
+
+    _loss = "squared_error"
+
+    def _prepare_targets(self, y, n_samples, n_timesteps, lengths, *, reset, classes=None):
+        y = check_regression_targets(y, n_samples, n_timesteps=n_timesteps, lengths=lengths,
+                                     estimator_name=type(self).__name__)
+        Y = y.reshape(n_samples, 1) if y.ndim == 1 else y
+        if reset:
+            self._y_ndim = y.ndim
+            self.n_outputs_ = Y.shape[-1]
+            values = Y[valid_steps_mask(n_samples, n_timesteps, lengths)] if Y.ndim == 3 else Y
+            self._y_mean = values.mean(axis=0)
+            scale = values.std(axis=0)
+            scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1, np.abs(self._y_mean))] = 1
+            self._y_scale = scale
+        else:
+            if (y.ndim == 3) != (self._y_ndim == 3) or Y.shape[-1] != self.n_outputs_:
+                raise ValueError(
+                    f"y has shape {y.shape}, but the estimator was fitted with "
+                    f"{'3-D (sequence) ' if self._y_ndim == 3 else ''}targets of "
+                    f"{self.n_outputs_} output(s); set warm_start=False to refit."
+                )
+        Ys = (Y - self._y_mean) / self._y_scale
+        if Y.ndim == 3 and lengths is not None:
+            Ys[~valid_steps_mask(n_samples, n_timesteps, lengths)] = 0.0
+        return Ys
+
+    def _validation_score(self, X, Y, lengths):
+        pred = self.network_.predict(X, lengths).astype(np.float64)
+        if Y.ndim == 3:
+            mask = valid_steps_mask(Y.shape[0], Y.shape[1], lengths)
+            return float(r2_score(Y[mask], pred[mask]))
+        return float(r2_score(Y, pred))
+
+    def predict(self, X):
+        """Predict targets for sequences ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features) or \
+                (n_samples, n_timesteps), or list of array-like
+            Sequences, in the formats accepted by :meth:`fit`; their length
+            may differ from the training sequences'.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,), (n_samples, n_outputs) or \
+                (n_samples, n_timesteps, n_outputs)
+            Predictions in the shape of the training ``y`` (float64). For
+            sequence targets the array covers the padded length and is zero
+            after each sequence's end.
+        """
+        out, lengths = self._network_output(X)
+        y_pred = out * self._y_scale + self._y_mean
+        if self._y_ndim == 3:
+            if lengths is not None:
+                y_pred[~valid_steps_mask(y_pred.shape[0], y_pred.shape[1], lengths)] = 0.0
+            return y_pred
+        return y_pred.ravel() if self._y_ndim == 1 else y_pred
+
+    @available_if(BaseLSTM._check_stochastic_solver)
+    def partial_fit(self, X, y):
+        """Run one epoch of the stochastic solver over ``(X, y)``.
+
+        The first call builds the network (and the standardisation) from
+        this data; later calls continue training it, keeping the optimizer's
+        state. Early stopping is not used. Only for ``solver`` "adam"/"sgd".
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features) or \
+                (n_samples, n_timesteps), or list of array-like
+            Training sequences.
+        y : array-like of shape (n_samples,), (n_samples, n_outputs) or \
+                (n_samples, n_timesteps, n_outputs)
+            Targets.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        self._validate_params()
+        return self._fit(X, y, incremental=True)
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R² of the predictions.
+
+        For sequence (3-D) targets, R² is computed over every valid
+        timestep, each output a column.
+
+        Parameters
+        ----------
+        X : array-like
+            Test sequences, as for :meth:`predict`.
+        y : array-like
+            True targets, shaped like the training ``y``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights (sequence-to-one targets only).
+
+        Returns
+        -------
+        score : float
+            R² of ``self.predict(X)`` against ``y``.
+        """
+        if getattr(self, "_y_ndim", None) != 3:
+            return super().score(X, y, sample_weight=sample_weight)
+        y_pred = self.predict(X)
+        X3, lengths = check_sequences(X, dtype=np.float64)
+        y_true = check_regression_targets(y, X3.shape[0], n_timesteps=X3.shape[1],
+                                          lengths=lengths)
+        mask = valid_steps_mask(X3.shape[0], X3.shape[1], lengths)
+        if y_true.ndim != 3:
+            raise ValueError(f"y must be 3-D (sequence targets) like in fit, got shape "
+                             f"{y_true.shape}.")
+        return float(r2_score(y_true[mask], y_pred[mask]))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
