@@ -35,7 +35,7 @@ _HALF32 = np.float32(0.5)
 _ONE32 = np.float32(1.0)
 
 
-@njit(cache=True, inline="always", fastmath=True)
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
 def _tanh_float32(x):
     x = min(max(x, -_CLAMP), _CLAMP)
     x2 = x * x
@@ -52,17 +52,17 @@ def _tanh_float32(x):
     return p / q
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _tanh_exact(x):
     return math.tanh(x)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _sigmoid_float32(x):
     return _HALF32 + _HALF32 * _tanh_float32(_HALF32 * x)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _sigmoid_exact(x):
     return 0.5 + 0.5 * math.tanh(0.5 * x)
 

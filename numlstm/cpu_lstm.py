@@ -42,7 +42,8 @@ __all__ = ["lstm_layer_backward", "lstm_layer_forward", "lstm_layer_inference"]
 
 # Fast-math without the no-NaN/no-inf assumptions: a diverging model must still show NaN.
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
-_JIT = dict(cache=True, nogil=True, fastmath=_FASTMATH)
+# error_model="numpy": division without a zero check, which otherwise blocks vectorisation.
+_JIT = dict(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
 
 
 @njit(**_JIT)

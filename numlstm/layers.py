@@ -323,6 +323,12 @@ class LSTM:
         x = self._check_x(x)
         batch, n_steps, _ = x.shape
         lengths = self._check_lengths(lengths, batch, n_steps)
+        if lengths.min() < n_steps:
+            # Padding may hold anything (NaN is a common filler); the weight-gradient
+            # products run over whole blocks, where 0 * NaN would leak into dW_ih.
+            x = x.copy()
+            for b in np.flatnonzero(lengths < n_steps):
+                x[b, lengths[b]:] = 0.0
         given_state = (h0 is not None, c0 is not None)
         h0 = self._check_state(h0, "h0", batch)
         c0 = self._check_state(c0, "c0", batch)
