@@ -7,10 +7,14 @@ The layers of the package, from the bottom up:
 * :mod:`numlstm._backend` -- the one dispatch point choosing CPU or CUDA;
 * :class:`numlstm.LSTM` -- the research API (weights, forward, backward, state dict);
 * :mod:`numlstm.optimizers` -- SGD and Adam;
-* :class:`numlstm.LSTMRegressor`, :class:`numlstm.LSTMClassifier` -- estimators.
+* :class:`numlstm.LSTMRegressor`, :class:`numlstm.LSTMClassifier` -- estimators;
+* :mod:`numlstm.datasets` -- synthetic sequence tasks (adding problem, copy task).
 """
 
+from . import datasets
 from ._version import __version__
+from .estimators import LSTMClassifier, LSTMRegressor, TrainingDivergedError
 from .layers import LSTM
 
-__all__ = ["LSTM", "__version__"]
+__all__ = ["LSTM", "LSTMClassifier", "LSTMRegressor", "TrainingDivergedError", "datasets",
+           "__version__"]
