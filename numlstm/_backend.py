@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _config
 
-__all__ = ["CPUBackend", "get_backend", "resolve_device"]
+__all__ = ["CPUBackend", "Workspace", "get_backend", "resolve_device"]
 
 _DEVICES = ("auto", "cpu", "cuda")
 
@@ -71,15 +71,50 @@ def _chunk_bounds(batch_size):
     return np.linspace(0, batch_size, n_chunks + 1).round().astype(np.int64)
 
 
+class Workspace:
+    """Scratch arrays kept between calls, so repeated batches of one shape allocate nothing.
+
+    Large fresh arrays cost page faults on first touch every time; a training loop calls
+    the kernels with the same shapes thousands of times. Arrays handed out here are
+    overwritten by the next call that asks for the same name: never return them to users.
+    """
+
+    def __init__(self):
+        self._arrays = {}
+
+    def get(self, name, shape, dtype):
+        """Return an uninitialised array of ``shape`` and ``dtype`` registered as ``name``."""
+        array = self._arrays.get(name)
+        if array is None or array.shape != shape or array.dtype != dtype:
+            array = np.empty(shape, dtype)
+            self._arrays[name] = array
+        return array
+
+    def clear(self):
+        """Drop every array."""
+        self._arrays.clear()
+
+
+class _NoWorkspace:
+    @staticmethod
+    def get(name, shape, dtype):
+        return np.empty(shape, dtype)
+
+
 class CPUBackend:
-    """Runs layers with the ``@njit(parallel=True)`` kernels of :mod:`numlstm.cpu_lstm`."""
+    """Runs layers with the ``@njit(parallel=True)`` kernels of :mod:`numlstm.cpu_lstm`.
+
+    A batch too small to share between threads runs the per-rows kernel directly, without
+    starting a parallel region.
+    """
 
     name = "cpu"
 
-    def forward(self, x, lengths, W_ih, W_hh, bias, h0, c0):
+    def forward(self, x, lengths, W_ih, W_hh, bias, h0, c0, workspace=None):
         """Forward one layer keeping caches; returns ``out, h_n, c_n, cache``."""
-        from .cpu_lstm import lstm_layer_forward
+        from .cpu_lstm import lstm_layer_forward, lstm_layer_forward_rows
 
+        ws = workspace or _NoWorkspace
         n_dirs, four_h, _ = W_ih.shape
         hidden = four_h // 4
         batch, n_steps, _ = x.shape
@@ -87,19 +122,24 @@ class CPUBackend:
         out = np.empty((batch, n_steps, n_dirs * hidden), dtype)
         h_n = np.empty((n_dirs, batch, hidden), dtype)
         c_n = np.empty_like(h_n)
-        gates = np.empty((n_dirs, batch, n_steps, four_h), dtype)
-        h_prev = np.empty((n_dirs, batch, n_steps, hidden), dtype)
-        c_prev = np.empty_like(h_prev)
+        gates = ws.get("gates", (n_dirs, batch, n_steps, four_h), dtype)
+        h_prev = ws.get("h_prev", (n_dirs, batch, n_steps, hidden), dtype)
+        c_prev = ws.get("c_prev", (n_dirs, batch, n_steps, hidden), dtype)
         bounds = _chunk_bounds(batch)
         with _single_threaded_blas:
-            lstm_layer_forward(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
-                               gates, h_prev, c_prev, bounds)
+            if bounds.shape[0] == 2:
+                lstm_layer_forward_rows(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
+                                        gates, h_prev, c_prev, True, 0, batch)
+            else:
+                lstm_layer_forward(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
+                                   gates, h_prev, c_prev, bounds)
         return out, h_n, c_n, (gates, h_prev, c_prev)
 
-    def inference(self, x, lengths, W_ih, W_hh, bias, h0, c0):
+    def inference(self, x, lengths, W_ih, W_hh, bias, h0, c0, workspace=None):
         """Forward one layer without caches; returns ``out, h_n, c_n``."""
-        from .cpu_lstm import lstm_layer_inference
+        from .cpu_lstm import lstm_layer_forward_rows, lstm_layer_inference
 
+        ws = workspace or _NoWorkspace
         n_dirs, four_h, _ = W_ih.shape
         hidden = four_h // 4
         batch, n_steps, _ = x.shape
@@ -107,18 +147,23 @@ class CPUBackend:
         out = np.empty((batch, n_steps, n_dirs * hidden), dtype)
         h_n = np.empty((n_dirs, batch, hidden), dtype)
         c_n = np.empty_like(h_n)
-        work = np.empty((1, batch, n_steps, four_h), dtype)
+        work = ws.get("inference", (1, batch, n_steps, four_h), dtype)
         bounds = _chunk_bounds(batch)
         with _single_threaded_blas:
-            lstm_layer_inference(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
-                                 work, bounds)
+            if bounds.shape[0] == 2:
+                lstm_layer_forward_rows(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
+                                        work, work, work, False, 0, batch)
+            else:
+                lstm_layer_inference(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
+                                     work, bounds)
         return out, h_n, c_n
 
     def backward(self, x, lengths, W_ih, W_hh, cache, d_out, d_h_n, d_c_n,
-                 dW_ih, dW_hh, d_bias):
+                 dW_ih, dW_hh, d_bias, workspace=None):
         """Backward one layer; fills ``dW_ih, dW_hh, d_bias``, returns ``dx, d_h0, d_c0``."""
-        from .cpu_lstm import lstm_layer_backward
+        from .cpu_lstm import lstm_layer_backward, lstm_layer_backward_rows
 
+        ws = workspace or _NoWorkspace
         gates, h_prev, c_prev = cache
         batch = x.shape[0]
         bounds = _chunk_bounds(batch)
@@ -127,14 +172,19 @@ class CPUBackend:
         dx = np.empty_like(x)
         d_h0 = np.empty_like(d_h_n)
         d_c0 = np.empty_like(d_c_n)
-        d_gates = np.empty_like(gates)
-        partial_W_ih = np.empty((n_chunks,) + W_ih.shape, dtype)
-        partial_W_hh = np.empty((n_chunks,) + W_hh.shape, dtype)
-        partial_bias = np.empty((n_chunks,) + d_bias.shape, dtype)
+        d_gates = ws.get("d_gates", gates.shape, dtype)
         with _single_threaded_blas:
-            lstm_layer_backward(x, lengths, W_ih, W_hh, gates, h_prev, c_prev, d_out,
-                                d_h_n, d_c_n, dx, dW_ih, dW_hh, d_bias, d_h0, d_c0,
-                                d_gates, partial_W_ih, partial_W_hh, partial_bias, bounds)
+            if n_chunks == 1:
+                lstm_layer_backward_rows(x, lengths, W_ih, W_hh, gates, h_prev, c_prev, d_out,
+                                         d_h_n, d_c_n, dx, d_h0, d_c0, d_gates,
+                                         dW_ih, dW_hh, d_bias, 0, batch)
+            else:
+                lstm_layer_backward(
+                    x, lengths, W_ih, W_hh, gates, h_prev, c_prev, d_out, d_h_n, d_c_n, dx,
+                    dW_ih, dW_hh, d_bias, d_h0, d_c0, d_gates,
+                    ws.get("partial_W_ih", (n_chunks,) + W_ih.shape, dtype),
+                    ws.get("partial_W_hh", (n_chunks,) + W_hh.shape, dtype),
+                    ws.get("partial_bias", (n_chunks,) + d_bias.shape, dtype), bounds)
         return dx, d_h0, d_c0
 
 

@@ -146,7 +146,8 @@ def check_sequences(X, *, dtype=np.float64, name="X"):
         raise ValueError(
             f"{name} must be 3-D (n_samples, n_timesteps, n_features), or 2-D "
             f"(n_samples, n_timesteps) for univariate series; got a {arr.ndim}-D array "
-            f"of shape {arr.shape}. Reshape a single series with {name}.reshape(1, -1)."
+            f"of shape {arr.shape}. Reshape your data, e.g. {name}.reshape(1, -1) for one "
+            "univariate series."
         )
     if arr.shape[1] == 0:
         raise ValueError(f"{name} has 0 timesteps (shape={arr.shape}); at least 1 is required.")

@@ -38,7 +38,8 @@ from numba import njit, prange
 from ._activations import sigmoid, tanh
 from ._blas import gemm, new_gemm_scratch
 
-__all__ = ["lstm_layer_backward", "lstm_layer_forward", "lstm_layer_inference"]
+__all__ = ["lstm_layer_backward", "lstm_layer_backward_rows", "lstm_layer_forward",
+           "lstm_layer_forward_rows", "lstm_layer_inference"]
 
 # Fast-math without the no-NaN/no-inf assumptions: a diverging model must still show NaN.
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -121,6 +122,20 @@ def _forward_rows(x, lengths, W_ih, W_hh, bias, h_n, c_n, out,
                     row[3 * hidden + j] = o_gate
 
 
+@njit(**_JIT)
+def lstm_layer_forward_rows(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
+                            gates, h_prev, c_prev, store, b0, b1):
+    """Both directions of one layer over rows ``b0:b1``: one thread's share, or the whole
+    batch when a single thread runs it (no parallel region to start).
+    """
+    h_n[:, b0:b1] = h0[:, b0:b1]
+    c_n[:, b0:b1] = c0[:, b0:b1]
+    scratch = new_gemm_scratch(x)
+    for d in range(W_hh.shape[0]):
+        _forward_rows(x, lengths, W_ih, W_hh, bias, h_n, c_n, out,
+                      gates, h_prev, c_prev, store, d, b0, b1, scratch)
+
+
 @njit(parallel=True, **_JIT)
 def lstm_layer_forward(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
                        gates, h_prev, c_prev, chunk_bounds):
@@ -138,16 +153,10 @@ def lstm_layer_forward(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
     h_prev, c_prev : ndarrays (D, B, T, H), written
     chunk_bounds : int64 ndarray (n_chunks + 1,), batch slice of each thread
     """
-    n_dirs = W_hh.shape[0]
-    h_n[:] = h0
-    c_n[:] = c0
     for chunk in prange(chunk_bounds.shape[0] - 1):
-        b0 = chunk_bounds[chunk]
-        b1 = chunk_bounds[chunk + 1]
-        scratch = new_gemm_scratch(x)
-        for d in range(n_dirs):
-            _forward_rows(x, lengths, W_ih, W_hh, bias, h_n, c_n, out,
-                          gates, h_prev, c_prev, True, d, b0, b1, scratch)
+        lstm_layer_forward_rows(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n, gates,
+                                h_prev, c_prev, True, chunk_bounds[chunk],
+                                chunk_bounds[chunk + 1])
 
 
 @njit(parallel=True, **_JIT)
@@ -158,17 +167,10 @@ def lstm_layer_inference(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
     ``work`` is scratch of shape (1, B, T, 4H); other arguments as in
     :func:`lstm_layer_forward`.
     """
-    n_dirs = W_hh.shape[0]
-    h_n[:] = h0
-    c_n[:] = c0
     for chunk in prange(chunk_bounds.shape[0] - 1):
-        b0 = chunk_bounds[chunk]
-        b1 = chunk_bounds[chunk + 1]
-        scratch = new_gemm_scratch(x)
-        for d in range(n_dirs):
-            _forward_rows(x, lengths, W_ih, W_hh, bias, h_n, c_n, out,
-                          work, work, work, False,
-                          d, b0, b1, scratch)
+        lstm_layer_forward_rows(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n, work,
+                                work, work, False, chunk_bounds[chunk],
+                                chunk_bounds[chunk + 1])
 
 
 @njit(**_JIT)
@@ -247,6 +249,38 @@ def _weight_gradients(x, W_ih, h_prev, d_gates, dx, dW_ih, dW_hh, d_bias, d, b0,
                 db[j] += row[j]
 
 
+@njit(**_JIT)
+def lstm_layer_backward_rows(x, lengths, W_ih, W_hh, gates, h_prev, c_prev, d_out, d_h_n,
+                             d_c_n, dx, d_h0, d_c0, d_gates, partial_W_ih, partial_W_hh,
+                             partial_bias, b0, b1):
+    """Both directions of one layer over rows ``b0:b1``; the weight gradients of these rows
+    go to ``partial_*`` (overwritten). Serial use passes the final gradient arrays there.
+    """
+    d_h0[:, b0:b1] = d_h_n[:, b0:b1]
+    d_c0[:, b0:b1] = d_c_n[:, b0:b1]
+    scratch = new_gemm_scratch(x)
+    carry = np.empty((b1 - b0, W_hh.shape[2]), dtype=x.dtype)
+    partial_W_ih[:] = 0.0
+    partial_W_hh[:] = 0.0
+    partial_bias[:] = 0.0
+    for d in range(W_hh.shape[0]):
+        _backward_rows(lengths, W_hh, gates, c_prev, d_out, d_gates, d_h0, d_c0,
+                       carry, d, b0, b1, scratch)
+        _weight_gradients(x, W_ih, h_prev, d_gates, dx, partial_W_ih, partial_W_hh,
+                          partial_bias, d, b0, b1, scratch)
+
+
+@njit(**_JIT)
+def _sum_partials(partial_W_ih, partial_W_hh, partial_bias, dW_ih, dW_hh, d_bias):
+    dW_ih[:] = partial_W_ih[0]
+    dW_hh[:] = partial_W_hh[0]
+    d_bias[:] = partial_bias[0]
+    for chunk in range(1, partial_W_ih.shape[0]):
+        dW_ih += partial_W_ih[chunk]
+        dW_hh += partial_W_hh[chunk]
+        d_bias += partial_bias[chunk]
+
+
 @njit(parallel=True, **_JIT)
 def lstm_layer_backward(x, lengths, W_ih, W_hh, gates, h_prev, c_prev, d_out,
                         d_h_n, d_c_n, dx, dW_ih, dW_hh, d_bias, d_h0, d_c0,
@@ -268,28 +302,9 @@ def lstm_layer_backward(x, lengths, W_ih, W_hh, gates, h_prev, c_prev, d_out,
     partial_W_ih, partial_W_hh, partial_bias : ndarrays with a leading ``n_chunks`` axis,
         scratch for each thread's share of the weight gradients
     """
-    n_dirs = W_hh.shape[0]
-    hidden = W_hh.shape[2]
-    n_chunks = chunk_bounds.shape[0] - 1
-    d_h0[:] = d_h_n
-    d_c0[:] = d_c_n
-    for chunk in prange(n_chunks):
-        b0 = chunk_bounds[chunk]
-        b1 = chunk_bounds[chunk + 1]
-        scratch = new_gemm_scratch(x)
-        carry = np.empty((b1 - b0, hidden), dtype=x.dtype)
-        partial_W_ih[chunk] = 0.0
-        partial_W_hh[chunk] = 0.0
-        partial_bias[chunk] = 0.0
-        for d in range(n_dirs):
-            _backward_rows(lengths, W_hh, gates, c_prev, d_out, d_gates, d_h0, d_c0,
-                           carry, d, b0, b1, scratch)
-            _weight_gradients(x, W_ih, h_prev, d_gates, dx, partial_W_ih[chunk],
-                              partial_W_hh[chunk], partial_bias[chunk], d, b0, b1, scratch)
-    dW_ih[:] = partial_W_ih[0]
-    dW_hh[:] = partial_W_hh[0]
-    d_bias[:] = partial_bias[0]
-    for chunk in range(1, n_chunks):
-        dW_ih += partial_W_ih[chunk]
-        dW_hh += partial_W_hh[chunk]
-        d_bias += partial_bias[chunk]
+    for chunk in prange(chunk_bounds.shape[0] - 1):
+        lstm_layer_backward_rows(x, lengths, W_ih, W_hh, gates, h_prev, c_prev, d_out,
+                                 d_h_n, d_c_n, dx, d_h0, d_c0, d_gates, partial_W_ih[chunk],
+                                 partial_W_hh[chunk], partial_bias[chunk],
+                                 chunk_bounds[chunk], chunk_bounds[chunk + 1])
+    _sum_partials(partial_W_ih, partial_W_hh, partial_bias, dW_ih, dW_hh, d_bias)

@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from ._backend import get_backend, resolve_device
+from ._backend import Workspace, get_backend, resolve_device
 
 __all__ = ["LSTM"]
 
@@ -132,6 +132,7 @@ class LSTM:
         self._stacked = self._stacked_views(self.flat_parameters)
         self._stacked_grad = self._stacked_views(self.flat_gradient)
         self._cache = None
+        self._workspaces = [Workspace() for _ in range(self.num_layers)]
         self.reset_parameters(forget_bias)
 
     # ------------------------------------------------------------------ layout
@@ -345,11 +346,12 @@ class LSTM:
             args = (inp, lengths, self._stacked[f"weight_ih_l{k}"],
                     self._stacked[f"weight_hh_l{k}"], self._combined_bias(k),
                     h0[k * D:(k + 1) * D], c0[k * D:(k + 1) * D])
+            workspace = self._workspaces[k]
             if requires_grad:
-                out, h_k, c_k, cache = self._backend.forward(*args)
+                out, h_k, c_k, cache = self._backend.forward(*args, workspace=workspace)
                 layers.append((inp, mask, cache))
             else:
-                out, h_k, c_k = self._backend.inference(*args)
+                out, h_k, c_k = self._backend.inference(*args, workspace=workspace)
             h_n[k * D:(k + 1) * D] = h_k
             c_n[k * D:(k + 1) * D] = c_k
             inp = out
@@ -405,7 +407,8 @@ class LSTM:
                 inp, lengths, self._stacked[f"weight_ih_l{k}"],
                 self._stacked[f"weight_hh_l{k}"], layer_cache, d_out,
                 d_h_n[k * D:(k + 1) * D], d_c_n[k * D:(k + 1) * D],
-                grad[f"weight_ih_l{k}"], grad[f"weight_hh_l{k}"], d_bias)
+                grad[f"weight_ih_l{k}"], grad[f"weight_hh_l{k}"], d_bias,
+                workspace=self._workspaces[k])
             grad[f"bias_hh_l{k}"][...] = d_bias
             d_h0[k * D:(k + 1) * D] = dh0_k
             d_c0[k * D:(k + 1) * D] = dc0_k
@@ -418,6 +421,22 @@ class LSTM:
         if cache["given_state"][1]:
             grads["c0"] = d_c0
         return grads, d_out
+
+    def __getstate__(self):
+        # Caches and scratch are large and rebuilt on demand; the backend is chosen again on
+        # unpickling, so a model trained on a GPU loads on a machine without one.
+        state = self.__dict__.copy()
+        state["_cache"] = None
+        state["_workspaces"] = None
+        state["_backend"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._workspaces = [Workspace() for _ in range(self.num_layers)]
+        if self.device == "cuda" and resolve_device("auto") != "cuda":
+            self.device = "cpu"
+        self._backend = get_backend(self.device)
 
     def __repr__(self):
         extra = ""
