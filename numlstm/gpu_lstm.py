@@ -598,7 +598,7 @@ class CUDABackend:
             self._kernels(dtype), put(x), put(lengths, np.int64), put(W_ih, dtype),
             put(W_hh, dtype), put(bias, dtype), put(h0, dtype), put(c0, dtype), store)
 
-    def forward(self, x, lengths, W_ih, W_hh, bias, h0, c0):
+    def forward(self, x, lengths, W_ih, W_hh, bias, h0, c0, workspace=None):
         """Forward one layer keeping caches; returns ``out, h_n, c_n, cache``.
 
         Parameters
@@ -607,6 +607,8 @@ class CUDABackend:
         lengths : int ndarray (B,), each in [1, T]
         W_ih, W_hh, bias : ndarrays (D, 4H, I), (D, 4H, H), (D, 4H)
         h0, c0 : ndarrays (D, B, H)
+        workspace : numlstm._backend.Workspace, optional
+            Accepted for the backend interface; device buffers are allocated per call.
 
         Returns
         -------
@@ -618,13 +620,13 @@ class CUDABackend:
         out, h_n, c_n, cache = self._run_forward(x, lengths, W_ih, W_hh, bias, h0, c0, True)
         return out.copy_to_host(), h_n.copy_to_host(), c_n.copy_to_host(), cache
 
-    def inference(self, x, lengths, W_ih, W_hh, bias, h0, c0):
+    def inference(self, x, lengths, W_ih, W_hh, bias, h0, c0, workspace=None):
         """Forward one layer without caches; returns ``out, h_n, c_n`` (see :meth:`forward`)."""
         out, h_n, c_n, _ = self._run_forward(x, lengths, W_ih, W_hh, bias, h0, c0, False)
         return out.copy_to_host(), h_n.copy_to_host(), c_n.copy_to_host()
 
     def backward(self, x, lengths, W_ih, W_hh, cache, d_out, d_h_n, d_c_n,
-                 dW_ih, dW_hh, d_bias):
+                 dW_ih, dW_hh, d_bias, workspace=None):
         """Backward one layer; fills ``dW_ih, dW_hh, d_bias``, returns ``dx, d_h0, d_c0``.
 
         Parameters
@@ -640,6 +642,8 @@ class CUDABackend:
             Gradients w.r.t. the final states.
         dW_ih, dW_hh, d_bias : ndarrays (D, 4H, I), (D, 4H, H), (D, 4H)
             Written with the weight gradients.
+        workspace : numlstm._backend.Workspace, optional
+            Accepted for the backend interface (unused).
 
         Returns
         -------

@@ -1,0 +1,68 @@
+"""numlstm.LSTM(device="cuda") end to end, against the same layer on the CPU."""
+
+import numpy as np
+import pytest
+
+from numlstm import LSTM
+
+pytestmark = pytest.mark.cudasim
+
+RTOL = {np.float64: 1e-9, np.float32: 1e-4}
+
+
+def assert_matches(actual, desired, dtype, name):
+    desired = np.asarray(desired)
+    scale = max(float(np.max(np.abs(desired))), 1e-30)
+    np.testing.assert_allclose(actual, desired, rtol=RTOL[dtype], atol=RTOL[dtype] * scale,
+                               err_msg=name)
+
+
+def twin_layers(I, H, L, bidirectional, dtype, dropout=0.0):
+    """The same layer (weights and dropout stream) on the CPU and on CUDA."""
+    kw = dict(num_layers=L, bidirectional=bidirectional, dtype=dtype, dropout=dropout,
+              random_state=0)
+    cpu = LSTM(I, H, device="cpu", **kw)
+    gpu = LSTM(I, H, device="cuda", **kw)
+    gpu.load_state_dict(cpu.state_dict())
+    return cpu, gpu
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_two_layer_bidirectional_ragged_with_state(dtype):
+    B, T, I, H, L = 4, 4, 3, 3, 2
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((B, T, I))
+    lengths = np.array([4, 2, 1, 3])
+    h0 = rng.standard_normal((2 * L, B, H))
+    c0 = rng.standard_normal((2 * L, B, H))
+    d_out = rng.standard_normal((B, T, 2 * H))
+    d_h_n = rng.standard_normal((2 * L, B, H))
+    d_c_n = rng.standard_normal((2 * L, B, H))
+    cpu, gpu = twin_layers(I, H, L, True, dtype, dropout=0.25 if dtype == np.float64 else 0.0)
+    results = []
+    for layer in (cpu, gpu):
+        out, (h_n, c_n) = layer.forward(x, h0, c0, lengths=lengths)
+        grads, dx = layer.backward(d_out, d_h_n, d_c_n)
+        results.append(dict(out=out, h_n=h_n, c_n=c_n, dx=dx,
+                            flat_gradient=layer.flat_gradient.copy(), **grads))
+    expected, actual = results
+    assert set(actual) == set(expected)
+    assert "h0" in actual and "c0" in actual
+    for name, value in expected.items():
+        assert actual[name].dtype == np.dtype(dtype), name
+        assert_matches(actual[name], value, dtype, name)
+
+
+def test_inference_and_device_names():
+    B, T, I, H = 3, 5, 2, 4
+    x = np.random.default_rng(2).standard_normal((B, T, I))
+    cpu, gpu = twin_layers(I, H, 1, False, np.float32)
+    assert gpu.device == "cuda" and "cuda" in repr(gpu)
+    assert LSTM(I, H, device="auto").device == "cuda"  # the simulator counts as a GPU
+    expected = cpu.forward(x, requires_grad=False)
+    actual = gpu.forward(x, requires_grad=False)
+    assert_matches(actual[0], expected[0], np.float32, "out")
+    assert_matches(actual[1][0], expected[1][0], np.float32, "h_n")
+    assert_matches(actual[1][1], expected[1][1], np.float32, "c_n")
+    with pytest.raises(RuntimeError):
+        gpu.backward(np.ones_like(actual[0]))
