@@ -66,6 +66,43 @@ def _step_order(t_index, n_steps, reverse):
 
 
 @njit(**_JIT)
+def _lstm_cell_forward(pre, bias, h, c):
+    """One LSTM step of one sequence: gate math and cell update of ``h``/``c`` in place.
+
+    ``pre`` holds the gate pre-activations without bias (blocks i, f, g, o of H each).
+    Working on 1-D rows, with no stores besides the state, keeps the loop simple enough
+    for the compiler to vectorise.
+    """
+    hidden = h.shape[0]
+    for j in range(hidden):
+        i_gate = sigmoid(pre[j] + bias[j])
+        f_gate = sigmoid(pre[hidden + j] + bias[hidden + j])
+        g_gate = tanh(pre[2 * hidden + j] + bias[2 * hidden + j])
+        o_gate = sigmoid(pre[3 * hidden + j] + bias[3 * hidden + j])
+        c_new = f_gate * c[j] + i_gate * g_gate
+        c[j] = c_new
+        h[j] = o_gate * tanh(c_new)
+
+
+@njit(**_JIT)
+def _lstm_cell_forward_keep(pre, bias, h, c):
+    """Like :func:`_lstm_cell_forward`, and ``pre`` becomes the activated gates."""
+    hidden = h.shape[0]
+    for j in range(hidden):
+        i_gate = sigmoid(pre[j] + bias[j])
+        f_gate = sigmoid(pre[hidden + j] + bias[hidden + j])
+        g_gate = tanh(pre[2 * hidden + j] + bias[2 * hidden + j])
+        o_gate = sigmoid(pre[3 * hidden + j] + bias[3 * hidden + j])
+        c_new = f_gate * c[j] + i_gate * g_gate
+        c[j] = c_new
+        h[j] = o_gate * tanh(c_new)
+        pre[j] = i_gate
+        pre[hidden + j] = f_gate
+        pre[2 * hidden + j] = g_gate
+        pre[3 * hidden + j] = o_gate
+
+
+@njit(**_JIT)
 def _forward_rows(x, lengths, W_ih, W_hh, bias, h_n, c_n, out,
                   gates, h_prev, c_prev, store, d, b0, b1, scratch):
     """Run direction ``d`` over rows ``b0:b1`` for all timesteps.
@@ -97,29 +134,15 @@ def _forward_rows(x, lengths, W_ih, W_hh, bias, h_n, c_n, out,
              1.0, g[b0:, t].ctypes.data, n_steps * four_h, scratch)
         col = d * hidden
         for b in range(b0, b1):
-            row = g[b, t]
+            h_out = out[b, t][col:col + hidden]
             if t >= lengths[b]:
-                for j in range(hidden):
-                    out[b, t, col + j] = 0.0
+                h_out[:] = 0.0
                 continue
-            hb = h_n[d, b]
-            cb = c_n[d, b]
-            bd = bias[d]
-            for j in range(hidden):
-                i_gate = sigmoid(row[j] + bd[j])
-                f_gate = sigmoid(row[hidden + j] + bd[hidden + j])
-                g_gate = tanh(row[2 * hidden + j] + bd[2 * hidden + j])
-                o_gate = sigmoid(row[3 * hidden + j] + bd[3 * hidden + j])
-                c_new = f_gate * cb[j] + i_gate * g_gate
-                h_new = o_gate * tanh(c_new)
-                cb[j] = c_new
-                hb[j] = h_new
-                out[b, t, col + j] = h_new
-                if store:
-                    row[j] = i_gate
-                    row[hidden + j] = f_gate
-                    row[2 * hidden + j] = g_gate
-                    row[3 * hidden + j] = o_gate
+            if store:
+                _lstm_cell_forward_keep(g[b, t], bias[d], h_n[d, b], c_n[d, b])
+            else:
+                _lstm_cell_forward(g[b, t], bias[d], h_n[d, b], c_n[d, b])
+            h_out[:] = h_n[d, b]
 
 
 @njit(**_JIT)
