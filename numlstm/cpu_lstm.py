@@ -197,6 +197,32 @@ def lstm_layer_inference(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
 
 
 @njit(**_JIT)
+def _lstm_cell_backward(gates, c_prev, d_out, d_h, d_c, d_pre):
+    """Gradients through one LSTM step of one sequence.
+
+    ``gates`` are the activated gates of the step, ``c_prev`` the cell state it started
+    from; ``d_h``/``d_c`` carry the gradient w.r.t. the state after the step in (``d_h`` is
+    added to ``d_out``) and ``d_c`` is updated in place to the gradient w.r.t. ``c_prev``.
+    ``d_pre`` receives the gradient w.r.t. the gate pre-activations.
+    """
+    hidden = d_h.shape[0]
+    for j in range(hidden):
+        i_gate = gates[j]
+        f_gate = gates[hidden + j]
+        g_gate = gates[2 * hidden + j]
+        o_gate = gates[3 * hidden + j]
+        c_new = f_gate * c_prev[j] + i_gate * g_gate
+        tc = tanh(c_new)
+        dh = d_h[j] + d_out[j]
+        dc = d_c[j] + dh * o_gate * (1.0 - tc * tc)
+        d_pre[j] = dc * g_gate * i_gate * (1.0 - i_gate)
+        d_pre[hidden + j] = dc * c_prev[j] * f_gate * (1.0 - f_gate)
+        d_pre[2 * hidden + j] = dc * i_gate * (1.0 - g_gate * g_gate)
+        d_pre[3 * hidden + j] = dh * tc * o_gate * (1.0 - o_gate)
+        d_c[j] = dc * f_gate
+
+
+@njit(**_JIT)
 def _backward_rows(lengths, W_hh, gates, c_prev, d_out, d_gates, d_h, d_c, carry,
                    d, b0, b1, scratch):
     """Backward sweep of direction ``d`` over rows ``b0:b1``.
@@ -214,36 +240,17 @@ def _backward_rows(lengths, W_hh, gates, c_prev, d_out, d_gates, d_h, d_c, carry
     for s in range(n_steps - 1, -1, -1):
         t = _step_order(s, n_steps, reverse)
         for b in range(b0, b1):
-            dg = dg_dir[b, t]
             if t >= lengths[b]:
-                dg[:] = 0.0
+                dg_dir[b, t][:] = 0.0
                 continue
-            row = gates[d, b, t]
-            cp = c_prev[d, b, t]
-            dhb = d_h[d, b]
-            dcb = d_c[d, b]
-            do = d_out[b, t]
-            for j in range(hidden):
-                i_gate = row[j]
-                f_gate = row[hidden + j]
-                g_gate = row[2 * hidden + j]
-                o_gate = row[3 * hidden + j]
-                c_new = f_gate * cp[j] + i_gate * g_gate
-                tc = tanh(c_new)
-                dh = dhb[j] + do[col + j]
-                dc = dcb[j] + dh * o_gate * (1.0 - tc * tc)
-                dg[j] = dc * g_gate * i_gate * (1.0 - i_gate)
-                dg[hidden + j] = dc * cp[j] * f_gate * (1.0 - f_gate)
-                dg[2 * hidden + j] = dc * i_gate * (1.0 - g_gate * g_gate)
-                dg[3 * hidden + j] = dh * tc * o_gate * (1.0 - o_gate)
-                dcb[j] = dc * f_gate
+            _lstm_cell_backward(gates[d, b, t], c_prev[d, b, t], d_out[b, t][col:col + hidden],
+                                d_h[d, b], d_c[d, b], dg_dir[b, t])
         gemm(False, False, b1 - b0, hidden, four_h, 1.0,
              dg_dir[b0:, t].ctypes.data, n_steps * four_h, w_hh, hidden,
              0.0, carry.ctypes.data, hidden, scratch)
         for b in range(b0, b1):
             if t < lengths[b]:
-                for j in range(hidden):
-                    d_h[d, b, j] = carry[b - b0, j]
+                d_h[d, b][:] = carry[b - b0]
 
 
 @njit(**_JIT)
