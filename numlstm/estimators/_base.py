@@ -1,5 +1,6 @@
 """Shared training machinery of :class:`LSTMRegressor` and :class:`LSTMClassifier`."""
 
+import copy
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -201,11 +202,37 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             self._initialize(X3, lengths, Y)
         Xs = self._transform_input(X3, lengths)
         Y = np.ascontiguousarray(Y, dtype=self._dtype)
-        if self.solver == "lbfgs":
-            self._fit_lbfgs(Xs, Y, lengths)
-        else:
-            self._fit_stochastic(Xs, Y, lengths, incremental=incremental)
+        progress = self._save_progress()
+        try:
+            # Overflow is detected (and reported) by the finiteness checks instead.
+            with np.errstate(over="ignore", invalid="ignore"):
+                if self.solver == "lbfgs":
+                    self._fit_lbfgs(Xs, Y, lengths)
+                else:
+                    self._fit_stochastic(Xs, Y, lengths, incremental=incremental)
+        except TrainingDivergedError:
+            self._restore_progress(progress)
+            raise
         return self
+
+    _PROGRESS = ("n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_",
+                 "best_validation_score_", "_no_improvement_count", "_optimizer")
+
+    def _save_progress(self):
+        """Weights and training state at the start of a fit call (for divergence)."""
+        saved = {name: copy.deepcopy(getattr(self, name)) for name in self._PROGRESS
+                 if hasattr(self, name)}
+        saved["params"] = self.network_.get_flat_params()
+        return saved
+
+    def _restore_progress(self, saved):
+        saved = dict(saved)
+        self.network_.set_flat_params(saved.pop("params"))
+        for name in self._PROGRESS:
+            if name in saved:
+                setattr(self, name, saved[name])
+            elif hasattr(self, name):
+                delattr(self, name)
 
     def _initialize(self, X3, lengths, Y):
         self.n_features_in_ = X3.shape[2]
@@ -286,7 +313,6 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         for _ in range(self.max_iter):
             start = time.perf_counter()
             epoch = self.n_iter_ + 1
-            snapshot = net.get_flat_params()
             order = rng.permutation(train_idx) if self.shuffle else train_idx
             total = 0.0
             for batch in gen_batches(n_train, batch_size):
@@ -298,12 +324,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 else:
                     grad_norm = global_norm(net.grads)
                 if not (np.isfinite(loss) and np.isfinite(grad_norm)):
-                    self._diverged(snapshot, epoch, "loss" if not np.isfinite(loss)
-                                   else "gradient")
+                    self._diverged(epoch, "loss" if not np.isfinite(loss) else "gradient")
                 self._optimizer.update_params(params, net.grads)
                 total += loss * idx.shape[0]
             if not net.all_finite():
-                self._diverged(snapshot, epoch, "weights")
+                self._diverged(epoch, "weights")
             self.n_iter_ += 1
             self.t_ += n_train
             self.loss_ = total / n_train
@@ -373,16 +398,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 self._no_improvement_count = 0
         self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
 
-    def _diverged(self, snapshot, epoch, what):
-        self.network_.set_flat_params(snapshot)
-        if hasattr(self, "_optimizer"):
-            del self._optimizer  # its moments may hold NaN; partial_fit starts a fresh one
+    def _diverged(self, epoch, what):
         raise TrainingDivergedError(
             f"Training diverged: the {what} became NaN or infinite during epoch {epoch}. "
             f"The learning rate is probably too large: try a smaller learning_rate_init "
             f"(currently {self.learning_rate_init:g})"
             + ("" if self.clip_grad_norm is not None else " or set clip_grad_norm")
-            + ". The network keeps the last finite weights (from before that epoch)."
+            + ". The estimator keeps the weights it had before this call."
         )
 
     def _fit_lbfgs(self, Xs, Y, lengths):
@@ -416,11 +438,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             options={"maxiter": self.max_iter, "maxfun": self.max_fun, "gtol": self.tol},
         )
         if not np.isfinite(best["loss"]):
-            net.set_flat_params(x0)
             raise TrainingDivergedError(
                 "Training diverged: the loss was NaN or infinite at every point L-BFGS "
-                "evaluated; the data may hold huge values. The network keeps its initial "
-                "weights."
+                "evaluated. The estimator keeps the weights it had before this call."
             )
         params = result.x if np.isfinite(result.fun) and result.fun <= best["loss"] else best[
             "params"]
