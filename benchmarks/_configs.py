@@ -63,13 +63,13 @@ def make_estimator(cls, size, dtype, max_iter=1):
         "hidden_size": hidden,
         "batch_size": batch,
         "max_iter": max_iter,
-        "dtype": np.dtype(dtype),
+        "dtype": dtype,
         "random_state": 0,
         "early_stopping": False,
         "shuffle": False,
         "tol": 0.0,
         "n_iter_no_change": max_iter + 1,
-        "verbose": False,
+        "verbose": 0,
     }
     accepted = inspect.signature(cls.__init__).parameters
     return cls(**{k: v for k, v in wanted.items() if k in accepted})
