@@ -9,7 +9,6 @@ part as ``est.network_.lstm`` and the output layer as ``coef_`` /
 
 import numpy as np
 
-from .layers import LSTM
 from .losses import LOSS_FUNCTIONS, OUTPUT_ACTIVATIONS, OUTPUT_FOR_LOSS
 
 __all__ = ["LSTMNetwork"]
@@ -29,7 +28,7 @@ class LSTMNetwork:
 
     Parameters
     ----------
-    lstm : LSTM
+    lstm : numlstm.LSTM
         The recurrent layers.
     n_outputs : int
         Number of outputs of the dense layer.
@@ -288,7 +287,8 @@ class LSTMNetwork:
             mask = self._lstm_weight_mask()
             flat = self.lstm.flat_parameters
             w = flat[mask]
-            penalty = 0.5 * alpha * (float(np.dot(w, w)) + float(np.vdot(self.coef_, self.coef_))) / n
+            squares = float(np.dot(w, w)) + float(np.vdot(self.coef_, self.coef_))
+            penalty = 0.5 * alpha * squares / n
             self.lstm.flat_gradient[mask] += (alpha / n) * w
             self._coef_grad += (alpha / n) * self.coef_
             loss += penalty

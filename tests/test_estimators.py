@@ -16,6 +16,8 @@ from sklearn.preprocessing import StandardScaler
 from numlstm.datasets import make_adding_problem
 from numlstm.estimators import LSTMClassifier, LSTMRegressor, TrainingDivergedError
 from numlstm.layers import LSTM
+from numlstm.losses import LOSS_FUNCTIONS, OUTPUT_ACTIVATIONS
+from numlstm.network import LSTMNetwork
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -50,6 +52,66 @@ def fitted_regressor():
 def fitted_classifier():
     X, y = _sign_task()
     return LSTMClassifier(**SMALL).fit(X, y), X, y
+
+
+# ------------------------------------------------------------ output layer and losses
+@pytest.mark.parametrize("loss, sequence_output, bidirectional, num_layers", [
+    ("squared_error", False, False, 1),
+    ("log_loss", False, True, 2),
+    ("binary_log_loss", True, True, 1),
+    ("squared_error", True, False, 2),
+])
+def test_network_gradient_matches_finite_differences(loss, sequence_output, bidirectional,
+                                                     num_layers):
+    rng = np.random.default_rng(0)
+    lstm = LSTM(2, 3, num_layers=num_layers, bidirectional=bidirectional, dtype=np.float64,
+                random_state=0)
+    k = {"log_loss": 3, "binary_log_loss": 1, "squared_error": 2}[loss]
+    net = LSTMNetwork(lstm, k, loss=loss, sequence_output=sequence_output, random_state=1)
+    X = rng.normal(size=(4, 5, 2))
+    lengths = np.array([5, 2, 1, 4])
+    shape = (4, 5, k) if sequence_output else (4, k)
+    if loss == "log_loss":
+        Y = np.eye(3)[rng.integers(0, 3, shape[:-1])]
+    elif loss == "binary_log_loss":
+        Y = rng.integers(0, 2, shape).astype(float)
+    else:
+        Y = rng.normal(size=shape)
+    net.loss_and_gradient(X, Y, lengths, alpha=0.3)
+    grad = net.get_flat_grads()
+    p0 = net.get_flat_params()
+    numeric = np.empty_like(p0)
+    for i in range(p0.size):
+        values = []
+        for step in (1e-6, -1e-6):
+            p = p0.copy()
+            p[i] += step
+            net.set_flat_params(p)
+            values.append(net.loss_and_gradient(X, Y, lengths, alpha=0.3))
+        numeric[i] = (values[0] - values[1]) / 2e-6
+    net.set_flat_params(p0)
+    np.testing.assert_allclose(grad, numeric, atol=1e-7)
+
+
+def test_losses_match_scikit_learn_metrics():
+    from sklearn.metrics import log_loss, mean_squared_error
+
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(20, 3))
+    y = rng.integers(0, 3, 20)
+    value, _ = LOSS_FUNCTIONS["log_loss"](np.eye(3)[y], raw)
+    assert value == pytest.approx(log_loss(y, OUTPUT_ACTIVATIONS["softmax"](raw),
+                                           labels=[0, 1, 2]))
+    yb = rng.integers(0, 2, (20, 1)).astype(float)
+    value, _ = LOSS_FUNCTIONS["binary_log_loss"](yb, raw[:, :1])
+    p = OUTPUT_ACTIVATIONS["logistic"](raw[:, :1])
+    assert value == pytest.approx(log_loss(yb.ravel(), p.ravel()))
+    t = rng.normal(size=(20, 3))
+    value, _ = LOSS_FUNCTIONS["squared_error"](t, raw)
+    assert value == pytest.approx(0.5 * mean_squared_error(t, raw))
+    # stable for huge logits
+    value, grad = LOSS_FUNCTIONS["log_loss"](np.eye(2)[[0]], np.array([[1e4, -1e4]]))
+    assert value == 0.0 and np.isfinite(grad).all()
 
 
 # --------------------------------------------------------------------------- basics

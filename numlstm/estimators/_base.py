@@ -428,10 +428,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         def callback(intermediate_result):
             self.loss_curve_.append(float(intermediate_result.fun))
             if self.verbose:
-                print(f"Iteration {len(self.loss_curve_) - n_before}: "
-                      f"loss = {intermediate_result.fun:.6f}", flush=True)
+                now = time.perf_counter()
+                print(f"Iteration {len(self.loss_curve_) - n_before}: loss = "
+                      f"{intermediate_result.fun:.6f}, validation score = n/a, "
+                      f"{now - last[0]:.2f} s", flush=True)
+                last[0] = now
 
         start = time.perf_counter()
+        last = [start]
         n_before = len(self.loss_curve_)
         result = scipy.optimize.minimize(
             loss_grad, x0, method="L-BFGS-B", jac=True, callback=callback,

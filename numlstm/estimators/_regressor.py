@@ -267,6 +267,9 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         """
         if getattr(self, "_y_ndim", None) != 3:
             return super().score(X, y, sample_weight=sample_weight)
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported by score for sequence (3-D) "
+                             "targets.")
         y_pred = self.predict(X)
         X3, lengths = check_sequences(X, dtype=np.float64)
         y_true = check_regression_targets(y, X3.shape[0], n_timesteps=X3.shape[1],
