@@ -541,6 +541,13 @@ def test_bad_input_classifier():
         clf.fit(X, y[:5])
 
 
+def test_device_auto_and_cpu():
+    for device in ("auto", "cpu"):
+        reg = LSTMRegressor(hidden_size=2, max_iter=1, device=device).fit(X_OK, Y_OK)
+        assert reg.network_.lstm.device in ("cpu", "cuda")
+        assert reg.predict(X_OK).shape == (10,)
+
+
 def test_cuda_device_error_is_clear():
     from numlstm._cuda_support import why_unavailable
 
