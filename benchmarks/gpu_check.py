@@ -1,5 +1,8 @@
 """Check numlstm's CUDA backend against the CPU kernels, then time it against cuDNN.
 
+numba-cuda 0.30 registers an overload for ``np.row_stack``, which NumPy 2.5 removed; on
+such an install this script puts the alias back before numba.cuda compiles anything.
+
 One prepared run for a real GPU::
 
     python benchmarks/gpu_check.py            # checks, then timings (a few minutes)
@@ -214,7 +217,8 @@ class DeviceStack:
 
 
 def breakdown(cfg, quick):
-    """Where the device time of one layer goes: products, step kernels, launch overhead."""
+    """Where the device time of one float32 layer goes, per-step launches against one
+    cooperative launch per sweep, and the host cost of one kernel launch."""
     from numba import cuda
 
     from numlstm import LSTM
@@ -228,53 +232,52 @@ def breakdown(cfg, quick):
     kern = stack.kern
     W_ih, W_hh, bias = stack.weights[0]
     gates = cuda.device_array((B, T, 1, 4 * H), np.float32)
-    out = cuda.device_array((B, T, H), np.float32)
-    h = [cuda.device_array((1, B, H), np.float32) for _ in range(4)]
-    dummy = cuda.device_array((1, 1, 1, 1), np.float32)
+    d_c = cuda.device_array((1, B, H), np.float32)
     reps, budget = (1, 0.0) if quick else (5, 0.5)
+    sync = cuda.synchronize
 
     def projection():
         g._matmul(kern, B * T, 4 * H, I, g._Mat(g._flat(stack.x), I),
                   g._Mat(g._flat(W_ih), I, trans=True), g._Mat(g._flat(gates), 4 * H))
 
-    step = g._configured(kern.forward_step, *g._step_grid(kern, B, H, 1))
+    def forward(persistent):
+        return g._forward_on_device(kern, stack.x, stack.lengths, W_ih, W_hh, bias,
+                                    stack.zeros, stack.zeros, True, persistent)
 
-    def steps():
-        for u in range(T):
-            step(u, False, stack.lengths, W_hh, bias, h[0], h[1], h[2], h[3], gates, out,
-                 dummy, dummy)
-
-    cache = stack.forward(True)[0]
-    d_c = cuda.device_array((1, B, H), np.float32)
-    times = {
-        "input projection": median_time(projection, cuda.synchronize, reps, budget),
-        f"{T} forward steps": median_time(steps, cuda.synchronize, reps, budget),
-        "forward (train)": median_time(lambda: stack.forward(True), cuda.synchronize, reps,
-                                       budget),
-        "backward": median_time(
+    times = {"input projection": median_time(projection, sync, reps, budget)}
+    for persistent in (False, True):
+        tag = "one launch" if persistent else "per step"
+        cache = forward(persistent)[3]
+        times[f"forward ({tag})"] = median_time(lambda: forward(persistent), sync, reps,
+                                                budget)
+        times[f"backward ({tag})"] = median_time(
             lambda: g._backward_on_device(kern, W_ih, W_hh, cache, stack.d_out, stack.zeros,
-                                          d_c), cuda.synchronize, reps, budget),
-    }
-    tiny = g._kernels("float32", *g.default_tiling())
-    tiny_step = g._configured(tiny.forward_step, (1, 1, 1), (tiny.tile, tiny.tile))
-    small = [cuda.device_array((1, 1, 1), np.float32) for _ in range(5)]
-    small_g = cuda.device_array((1, 1, 1, 4), np.float32)
-    w_small = cuda.device_array((1, 4, 1), np.float32)
-    b_small = cuda.device_array((1, 4), np.float32)
+                                          d_c, persistent), sync, reps, budget)
+    fwd_grid, block, bwd_grid, _ = g._step_grids(kern, B, H, 1)
+    tiny_step = g._configured(kern.forward_steps, (1, 1, 1), block)
     one = cuda.to_device(np.ones(1, np.int64))
+    args = (False, one, cuda.device_array((1, 4, 1), np.float32),
+            cuda.device_array((1, 4), np.float32),
+            cuda.device_array((2, 1, 1, 1), np.float32),
+            cuda.device_array((2, 1, 1, 1), np.float32),
+            cuda.device_array((1, 1, 1, 4), np.float32), cuda.device_array((1, 1, 1), np.float32),
+            cuda.device_array((1, 1, 1, 1), np.float32), cuda.device_array((1, 1, 1, 1), np.float32))
     n = 3 if quick else 500
 
     def launches():
         for _ in range(n):
-            tiny_step(0, False, one, w_small, b_small, *small[:4], small_g, small[4], dummy,
-                      dummy)
+            tiny_step(0, *args)
 
-    per_launch = 1e3 * median_time(launches, cuda.synchronize, 3, 0.0) / n
+    per_launch = 1e3 * median_time(launches, sync, 3, 0.0) / n
     flops = 2.0 * B * T * 4 * H * (I + H)
-    print(f"  breakdown ({B},{T},{I},{H}) float32 one layer: "
-          + ", ".join(f"{k} {v:.2f} ms" for k, v in times.items())
-          + f"; forward {flops / times['forward (train)'] / 1e9:.2f} TFLOP/s; "
-          f"one step-kernel launch (1 block) {per_launch:.1f} us", flush=True)
+    best = min(times["forward (per step)"], times["forward (one launch)"])
+    print(f"  breakdown ({B},{T},{I},{H}) float32 one layer, ms; step grids forward "
+          f"{fwd_grid} backward {bwd_grid} of {block} threads:\n    "
+          + ", ".join(f"{k} {v:.2f}" for k, v in times.items())
+          + f"\n    forward {flops / best / 1e9:.2f} TFLOP/s; host cost of one kernel launch "
+          f"{per_launch:.1f} us" + (f"; cooperative launches unavailable: "
+                                     f"{g._cooperative_problem[0]}"
+                                     if g._cooperative_problem else ""), flush=True)
 
 
 def torch_cuda():
@@ -352,7 +355,8 @@ def run_timings(quick):
             row["fp32_fwd"], row["fp32_train"] = time_torch(torch, cfg, tf32=False)
         rows.append((cfg, row))
         print_row(cfg, row, time.perf_counter() - t_cfg)
-    breakdown(configs[-1], quick)
+    for cfg in (configs[0], configs[-1]) if not quick else configs:
+        breakdown(cfg, quick)
     return rows
 
 
@@ -377,6 +381,8 @@ def main():
     if args.quick:
         os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
     sys.path.insert(0, _ROOT)
+    if not hasattr(np, "row_stack"):  # NumPy >= 2.5 with numba-cuda 0.30 (see above)
+        np.row_stack = np.vstack
     t0 = time.perf_counter()
     import numba
     from numba import cuda

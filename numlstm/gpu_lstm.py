@@ -94,25 +94,41 @@ def _cdiv(a, b):
 
 
 # ---------------------------------------------------------------------------- kernels
+@cuda.jit(device=True)
+def _grid_sync():
+    """Barrier across the whole grid (the kernel is then launched cooperatively)."""
+    cuda.cg.this_grid().sync()
+
+
 class _Kernels(NamedTuple):
-    """The compiled kernels of one float type and tiling, and their block shape."""
+    """The kernels of one float type and tiling, and the shape of their blocks.
+
+    ``forward_steps``/``backward_steps`` run one timestep per launch;
+    ``forward_sweep``/``backward_sweep`` are the same code with a grid-wide barrier between
+    timesteps, launched cooperatively to run a whole sweep in one launch.
+    """
 
     gemm: object
-    forward_step: object
-    backward_step: object
+    forward_steps: object
+    forward_sweep: object
+    backward_steps: object
+    backward_sweep: object
     column_sums: object
     tile: int
     register_tile: int
+    unit_tile: int
 
 
 @functools.lru_cache(maxsize=None)
-def _kernels(dtype_name, tile, reg):
-    """Build (lazily compiled) kernels for ``dtype_name`` with ``tile``/``reg`` tiling.
+def _kernels(dtype_name, tile, reg, unit_reg=2):
+    """Build (lazily compiled) kernels for ``dtype_name`` with the given tiling.
 
     Every kernel runs on blocks of ``tile x tile`` threads (``threadIdx.x`` fastest). A
-    block of the matrix product covers ``tile*reg`` rows and columns of the output; a
-    block of a step kernel covers ``tile`` hidden units and ``tile*reg`` batch rows.
-    Shared tiles get one padding column so that column-wise stores avoid bank conflicts.
+    block of the matrix product covers ``tile*reg`` rows and columns of the output (each
+    thread ``reg x reg`` of them); a block of the forward step covers ``tile`` hidden units
+    (all four gates) and ``tile*reg`` batch rows; a block of the backward step covers
+    ``tile*unit_reg`` hidden units and ``tile*reg`` batch rows. Shared tiles get one padding
+    column so that column-wise stores avoid bank conflicts.
     """
     dtype = np.dtype(dtype_name)
     nbt = dtype.type  # element type of shared and local arrays
@@ -127,6 +143,8 @@ def _kernels(dtype_name, tile, reg):
     loads = span * tile // n_threads  # elements of a (span x tile) tile each thread loads
     span_pad = span + 1  # shared-array shapes must be compile-time constants
     tile_pad = tile + 1
+    units = tile * unit_reg  # hidden units a backward block covers
+    units_pad = units + 1
 
     @cuda.jit
     def gemm(a, b, c, mnk, a_geom, b_geom, c_geom):
@@ -208,22 +226,21 @@ def _kernels(dtype_name, tile, reg):
                         else:
                             c[pos] = acc[r, q]
 
-    @cuda.jit
-    def forward_step(u, store, lengths, w_hh, bias, h_in, c_in, h_out, c_out, gates, out,
-                     h_prev, c_prev):
-        """Forward step ``u`` (in processing order) of both directions.
+    @cuda.jit(device=True)
+    def forward_step(u, store, lengths, w_hh, bias, h, c, gates, out, h_prev, c_prev):
+        """Forward step ``u`` (processing order) of both directions.
 
-        ``gates`` holds the input projection; the recurrent product of ``h_in`` with
-        ``W_hh`` is added, then bias, nonlinearities and cell update. The new state goes to
-        ``h_out``/``c_out`` (padded rows copy the old one), the output to ``out``. With
-        ``store`` the activated gates overwrite the pre-activations and the state the step
-        started from goes to ``h_prev``/``c_prev``.
+        ``h``/``c`` are (2, D, B, H): step ``u`` reads the state from ``[u % 2]`` and
+        writes it to ``[1 - u % 2]`` (padded rows copy it).
+        ``gates`` holds the input projection; the recurrent product with ``W_hh`` is
+        added, then bias, nonlinearities and cell update; the output goes to ``out``.
+        With ``store`` the activated gates overwrite the pre-activations and the state
+        each step started from goes to ``h_prev``/``c_prev``.
         """
         d = cuda.blockIdx.z
         n_steps = gates.shape[1]
-        batch = h_in.shape[1]
+        batch = h.shape[2]
         hidden = w_hh.shape[2]
-        t = _step_order(u, n_steps, d == 1)
         h_s = cuda.shared.array((tile, span_pad), nbt)  # [k, row]
         w_s = cuda.shared.array((4, tile, tile_pad), nbt)  # [gate, k, unit]
         acc = cuda.local.array((4, reg), nbt)
@@ -233,6 +250,11 @@ def _kernels(dtype_name, tile, reg):
         tid = ty * tile + tx
         j0 = cuda.blockIdx.x * tile
         b0 = cuda.blockIdx.y * span
+        j = j0 + tx
+        col = d * hidden + j
+        p = u % 2
+        q = 1 - p
+        t = _step_order(u, n_steps, d == 1)
         for g in range(4):
             for r in range(reg):
                 acc[g, r] = zero
@@ -242,12 +264,12 @@ def _kernels(dtype_name, tile, reg):
             for e in range(loads):
                 row = (tid + e * n_threads) // tile
                 b = b0 + row
-                h_s[kk, row] = h_in[d, b, k] if b < batch and k < hidden else zero
+                h_s[kk, row] = h[p, d, b, k] if b < batch and k < hidden else zero
             jj = tid // tile
-            j = j0 + jj
+            jw = j0 + jj
             for g in range(4):
-                w_s[g, kk, jj] = (w_hh[d, g * hidden + j, k]
-                                  if j < hidden and k < hidden else zero)
+                w_s[g, kk, jj] = (w_hh[d, g * hidden + jw, k]
+                                  if jw < hidden and k < hidden else zero)
             cuda.syncthreads()
             for kk in range(tile):
                 for r in range(reg):
@@ -257,34 +279,31 @@ def _kernels(dtype_name, tile, reg):
                     for r in range(reg):
                         acc[g, r] += w * h_reg[r]
             cuda.syncthreads()
-        j = j0 + tx
-        if j >= hidden:
-            return
-        col = d * hidden + j
         for r in range(reg):
             b = b0 + ty + tile * r
-            if b >= batch:
+            if b >= batch or j >= hidden:
                 continue
-            hp = h_in[d, b, j]
-            cp = c_in[d, b, j]
+            hp = h[p, d, b, j]
+            cp = c[p, d, b, j]
             if store:
                 h_prev[b, t, d, j] = hp
                 c_prev[b, t, d, j] = cp
             if t >= lengths[b]:
-                h_out[d, b, j] = hp
-                c_out[d, b, j] = cp
+                h[q, d, b, j] = hp
+                c[q, d, b, j] = cp
                 out[b, t, col] = zero
                 continue
             i_gate = sigmoid(gates[b, t, d, j] + bias[d, j] + acc[0, r])
-            f_gate = sigmoid(gates[b, t, d, hidden + j] + bias[d, hidden + j] + acc[1, r])
+            f_gate = sigmoid(gates[b, t, d, hidden + j] + bias[d, hidden + j]
+                             + acc[1, r])
             g_gate = tanh(gates[b, t, d, 2 * hidden + j] + bias[d, 2 * hidden + j]
                           + acc[2, r])
-            o_gate = sigmoid(gates[b, t, d, 3 * hidden + j] + bias[d, 3 * hidden + j]
-                             + acc[3, r])
+            o_gate = sigmoid(gates[b, t, d, 3 * hidden + j]
+                             + bias[d, 3 * hidden + j] + acc[3, r])
             c_new = f_gate * cp + i_gate * g_gate
             h_new = o_gate * tanh(c_new)
-            h_out[d, b, j] = h_new
-            c_out[d, b, j] = c_new
+            h[q, d, b, j] = h_new
+            c[q, d, b, j] = c_new
             out[b, t, col] = h_new
             if store:
                 gates[b, t, d, j] = i_gate
@@ -292,16 +311,16 @@ def _kernels(dtype_name, tile, reg):
                 gates[b, t, d, 2 * hidden + j] = g_gate
                 gates[b, t, d, 3 * hidden + j] = o_gate
 
-    @cuda.jit
+    @cuda.jit(device=True)
     def backward_step(u, lengths, w_hh, gates, c_prev, d_out, d_h_n, d_c, d_gates, d_h0):
         """Backward step for forward processing index ``u`` of both directions.
 
-        Steps run ``u = T-1, ..., 0`` and then ``u = -1``. Each first forms ``dh`` for its
-        step: the product of ``W_hh`` with the gate gradients of the step processed just
-        before (row by row, the last *valid* such step), or ``d_h_n`` for rows that have
-        none yet. Step ``u >= 0`` then writes its gate gradients to ``d_gates`` (zero at
-        padded steps) and updates ``d_c`` in place (it ends as ``d_c0``); ``u = -1`` writes
-        ``dh`` to ``d_h0``.
+        A sweep runs ``u = T-1, ..., 0`` and then ``u = -1``. Each step first forms
+        ``dh``: the product of ``W_hh`` with the gate gradients of the step processed
+        just before (row by row, the last *valid* such step), or ``d_h_n`` for rows
+        that have none yet. Step ``u >= 0`` then writes its gate gradients to
+        ``d_gates`` (zero at padded steps) and updates ``d_c`` in place (it ends as
+        ``d_c0``); ``u = -1`` writes ``dh`` to ``d_h0``.
         """
         d = cuda.blockIdx.z
         reverse = d == 1
@@ -309,18 +328,21 @@ def _kernels(dtype_name, tile, reg):
         batch = d_c.shape[1]
         hidden = w_hh.shape[2]
         four_h = 4 * hidden
-        has_src = u + 1 < n_steps
-        t_src = _step_order(u + 1, n_steps, reverse) if has_src else 0
         g_s = cuda.shared.array((tile, span_pad), nbt)  # [k, row]
-        w_s = cuda.shared.array((tile, tile_pad), nbt)  # [k, unit]
-        acc = cuda.local.array(reg, nbt)
+        w_s = cuda.shared.array((tile, units_pad), nbt)  # [k, unit]
+        acc = cuda.local.array((reg, unit_reg), nbt)
+        g_reg = cuda.local.array(reg, nbt)
+        w_reg = cuda.local.array(unit_reg, nbt)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
         tid = ty * tile + tx
-        j0 = cuda.blockIdx.x * tile
+        j0 = cuda.blockIdx.x * units
         b0 = cuda.blockIdx.y * span
+        has_src = u + 1 < n_steps
+        t_src = _step_order(u + 1, n_steps, reverse) if has_src else 0
         for r in range(reg):
-            acc[r] = zero
+            for q in range(unit_reg):
+                acc[r, q] = zero
         if has_src:
             for k0 in range(0, four_h, tile):
                 kk = tid % tile
@@ -333,49 +355,85 @@ def _kernels(dtype_name, tile, reg):
                         ts = min(t_src, lengths[b] - 1) if reverse else t_src
                         v = d_gates[b, ts, d, k]
                     g_s[kk, row] = v
-                jj = tid % tile
-                kk = tid // tile
-                j = j0 + jj
-                k = k0 + kk
-                w_s[kk, jj] = w_hh[d, k, j] if j < hidden and k < four_h else zero
+                for e in range(unit_reg):
+                    idx = tid + e * n_threads
+                    jj = idx % units
+                    kk = idx // units
+                    jw = j0 + jj
+                    k = k0 + kk
+                    w_s[kk, jj] = (w_hh[d, k, jw]
+                                   if jw < hidden and k < four_h else zero)
                 cuda.syncthreads()
                 for kk in range(tile):
-                    w = w_s[kk, tx]
                     for r in range(reg):
-                        acc[r] += g_s[kk, ty + tile * r] * w
+                        g_reg[r] = g_s[kk, ty + tile * r]
+                    for q in range(unit_reg):
+                        w_reg[q] = w_s[kk, tx + tile * q]
+                    for r in range(reg):
+                        for q in range(unit_reg):
+                            acc[r, q] += g_reg[r] * w_reg[q]
                 cuda.syncthreads()
-        j = j0 + tx
-        if j >= hidden:
-            return
-        col = d * hidden + j
+        t = _step_order(u, n_steps, reverse) if u >= 0 else 0
         for r in range(reg):
             b = b0 + ty + tile * r
             if b >= batch:
                 continue
             n_valid = lengths[b]
             ts = min(t_src, n_valid - 1) if reverse else t_src
-            dh = acc[r] if has_src and ts < n_valid else d_h_n[d, b, j]
-            if u < 0:
-                d_h0[d, b, j] = dh
-                continue
-            t = _step_order(u, n_steps, reverse)
-            if t >= n_valid:
-                for g in range(4):
-                    d_gates[b, t, d, g * hidden + j] = zero
-                continue
-            i_gate = gates[b, t, d, j]
-            f_gate = gates[b, t, d, hidden + j]
-            g_gate = gates[b, t, d, 2 * hidden + j]
-            o_gate = gates[b, t, d, 3 * hidden + j]
-            cp = c_prev[b, t, d, j]
-            tc = tanh(f_gate * cp + i_gate * g_gate)
-            dh += d_out[b, t, col]
-            dc = d_c[d, b, j] + dh * o_gate * (one - tc * tc)
-            d_gates[b, t, d, j] = dc * g_gate * i_gate * (one - i_gate)
-            d_gates[b, t, d, hidden + j] = dc * cp * f_gate * (one - f_gate)
-            d_gates[b, t, d, 2 * hidden + j] = dc * i_gate * (one - g_gate * g_gate)
-            d_gates[b, t, d, 3 * hidden + j] = dh * tc * o_gate * (one - o_gate)
-            d_c[d, b, j] = dc * f_gate
+            src_valid = has_src and ts < n_valid
+            for q in range(unit_reg):
+                j = j0 + tx + tile * q
+                if j >= hidden:
+                    continue
+                dh = acc[r, q] if src_valid else d_h_n[d, b, j]
+                if u < 0:
+                    d_h0[d, b, j] = dh
+                    continue
+                if t >= n_valid:
+                    for g in range(4):
+                        d_gates[b, t, d, g * hidden + j] = zero
+                    continue
+                i_gate = gates[b, t, d, j]
+                f_gate = gates[b, t, d, hidden + j]
+                g_gate = gates[b, t, d, 2 * hidden + j]
+                o_gate = gates[b, t, d, 3 * hidden + j]
+                cp = c_prev[b, t, d, j]
+                tc = tanh(f_gate * cp + i_gate * g_gate)
+                dh += d_out[b, t, d * hidden + j]
+                dc = d_c[d, b, j] + dh * o_gate * (one - tc * tc)
+                d_gates[b, t, d, j] = dc * g_gate * i_gate * (one - i_gate)
+                d_gates[b, t, d, hidden + j] = dc * cp * f_gate * (one - f_gate)
+                d_gates[b, t, d, 2 * hidden + j] = (dc * i_gate
+                                                    * (one - g_gate * g_gate))
+                d_gates[b, t, d, 3 * hidden + j] = dh * tc * o_gate * (one - o_gate)
+                d_c[d, b, j] = dc * f_gate
+
+    # Each step kernel comes twice: one timestep per launch, or a whole sweep in one
+    # cooperative launch with a grid-wide barrier between timesteps.
+    @cuda.jit
+    def forward_steps(u, store, lengths, w_hh, bias, h, c, gates, out, h_prev, c_prev):
+        forward_step(u, store, lengths, w_hh, bias, h, c, gates, out, h_prev, c_prev)
+
+    @cuda.jit
+    def forward_sweep(u0, u1, store, lengths, w_hh, bias, h, c, gates, out, h_prev,
+                      c_prev):
+        for u in range(u0, u1):
+            forward_step(u, store, lengths, w_hh, bias, h, c, gates, out, h_prev, c_prev)
+            if u + 1 < u1:
+                _grid_sync()
+
+    @cuda.jit
+    def backward_steps(u, lengths, w_hh, gates, c_prev, d_out, d_h_n, d_c, d_gates, d_h0):
+        backward_step(u, lengths, w_hh, gates, c_prev, d_out, d_h_n, d_c, d_gates, d_h0)
+
+    @cuda.jit
+    def backward_sweep(u0, u1, lengths, w_hh, gates, c_prev, d_out, d_h_n, d_c, d_gates,
+                       d_h0):
+        for u in range(u0, u1, -1):
+            backward_step(u, lengths, w_hh, gates, c_prev, d_out, d_h_n, d_c, d_gates,
+                          d_h0)
+            if u - 1 > u1:
+                _grid_sync()
 
     @cuda.jit
     def column_sums(a, n_rows, n_cols, rows_per_block, sums):
@@ -390,7 +448,8 @@ def _kernels(dtype_name, tile, reg):
             s += a[r * n_cols + j]
         cuda.atomic.add(sums, j, s)
 
-    return _Kernels(gemm, forward_step, backward_step, column_sums, tile, reg)
+    return _Kernels(gemm, forward_steps, forward_sweep, backward_steps, backward_sweep,
+                    column_sums, tile, reg, unit_reg)
 
 
 # ------------------------------------------------------------------------ host driver
@@ -415,7 +474,7 @@ def _configured(kernel, grid, block):
     """``kernel[grid, block]``, without numba's low-occupancy warning for small problems."""
     with warnings.catch_warnings():
         # numba-cuda's own NumbaPerformanceWarning class, matched by its message.
-        warnings.filterwarnings("ignore", message="Grid size .* under-utilization")
+        warnings.filterwarnings("ignore", message=".*Grid size .* under-utilization")
         return kernel[grid, block]
 
 
@@ -431,9 +490,60 @@ def _matmul(kern, m, n, k, a, b, c, accumulate=False, batch=1):
            b.geometry(b.trans), c.geometry(accumulate))
 
 
-def _step_grid(kern, batch, hidden, n_dirs):
-    grid = (_cdiv(hidden, kern.tile), _cdiv(batch, kern.tile * kern.register_tile), n_dirs)
-    return grid, (kern.tile, kern.tile)
+def _sweep(steps, sweep, grid, block, first, stop, args, persistent):
+    """Run timesteps ``first, first±1, ..., stop`` (exclusive) of a forward or backward sweep.
+
+    With ``persistent``, one cooperative launch of ``sweep`` runs them all (a grid-wide
+    barrier separates the steps), provided the whole grid can be resident on the GPU at
+    once; otherwise ``steps`` is launched once per timestep. ``args`` follow the two step
+    step (or the two sweep bounds) in the kernels' argument lists.
+    """
+    direction = 1 if stop > first else -1
+    launcher = _cooperative_launcher(sweep, grid, block, (first, stop) + args) \
+        if persistent else None
+    if launcher is not None:
+        launcher(first, stop, *args)
+        return
+    launch = _configured(steps, grid, block)
+    for u in range(first, stop, direction):
+        launch(u, *args)
+
+
+_cooperative_problem = []  # why cooperative launches failed here, once they have
+
+
+def _cooperative_launcher(kernel, grid, block, args):
+    """``kernel`` configured for one cooperative launch with ``args``, or ``None``.
+
+    ``None`` when the grid does not fit on the GPU at once (a grid-wide barrier would then
+    deadlock; the driver refuses such launches) or when cooperative kernels cannot be built
+    here (they link CUDA's ``cudadevrt`` library); the latter is remembered and reported
+    once with a warning.
+    """
+    if _cooperative_problem:
+        return None
+    n_blocks = grid[0] * grid[1] * grid[2]
+    if _simulator_active():
+        # The simulator runs cooperative grids of one block only.
+        return _configured(kernel, grid, block) if n_blocks == 1 else None
+    try:
+        compiled = kernel.specialize(*args)  # compiles and links for these argument types
+        capacity = next(iter(compiled.overloads.values())).max_cooperative_grid_blocks(block)
+    except Exception as exc:  # noqa: BLE001 - any build failure means: launch per step
+        _cooperative_problem.append(f"{type(exc).__name__}: {exc}")
+        warnings.warn("numlstm: cooperative CUDA kernels are unavailable "
+                      f"({_cooperative_problem[0]}); running one launch per timestep",
+                      RuntimeWarning, stacklevel=4)
+        return None
+    return _configured(compiled, grid, block) if n_blocks <= capacity else None
+
+
+def _step_grids(kern, batch, hidden, n_dirs):
+    """Grid and block shapes of the forward and the backward step kernels."""
+    rows = _cdiv(batch, kern.tile * kern.register_tile)
+    block = (kern.tile, kern.tile)
+    return ((_cdiv(hidden, kern.tile), rows, n_dirs), block,
+            (_cdiv(hidden, kern.tile * kern.unit_tile), rows, n_dirs), block)
 
 
 def _flat(a):
@@ -464,7 +574,7 @@ class _DeviceCache:
         self.c_prev = c_prev
 
 
-def _forward_on_device(kern, x, lengths, W_ih, W_hh, bias, h0, c0, store):
+def _forward_on_device(kern, x, lengths, W_ih, W_hh, bias, h0, c0, store, persistent=True):
     """Forward pass of one layer on device arrays.
 
     Parameters
@@ -476,6 +586,8 @@ def _forward_on_device(kern, x, lengths, W_ih, W_hh, bias, h0, c0, store):
     h0, c0 : device arrays (D, B, H)
     store : bool
         Keep the caches of the backward pass.
+    persistent : bool, default=True
+        Run the sweep in one cooperative launch where possible (see :func:`_sweep`).
 
     Returns
     -------
@@ -498,19 +610,20 @@ def _forward_on_device(kern, x, lengths, W_ih, W_hh, bias, h0, c0, store):
     _matmul(kern, batch * n_steps, n_dirs * four_h, in_size,
             _Mat(_flat(x), in_size), _Mat(_flat(W_ih), in_size, trans=True),
             _Mat(_flat(gates), n_dirs * four_h))
-    h = [h0, cuda.device_array_like(h0)]
-    c = [c0, cuda.device_array_like(c0)]
-    step = _configured(kern.forward_step, *_step_grid(kern, batch, hidden, n_dirs))
-    for u in range(n_steps):
-        step(u, store, lengths, W_hh, bias, h[0], c[0], h[1], c[1], gates, out,
-             h_prev, c_prev)
-        h.reverse()
-        c.reverse()
+    h = cuda.device_array((2,) + h0.shape, dtype)
+    c = cuda.device_array((2,) + c0.shape, dtype)
+    h[0].copy_to_device(h0)
+    c[0].copy_to_device(c0)
+    grid, block, _, _ = _step_grids(kern, batch, hidden, n_dirs)
+    _sweep(kern.forward_steps, kern.forward_sweep, grid, block, 0, n_steps,
+           (store, lengths, W_hh, bias, h, c, gates, out, h_prev, c_prev), persistent)
+    # The last step, u = T-1, wrote the state to [T % 2].
+    h_n, c_n = h[n_steps % 2], c[n_steps % 2]
     cache = _DeviceCache(x, lengths, gates, h_prev, c_prev) if store else None
-    return out, h[0], c[0], cache
+    return out, h_n, c_n, cache
 
 
-def _backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n):
+def _backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, persistent=True):
     """Backward pass through time of one layer on device arrays.
 
     Parameters
@@ -521,6 +634,8 @@ def _backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n):
     d_out : device array (B, T, D*H)
     d_h_n : device array (D, B, H)
     d_c_n : device array (D, B, H), overwritten with ``d_c0``
+    persistent : bool, default=True
+        Run the sweep in one cooperative launch where possible (see :func:`_sweep`).
 
     Returns
     -------
@@ -535,10 +650,10 @@ def _backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n):
     dtype = x.dtype
     d_gates = cuda.device_array_like(cache.gates)
     d_h0 = cuda.device_array_like(d_h_n)
-    step = _configured(kern.backward_step, *_step_grid(kern, batch, hidden, n_dirs))
-    for u in range(n_steps - 1, -2, -1):
-        step(u, cache.lengths, W_hh, cache.gates, cache.c_prev, d_out, d_h_n, d_c_n,
-             d_gates, d_h0)
+    _, _, grid, block = _step_grids(kern, batch, hidden, n_dirs)
+    _sweep(kern.backward_steps, kern.backward_sweep, grid, block, n_steps - 1, -2,
+           (cache.lengths, W_hh, cache.gates, cache.c_prev, d_out, d_h_n, d_c_n, d_gates,
+            d_h0), persistent)
     rows = batch * n_steps
     width = n_dirs * four_h
     dg = _flat(d_gates)
@@ -576,13 +691,19 @@ class CUDABackend:
     Parameters
     ----------
     tiling : tuple of int, optional
-        ``(tile, register_tile)`` of the kernels; :func:`default_tiling` when omitted.
+        ``(tile, register_tile)`` or ``(tile, register_tile, unit_tile)`` of the kernels
+        (see :func:`_kernels`); :func:`default_tiling` when omitted.
+    persistent : bool, default=True
+        Run each sweep through time as one cooperative launch when the grid fits on the
+        GPU at once, instead of one launch per timestep (which costs tens of microseconds
+        of host time per step).
     """
 
     name = "cuda"
 
-    def __init__(self, tiling=None):
+    def __init__(self, tiling=None, persistent=True):
         self.tiling = tuple(tiling) if tiling is not None else default_tiling()
+        self.persistent = bool(persistent)
 
     def _kernels(self, dtype):
         return _kernels(np.dtype(dtype).name, *self.tiling)
@@ -596,7 +717,8 @@ class CUDABackend:
         put = self._to_device
         return _forward_on_device(
             self._kernels(dtype), put(x), put(lengths, np.int64), put(W_ih, dtype),
-            put(W_hh, dtype), put(bias, dtype), put(h0, dtype), put(c0, dtype), store)
+            put(W_hh, dtype), put(bias, dtype), put(h0, dtype), put(c0, dtype), store,
+            self.persistent)
 
     def forward(self, x, lengths, W_ih, W_hh, bias, h0, c0, workspace=None):
         """Forward one layer keeping caches; returns ``out, h_n, c_n, cache``.
@@ -654,7 +776,7 @@ class CUDABackend:
         put = self._to_device
         dx, d_h0, d_c0, g_ih, g_hh, g_bias = _backward_on_device(
             self._kernels(dtype), put(W_ih, dtype), put(W_hh, dtype), cache,
-            put(d_out, dtype), put(d_h_n, dtype), put(d_c_n, dtype))
+            put(d_out, dtype), put(d_h_n, dtype), put(d_c_n, dtype), self.persistent)
         dW_ih[...] = g_ih.copy_to_host()
         dW_hh[...] = g_hh.copy_to_host()
         d_bias[...] = g_bias.copy_to_host().reshape(d_bias.shape)

@@ -18,7 +18,14 @@ import pytest
 
 REAL_GPU = os.environ.get("NUMLSTM_TEST_CUDA", "").strip().lower() == "gpu"
 
-if not REAL_GPU:
+if REAL_GPU:
+    import numpy as np
+
+    if not hasattr(np, "row_stack"):
+        # numba-cuda 0.30 registers an overload for np.row_stack, which NumPy 2.5 removed;
+        # without it no kernel compiles on such an install.
+        np.row_stack = np.vstack
+else:
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
     if "numba.core.config" in sys.modules:
         # pytest's filterwarnings setting (numba.core.errors...) imports numba before any

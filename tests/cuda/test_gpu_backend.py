@@ -84,11 +84,40 @@ def test_layer_matches_cpu(case):
         assert_matches(actual[name], value, dtype, name)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_one_launch_sweeps_match_per_step_launches(dtype, monkeypatch):
+    """A grid of one block (the simulator's limit) runs each sweep as one cooperative
+    launch; the per-step launches must give the same result."""
+    from numlstm import gpu_lstm
+
+    args, grads_in = make_layer_problem(6, 5, 3, 4, 1, True, True, dtype, seed=9)
+    kern = CUDABackend()._kernels(dtype)
+    grid, _, bwd_grid, _ = gpu_lstm._step_grids(kern, 6, 4, 1)
+    assert grid == bwd_grid == (1, 1, 1)
+    launchers = []
+    original = gpu_lstm._cooperative_launcher
+
+    def spy(*a):
+        launchers.append(original(*a))
+        return launchers[-1]
+
+    monkeypatch.setattr(gpu_lstm, "_cooperative_launcher", spy)
+    expected, _ = run_backend(CPUBackend(), args, grads_in)
+    sweeps, _ = run_backend(CUDABackend(persistent=True), args, grads_in)
+    assert len(launchers) == 3 and all(launcher is not None for launcher in launchers)
+    steps, _ = run_backend(CUDABackend(persistent=False), args, grads_in)
+    assert len(launchers) == 3
+    for name, value in expected.items():
+        assert_matches(sweeps[name], value, dtype, name)
+        np.testing.assert_allclose(sweeps[name], steps[name], rtol=RTOL[dtype] / 100,
+                                   atol=0, err_msg=name)
+
+
 def test_production_tiling_matches_cpu():
-    """The GPU's 16x16 thread tiles with 4x4 register tiles, on a small ragged problem."""
+    """The GPU's 16x16 thread tiles with 4x4 (backward 4x2) register tiles."""
     args, grads_in = make_layer_problem(3, 3, 5, 4, 2, True, True, np.float64, seed=3)
     expected, _ = run_backend(CPUBackend(), args, grads_in)
-    actual, _ = run_backend(CUDABackend(tiling=(16, 4)), args, grads_in)
+    actual, _ = run_backend(CUDABackend(tiling=(16, 4, 2)), args, grads_in)
     for name, value in expected.items():
         assert_matches(actual[name], value, np.float64, name)
 
