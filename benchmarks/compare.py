@@ -17,9 +17,10 @@ to agree (``--tolerance``, default 1e-4); a mismatch stops the script with exit 
   numlstm ``forward(x)`` + ``backward(ones)``, torch ``out.sum().backward()`` on an input
   that requires grad (no optimizer step for either).
 
-Each timing is the median of ``--repeats`` samples taken after ``--warmup`` calls; the four
-measurements of a configuration are interleaved sample by sample so that load from other
-processes hits both libraries alike. A sample repeats the call enough times to last ~20 ms.
+Each timing is the median (``--stat min``: the minimum) of ``--repeats`` samples taken
+after ``--warmup`` calls; the measurements of a configuration are interleaved sample by
+sample so that load from other processes hits both libraries alike. A sample repeats the
+call enough times to last ~20 ms.
 
 FLOPs follow ``shared/reference/anchors.md``: the forward pass counts
 ``2 * B * T * 4H * (I_k + H)`` per layer and direction (``I_k`` = input size of layer k),
@@ -129,6 +130,9 @@ def parse_args(argv=None):
                              "B,T,I,H[,layers[,bi]] tuples")
     parser.add_argument("--repeats", type=int, default=15,
                         help="timed samples per measurement (default 15)")
+    parser.add_argument("--stat", choices=("median", "min"), default="median",
+                        help="statistic of the samples (default median; min is steadier "
+                             "on a machine shared with other work)")
     parser.add_argument("--warmup", type=int, default=3,
                         help="untimed calls before timing (default 3)")
     parser.add_argument("--threads", type=int, default=None,
@@ -167,8 +171,8 @@ def _sample(fn, number):
     return (time.perf_counter() - start) / number
 
 
-def measure_interleaved(functions, repeats, warmup):
-    """Median seconds per call of each function, sampling them in turn."""
+def measure_interleaved(functions, repeats, warmup, stat="median"):
+    """Median (or min) seconds per call of each function, sampling them in turn."""
     for fn in functions.values():
         for _ in range(warmup):
             fn()
@@ -180,7 +184,8 @@ def measure_interleaved(functions, repeats, warmup):
             names.reverse()
         for name in names:
             samples[name].append(_sample(functions[name], numbers[name]))
-    return {name: statistics.median(values) for name, values in samples.items()}
+    reduce = statistics.median if stat == "median" else min
+    return {name: reduce(values) for name, values in samples.items()}
 
 
 def gemm_call(m, k, n):
@@ -192,10 +197,10 @@ def gemm_call(m, k, n):
     return (lambda: np.matmul(a, b, out=c)), 2.0 * m * k * n
 
 
-def gemm_gflops(m, k, n, repeats, warmup):
+def gemm_gflops(m, k, n, repeats, warmup, stat="median"):
     """float32 GFLOP/s of numpy's ``(m x k) @ (k x n)``."""
     call, flops = gemm_call(m, k, n)
-    return flops / measure_interleaved({"gemm": call}, repeats, warmup)["gemm"] / 1e9
+    return flops / measure_interleaved({"gemm": call}, repeats, warmup, stat)["gemm"] / 1e9
 
 
 # ------------------------------------------------------------------------ the models
@@ -277,7 +282,7 @@ def run_config(numlstm, torch, config, args):
     times = measure_interleaved(
         {"nl_fwd": numlstm_forward, "torch_fwd": torch_forward,
          "nl_train": numlstm_train, "torch_train": torch_train, "gemm": gemm},
-        args.repeats, args.warmup)
+        args.repeats, args.warmup, args.stat)
     flops = config.forward_flops()
     return {
         "config": config.label,
@@ -394,7 +399,7 @@ def environment_lines(numlstm, numba, torch, n_threads, peak_gemm, args, load_be
     lines.append("env: " + ", ".join(f"{k}={v}" for k, v in openblas_vars.items()) + note)
     lines.append(f"peak numpy float32 GEMM: {peak_gemm[1]:.1f} GFLOP/s at "
                  f"{peak_gemm[0]}^3")
-    lines.append(f"timing: median of {args.repeats} samples after {args.warmup} warm-up "
+    lines.append(f"timing: {args.stat} of {args.repeats} samples after {args.warmup} warm-up "
                  f"calls, samples of ~{SAMPLE_SECONDS * 1e3:.0f} ms; outputs and gradients "
                  f"checked to agree within {args.tolerance:g} (relative) first")
     return lines
@@ -417,7 +422,7 @@ def main(argv=None):
     with threadpool_limits(limits=n_threads, user_api="blas"):
         peak_size = 256 if args.quick else 1024
         peak = (peak_size, gemm_gflops(peak_size, peak_size, peak_size, args.repeats,
-                                       args.warmup))
+                                       args.warmup, args.stat))
         for config in args.configs:
             try:
                 rows.append(run_config(numlstm, torch, config, args))
