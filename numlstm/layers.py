@@ -425,14 +425,17 @@ class LSTM:
     def __getstate__(self):
         # Caches and scratch are large and rebuilt on demand; the backend is chosen again on
         # unpickling, so a model trained on a GPU loads on a machine without one.
+        # The named views are rebuilt too: pickled separately they would stop sharing memory
+        # with the flat vectors.
         state = self.__dict__.copy()
-        state["_cache"] = None
-        state["_workspaces"] = None
-        state["_backend"] = None
+        for transient in ("_cache", "_workspaces", "_backend", "_stacked", "_stacked_grad"):
+            state[transient] = None
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self._stacked = self._stacked_views(self.flat_parameters)
+        self._stacked_grad = self._stacked_views(self.flat_gradient)
         self._workspaces = [Workspace() for _ in range(self.num_layers)]
         if self.device == "cuda" and resolve_device("auto") != "cuda":
             self.device = "cpu"

@@ -450,10 +450,6 @@ def test_pickle_round_trip(fitted_regressor, fitted_classifier):
         np.testing.assert_array_equal(restored.predict(X), est.predict(X))
 
 
-@pytest.mark.xfail(
-    raises=AssertionError, strict=False,
-    reason="numlstm.LSTM: after pickle/deepcopy, parameters() views no longer share memory "
-           "with flat_parameters, so updates of flat_parameters are ignored (reported)")
 def test_training_continues_after_unpickling():
     X, y = _adding(n=60)
     reg = LSTMRegressor(hidden_size=4, random_state=0).partial_fit(X, y)
