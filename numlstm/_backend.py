@@ -207,7 +207,8 @@ def resolve_device(device):
 
     problem = _cuda_support.why_unavailable()
     if device == "auto":
-        return "cpu" if problem else "cuda"
+        # The simulator is for testing kernels: far too slow to be chosen automatically.
+        return "cpu" if problem or _cuda_support.is_simulator() else "cuda"
     if problem:
         raise RuntimeError(f"device='cuda' was requested but CUDA is not usable: {problem}")
     return "cuda"

@@ -1,6 +1,13 @@
 """Whether numba's CUDA target can run here, and if not, why."""
 
-__all__ = ["why_unavailable"]
+__all__ = ["is_simulator", "why_unavailable"]
+
+
+def is_simulator():
+    """True when numba runs CUDA kernels on its CPU simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
+    from numba.core import config
+
+    return bool(config.ENABLE_CUDASIM)
 
 
 def why_unavailable():
