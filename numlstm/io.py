@@ -1,0 +1,648 @@
+"""Save and load models in a versioned file format that holds no code.
+
+:func:`save` writes a fitted (or unfitted) :class:`~numlstm.LSTMRegressor`,
+:class:`~numlstm.LSTMClassifier` or :class:`~numlstm.LSTM` to one file; :func:`load`
+reads it back. Unlike :mod:`pickle`, loading a file can never run code: the file holds
+only numeric and string arrays and a JSON header, and :func:`load` reads it with
+``numpy.load(..., allow_pickle=False)`` and rebuilds the object from a fixed list of
+known classes. Predictions of a loaded model are bit-identical to the saved one's.
+
+File format (``format_version`` 1)
+----------------------------------
+A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` arrays, readable with
+``numpy.load(path, allow_pickle=False)``) with these members:
+
+``__numlstm__``
+    A ``uint8`` array holding the header: UTF-8 JSON of an object with the keys
+
+    - ``"format"``: always ``"numlstm-model"``;
+    - ``"format_version"``: integer, 1 here; bumped on any change that older readers
+      cannot read;
+    - ``"numlstm_version"``, ``"numpy_version"``: versions that wrote the file
+      (informational);
+    - ``"class"``: ``"LSTMRegressor"``, ``"LSTMClassifier"`` or ``"LSTM"``;
+    - ``"params"``: for the estimators, ``get_params(deep=False)``;
+    - ``"attributes"``: for the estimators, their fitted attributes (empty when the
+      estimator is not fitted), e.g. ``"classes_"``, ``"loss_curve_"``, ``"network_"``;
+    - ``"layer"``: for ``"LSTM"``, the layer (see ``$lstm`` below);
+    - ``"arrays"``: for every other member, its ``"dtype"`` (NumPy ``dtype.str``),
+      ``"shape"`` and ``"sha256"`` (hex digest of its C-ordered bytes).
+
+``a0``, ``a1``, ...
+    The arrays referenced from the header (weights, scalers, class labels...). Their
+    dtypes never hold Python objects.
+
+Values in ``"params"`` and ``"attributes"`` are JSON ``null``, booleans, numbers,
+strings and lists, or objects with exactly one key naming their kind:
+
+- ``{"$float": "nan" | "inf" | "-inf"}``: a non-finite Python float;
+- ``{"$scalar": [dtype, value]}``: a NumPy scalar, e.g. ``["float32", 0.5]``;
+- ``{"$array": name}``: the member ``name``; ``{"$object_array": name}`` is the same
+  array converted to ``dtype=object`` (labels that were Python strings or ints);
+- ``{"$tuple": [...]}``, ``{"$dict": {...}}`` (string keys);
+- ``{"$dtype": name}``: a NumPy float type such as ``numpy.float32``;
+- ``{"$random_state": {"bit_generator": name, "state": ...}}``: a
+  ``numpy.random.RandomState`` (``get_state(legacy=False)``);
+  ``{"$generator": ...}``: a ``numpy.random.Generator`` (its bit generator's state);
+- ``{"$lstm": {...}}``: a :class:`numlstm.LSTM`: ``input_size``, ``hidden_size``,
+  ``num_layers``, ``bidirectional``, ``dropout``, ``dtype``, ``device``, ``training``,
+  ``rng`` (a ``$generator``) and ``flat_parameters`` (an ``$array``);
+- ``{"$network": {...}}``: the estimators' ``network_``: ``lstm`` (an ``$lstm``),
+  ``n_outputs``, ``loss``, ``sequence_output``, ``coef_`` and ``intercept_``.
+
+Not saved: gradients, scratch memory, and the optimizer's running state (Adam's moment
+estimates, SGD's velocities). A loaded estimator predicts exactly as the saved one;
+``partial_fit`` or ``warm_start`` continue from its weights with a fresh optimizer.
+
+:func:`save` writes a temporary file in the target's directory, flushes it to disk and
+renames it over the target, so an interrupted save leaves the previous file intact.
+"""
+
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import warnings
+
+import numpy as np
+
+from ._version import __version__
+from .estimators import LSTMClassifier, LSTMRegressor
+from .layers import LSTM
+from .network import LSTMNetwork
+
+__all__ = ["FORMAT_VERSION", "ModelFileError", "load", "read_header", "save"]
+
+#: Version of the file format written by :func:`save`; :func:`load` reads 1 to this.
+FORMAT_VERSION = 1
+
+_FORMAT_NAME = "numlstm-model"
+_HEADER_MEMBER = "__numlstm__"
+_CLASSES = {"LSTMRegressor": LSTMRegressor, "LSTMClassifier": LSTMClassifier, "LSTM": LSTM}
+_BIT_GENERATORS = {name: getattr(np.random, name)
+                   for name in ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64")}
+# Fitted state that is not saved: optimizer moments (see the module docstring) and the
+# best weights held only while early stopping runs.
+_NOT_SAVED = frozenset({"_optimizer", "_best_params"})
+_ATTRIBUTE_NAME = re.compile(r"^_?[A-Za-z][A-Za-z0-9_]*$")
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+class ModelFileError(ValueError):
+    """Raised by :func:`load` for a file that is not a readable numlstm model file.
+
+    The file may be truncated or corrupted, may not be a numlstm model file at all, or
+    may have been written in a newer format version than this numlstm reads. A subclass
+    of :class:`ValueError`.
+
+    Examples
+    --------
+    >>> import io
+    >>> from numlstm.io import ModelFileError, load
+    >>> try:
+    ...     load(io.BytesIO(b"not a model"))
+    ... except ModelFileError as exc:
+    ...     print(exc)
+    <BytesIO> is not a numlstm model file: it is not an .npz (zip) archive.
+    """
+
+
+# ---------------------------------------------------------------------- encoding
+class _Encoder:
+    """Turns Python values into JSON values, collecting arrays on the side."""
+
+    def __init__(self):
+        self.arrays = {}
+
+    def array(self, value):
+        value = np.asarray(value)
+        tag = "$array"
+        if value.dtype.hasobject:
+            value, tag = self._object_array(value), "$object_array"
+        name = f"a{len(self.arrays)}"
+        self.arrays[name] = np.ascontiguousarray(value)
+        return {tag: name}
+
+    @staticmethod
+    def _object_array(value):
+        items = value.ravel().tolist()
+        for kind in (str, bytes, int):
+            if items and all(type(item) is kind for item in items):
+                converted = np.array(items).reshape(value.shape)
+                if not converted.dtype.hasobject:
+                    return converted
+        kinds = sorted({type(item).__name__ for item in items})
+        raise TypeError(f"an object array holding {kinds} cannot be saved without pickle; "
+                        "only arrays of numbers, or of strings/bytes/ints alone, can")
+
+    def value(self, value, where):
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, np.generic) and not isinstance(value, np.ndarray):
+            if value.dtype.hasobject:
+                raise TypeError(f"{where}: object scalars cannot be saved")
+            if value.dtype.kind in "biuf":
+                return {"$scalar": [value.dtype.name, self.value(value.item(), where)]}
+            return {"$scalar": [value.dtype.str, self.array(value)]}
+        if isinstance(value, int):
+            return int(value)
+        if isinstance(value, float):
+            if math.isfinite(value):
+                return float(value)
+            return {"$float": repr(float(value))}
+        if isinstance(value, np.ndarray):
+            return self.array(value)
+        if isinstance(value, list):
+            return [self.value(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        if isinstance(value, tuple):
+            return {"$tuple": [self.value(item, f"{where}[{i}]")
+                               for i, item in enumerate(value)]}
+        if isinstance(value, dict):
+            if not all(isinstance(key, str) for key in value):
+                raise TypeError(f"{where}: only dicts with string keys can be saved")
+            return {"$dict": {key: self.value(item, f"{where}[{key!r}]")
+                              for key, item in value.items()}}
+        if isinstance(value, np.dtype) or (isinstance(value, type)
+                                           and issubclass(value, np.generic)):
+            return {"$dtype": np.dtype(value).name}
+        if isinstance(value, np.random.RandomState):
+            return {"$random_state": self.value(value.get_state(legacy=False), where)}
+        if isinstance(value, np.random.Generator):
+            return {"$generator": self.value(value.bit_generator.state, where)}
+        if type(value) is LSTM:
+            return {"$lstm": self.lstm(value)}
+        if type(value) is LSTMNetwork:
+            return {"$network": self.network(value)}
+        raise TypeError(f"{where} is a {type(value).__module__}.{type(value).__qualname__}, "
+                        "which numlstm.save cannot store without pickle")
+
+    def lstm(self, layer):
+        return {
+            "input_size": layer.input_size, "hidden_size": layer.hidden_size,
+            "num_layers": layer.num_layers, "bidirectional": layer.bidirectional,
+            "dropout": layer.dropout, "dtype": layer.dtype.name, "device": layer.device,
+            "training": bool(layer.training),
+            "rng": self.value(getattr(layer, "_rng", None), "LSTM random generator"),
+            "flat_parameters": self.array(layer.flat_parameters),
+        }
+
+    def network(self, net):
+        return {
+            "lstm": self.lstm(net.lstm), "n_outputs": int(net.n_outputs), "loss": net.loss,
+            "sequence_output": bool(net.sequence_output),
+            "coef_": self.array(net.coef_), "intercept_": self.array(net.intercept_),
+        }
+
+
+def _encode_estimator(est, encoder):
+    params = est.get_params(deep=False)
+    encoded_params = {name: encoder.value(value, f"parameter {name!r}")
+                      for name, value in params.items()}
+    attributes = {}
+    for name, value in vars(est).items():
+        if name in params or name in _NOT_SAVED:
+            continue
+        try:
+            attributes[name] = encoder.value(value, f"attribute {name!r}")
+        except TypeError as exc:
+            if not name.startswith("_"):
+                raise TypeError(f"cannot save {type(est).__name__}: {exc}") from None
+            warnings.warn(f"numlstm.save skips {type(est).__name__}.{name}: {exc}",
+                          UserWarning, stacklevel=3)
+    return {"params": encoded_params, "attributes": attributes}
+
+
+# ---------------------------------------------------------------------- decoding
+class _Decoder:
+    """Turns the JSON values of a header back into Python values."""
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+        self.used = set()
+
+    def array(self, name):
+        if not isinstance(name, str) or name not in self.arrays:
+            raise ValueError(f"the header refers to a missing array {name!r}")
+        self.used.add(name)
+        return self.arrays[name]
+
+    def value(self, value):
+        if value is None or isinstance(value, (bool, str, int, float)):
+            return value
+        if isinstance(value, list):
+            return [self.value(item) for item in value]
+        if not isinstance(value, dict) or len(value) != 1:
+            raise ValueError(f"unexpected value in the header: {value!r:.80}")
+        (tag, body), = value.items()
+        if tag == "$float":
+            if body not in ("nan", "inf", "-inf"):
+                raise ValueError(f"bad $float {body!r}")
+            return float(body)
+        if tag == "$scalar":
+            dtype, item = body
+            item = self.value(item)
+            if isinstance(item, np.ndarray):
+                return item.reshape(())[()]
+            return np.dtype(dtype).type(item)
+        if tag == "$array":
+            return self.array(body).copy()
+        if tag == "$object_array":
+            return self.array(body).astype(object)
+        if tag == "$tuple":
+            return tuple(self.value(item) for item in body)
+        if tag == "$dict":
+            if not isinstance(body, dict):
+                raise ValueError("bad $dict")
+            return {key: self.value(item) for key, item in body.items()}
+        if tag == "$dtype":
+            if body not in ("float32", "float64"):
+                raise ValueError(f"unsupported $dtype {body!r}")
+            return np.dtype(body).type
+        if tag == "$random_state":
+            state = self.value(body)
+            rs = np.random.RandomState(self._bit_generator(state["bit_generator"]))
+            rs.set_state(state)
+            return rs
+        if tag == "$generator":
+            state = self.value(body)
+            bit_generator = self._bit_generator(state["bit_generator"])
+            bit_generator.state = state
+            return np.random.Generator(bit_generator)
+        if tag == "$lstm":
+            return self.lstm(body)
+        if tag == "$network":
+            return self.network(body)
+        raise ValueError(f"unknown value kind {tag!r} in the header")
+
+    @staticmethod
+    def _bit_generator(name):
+        if name not in _BIT_GENERATORS:
+            raise ValueError(f"unsupported bit generator {name!r}")
+        return _BIT_GENERATORS[name]()
+
+    def _into(self, target, name, ref):
+        """Copy the array ``ref`` into ``target`` after checking its dtype and shape."""
+        if not (isinstance(ref, dict) and set(ref) == {"$array"}):
+            raise ValueError(f"{name} must be an $array")
+        value = self.array(ref["$array"])
+        if value.dtype != target.dtype or value.shape != target.shape:
+            raise ValueError(f"{name} has dtype {value.dtype} and shape {value.shape}, "
+                             f"expected {target.dtype} and {target.shape}")
+        target[...] = value
+
+    def lstm(self, spec):
+        device = spec["device"]
+        if device == "cuda":
+            from ._backend import resolve_device
+            if resolve_device("auto") != "cuda":  # trained on a GPU, loaded without one
+                device = "cpu"
+        rng = self.value(spec["rng"])
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            raise ValueError("LSTM rng must be a $generator")
+        state = None if rng is None else rng.bit_generator.state
+        layer = LSTM(spec["input_size"], spec["hidden_size"], num_layers=spec["num_layers"],
+                     bidirectional=spec["bidirectional"], dropout=spec["dropout"],
+                     dtype=np.dtype(spec["dtype"]), forget_bias=None, random_state=rng,
+                     device=device)
+        if rng is not None:
+            rng.bit_generator.state = state  # undo the draws of the initialisation
+        self._into(layer.flat_parameters, "LSTM flat_parameters", spec["flat_parameters"])
+        layer.train(spec["training"])
+        return layer
+
+    def network(self, spec):
+        lstm = self.lstm(spec["lstm"])
+        net = LSTMNetwork(lstm, spec["n_outputs"], loss=spec["loss"],
+                          sequence_output=spec["sequence_output"])
+        self._into(net.coef_, "network coef_", spec["coef_"])
+        self._into(net.intercept_, "network intercept_", spec["intercept_"])
+        return net
+
+
+def _decode_estimator(cls, header, decoder):
+    params = {name: decoder.value(value) for name, value in header["params"].items()}
+    known = cls().get_params(deep=False)
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ValueError(f"parameters {unknown} are unknown to {cls.__name__} in numlstm "
+                         f"{__version__}; the file was written by numlstm "
+                         f"{header.get('numlstm_version')!r}")
+    est = cls(**params)
+    for name, value in header["attributes"].items():
+        if (not isinstance(name, str) or not _ATTRIBUTE_NAME.match(name)
+                or name.startswith("__") or name in known or hasattr(cls, name)):
+            raise ValueError(f"invalid attribute name {name!r}")
+        setattr(est, name, decoder.value(value))
+    return est
+
+
+# ------------------------------------------------------------------------ saving
+def _sha256(array):
+    return hashlib.sha256(np.ascontiguousarray(array).view(np.uint8).reshape(-1)).hexdigest()
+
+
+def _fsync_directory(directory):
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path, members, compress):
+    path = os.path.abspath(os.fspath(path))
+    directory, base = os.path.split(path)
+    try:
+        mode = os.stat(path).st_mode & 0o7777  # keep the permissions of a replaced file
+    except FileNotFoundError:
+        mode = 0o666  # minus the umask, as for any new file
+    tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            (np.savez_compressed if compress else np.savez)(f, **members)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def save(obj, path, *, compress=False):
+    """Save an estimator or an LSTM layer to a file that holds no pickled code.
+
+    Parameters
+    ----------
+    obj : LSTMRegressor, LSTMClassifier or LSTM
+        The object to save, fitted or not. Subclasses are refused (their code could
+        not be rebuilt from data): pickle them instead.
+    path : str or os.PathLike
+        File to write; any name works (``.npz`` is customary, as the file is a NumPy
+        ``.npz`` archive). An existing file is replaced atomically: the new contents
+        are written to a temporary file in the same directory, flushed to disk, then
+        renamed over ``path``, so a crash or an error during :func:`save` leaves the
+        previous file as it was.
+    compress : bool, default=False
+        Deflate the arrays (smaller files, slower saving and loading).
+
+    Raises
+    ------
+    TypeError
+        If ``obj`` is of another type, or holds a parameter or fitted attribute that
+        cannot be stored without pickle (e.g. ``random_state`` set to an unsupported
+        object, or class labels mixing types).
+
+    See Also
+    --------
+    load : Read the file back.
+
+    Notes
+    -----
+    The format is described in :mod:`numlstm.io`. The optimizer's running state is not
+    saved: a loaded estimator predicts exactly like the saved one, and further
+    ``partial_fit`` calls start a fresh optimizer from its weights. Plain :mod:`pickle`
+    (and :mod:`joblib`) keep working too, for trusted files.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numlstm
+    >>> from numlstm.io import load, save
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 8, 2))
+    >>> y = np.where(X[:, :, 0].sum(axis=1) > 0, "up", "down")
+    >>> clf = numlstm.LSTMClassifier(hidden_size=4, max_iter=3, random_state=0).fit(X, y)
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> save(clf, path)
+    >>> clf2 = load(path)
+    >>> type(clf2).__name__, clf2.classes_
+    ('LSTMClassifier', array(['down', 'up'], dtype='<U4'))
+    >>> bool(np.array_equal(clf2.predict_proba(X), clf.predict_proba(X)))
+    True
+    """
+    cls = type(obj)
+    name = next((key for key, value in _CLASSES.items() if value is cls), None)
+    if name is None:
+        raise TypeError(f"numlstm.save stores LSTMRegressor, LSTMClassifier and LSTM "
+                        f"objects, got {cls.__module__}.{cls.__qualname__}; use pickle "
+                        "for other objects (subclasses included)")
+    encoder = _Encoder()
+    header = {"format": _FORMAT_NAME, "format_version": FORMAT_VERSION,
+              "numlstm_version": __version__, "numpy_version": np.__version__,
+              "class": name}
+    if cls is LSTM:
+        header["layer"] = encoder.lstm(obj)
+    else:
+        header.update(_encode_estimator(obj, encoder))
+    header["arrays"] = {key: {"dtype": array.dtype.str, "shape": list(array.shape),
+                              "sha256": _sha256(array)}
+                        for key, array in encoder.arrays.items()}
+    text = json.dumps(header, allow_nan=False, sort_keys=True, separators=(",", ":"))
+    members = dict(encoder.arrays)
+    members[_HEADER_MEMBER] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    _atomic_write(path, members, compress)
+
+
+# ----------------------------------------------------------------------- loading
+def _describe(source):
+    if isinstance(source, (str, os.PathLike)):
+        return repr(os.fspath(source))
+    return f"<{type(source).__name__}>"
+
+
+def _open_archive(source, what):
+    """Return (NpzFile, file object to close or None), checking the zip signature."""
+    owned = None
+    if isinstance(source, (str, os.PathLike)):
+        owned = f = open(source, "rb")
+    else:
+        f = source
+    try:
+        start = f.tell()
+        magic = f.read(len(_ZIP_MAGIC))
+        f.seek(start)
+        if magic != _ZIP_MAGIC:
+            raise ModelFileError(f"{what} is not a numlstm model file: it is not an .npz "
+                                 "(zip) archive.")
+        return np.load(f, allow_pickle=False), owned
+    except BaseException:
+        if owned is not None:
+            owned.close()
+        raise
+
+
+def _read_header(archive, what):
+    if _HEADER_MEMBER not in archive.files:
+        raise ModelFileError(f"{what} is an .npz archive but not a numlstm model file "
+                             f"(it has no {_HEADER_MEMBER!r} header).")
+    raw = archive[_HEADER_MEMBER]
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise ValueError("the header is not a 1-D uint8 array")
+    header = json.loads(raw.tobytes().decode("utf-8"))
+    if not isinstance(header, dict) or header.get("format") != _FORMAT_NAME:
+        raise ModelFileError(f"{what} is not a numlstm model file (format "
+                             f"{header.get('format') if isinstance(header, dict) else None!r}).")
+    version = header.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"invalid format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{what} was written by numlstm {header.get('numlstm_version')!r} in file format "
+            f"version {version}; this numlstm ({__version__}) reads versions up to "
+            f"{FORMAT_VERSION}. Upgrade numlstm to load it.")
+    return header
+
+
+def _guarded(what, func):
+    """Run ``func``, turning any failure on a damaged file into a ModelFileError."""
+    try:
+        return func()
+    except ModelFileError:
+        raise
+    except FileNotFoundError:
+        raise
+    except (Exception, MemoryError) as exc:
+        raise ModelFileError(
+            f"{what} is truncated or corrupted, or is not a valid numlstm model file "
+            f"({type(exc).__name__}: {exc})") from exc
+
+
+def read_header(source):
+    """Read the JSON header of a model file without building the model.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or binary file object
+        A file written by :func:`save`.
+
+    Returns
+    -------
+    header : dict
+        The header described in :mod:`numlstm.io`: ``"class"``, ``"format_version"``,
+        ``"numlstm_version"``, ``"params"``, ... (values still in their JSON encoding).
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a readable numlstm model file, or is of a newer format
+        version.
+    """
+    what = _describe(source)
+
+    def read():
+        archive, owned = _open_archive(source, what)
+        try:
+            with archive:
+                return _read_header(archive, what)
+        finally:
+            if owned is not None:
+                owned.close()
+
+    return _guarded(what, read)
+
+
+def load(source):
+    """Load an estimator or LSTM layer saved by :func:`save`.
+
+    The file is read with ``numpy.load(..., allow_pickle=False)`` and the object is
+    rebuilt from a fixed list of classes, so loading an untrusted file cannot run code.
+    Every array is checked against the SHA-256 digest, dtype and shape recorded in the
+    header.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or binary file object
+        A file written by :func:`save` (any numlstm version writing format versions up
+        to :data:`FORMAT_VERSION`).
+
+    Returns
+    -------
+    obj : LSTMRegressor, LSTMClassifier or LSTM
+        The saved object. Its predictions are bit-identical to the saved object's on
+        the same machine. A model saved with ``device="cuda"`` loads onto the CPU when
+        no GPU is usable (its ``device`` parameter is kept).
+
+    Raises
+    ------
+    ModelFileError
+        If the file is truncated or corrupted, is not a numlstm model file, or was
+        written in a newer format version. A subclass of :class:`ValueError`.
+    FileNotFoundError
+        If ``source`` is a path that does not exist.
+
+    See Also
+    --------
+    save : Write a model file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from numlstm import LSTM
+    >>> from numlstm.io import load, save
+    >>> layer = LSTM(3, 4, random_state=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "layer.npz")
+    >>> save(layer, path)
+    >>> layer2 = load(path)
+    >>> layer2
+    LSTM(3, 4, dtype=float32, device='cpu')
+    >>> bool(np.array_equal(layer2.flat_parameters, layer.flat_parameters))
+    True
+    """
+    what = _describe(source)
+
+    def read():
+        archive, owned = _open_archive(source, what)
+        try:
+            with archive:
+                header = _read_header(archive, what)
+                manifest = header["arrays"]
+                names = set(archive.files) - {_HEADER_MEMBER}
+                if names != set(manifest):
+                    raise ValueError(f"the archive holds arrays {sorted(names)}, the header "
+                                     f"lists {sorted(manifest)}")
+                arrays = {}
+                for name in sorted(names):
+                    array = archive[name]
+                    spec = manifest[name]
+                    if (array.dtype.str != spec["dtype"]
+                            or list(array.shape) != list(spec["shape"])):
+                        raise ValueError(f"array {name!r} has dtype {array.dtype.str} and "
+                                         f"shape {array.shape}, the header says "
+                                         f"{spec['dtype']} and {tuple(spec['shape'])}")
+                    if _sha256(array) != spec["sha256"]:
+                        raise ValueError(f"array {name!r} does not match its checksum")
+                    arrays[name] = array
+        finally:
+            if owned is not None:
+                owned.close()
+        cls = _CLASSES.get(header.get("class"))
+        if cls is None:
+            raise ValueError(f"unknown class {header.get('class')!r}")
+        decoder = _Decoder(arrays)
+        if cls is LSTM:
+            obj = decoder.lstm(header["layer"])
+        else:
+            obj = _decode_estimator(cls, header, decoder)
+        if decoder.used != set(arrays):
+            raise ValueError(f"arrays {sorted(set(arrays) - decoder.used)} are not used")
+        return obj
+
+    return _guarded(what, read)
+
