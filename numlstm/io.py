@@ -645,4 +645,3 @@ def load(source):
         return obj
 
     return _guarded(what, read)
-

@@ -1,0 +1,164 @@
+"""numlstm.dask: blocked prediction and GridSearchCV on a two-process LocalCluster.
+
+The cluster's workers start with an empty numba cache of their own (NUMBA_CACHE_DIR in
+a fresh temporary directory they share), so both compile the kernels at the same time
+and write the same cache files: the results must still equal the single-process ones.
+"""
+
+import logging
+import pickle
+import sys
+
+import numba
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+dask = pytest.importorskip("dask", reason="needs dask: pip install 'dask[array]' distributed")
+da = pytest.importorskip("dask.array", reason="needs dask.array: pip install 'dask[array]'")
+distributed = pytest.importorskip("distributed",
+                                  reason="needs distributed: pip install distributed")
+import joblib  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+
+from numlstm import LSTMClassifier, LSTMRegressor  # noqa: E402
+from numlstm.dask import predict_dask  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(40, 6, 2))
+Y = np.where(X[:, :, 0].sum(axis=1) > 0, "up", "down")
+X_NEW = RNG.normal(size=(23, 6, 2))
+GRID = {"hidden_size": [3, 5], "learning_rate_init": [0.01, 0.05]}
+
+
+def blockwise_reference(method, X, size):
+    """In-process results on the same blocks as the dask computation."""
+    return np.concatenate([method(X[i:i + size]) for i in range(0, X.shape[0], size)])
+
+
+@pytest.fixture(scope="module")
+def fitted_classifier():
+    return LSTMClassifier(hidden_size=4, max_iter=3, random_state=0).fit(X, Y)
+
+
+# ------------------------------------------------------------- local scheduler
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba"])
+def test_predict_dask_matches_blockwise_predictions(fitted_classifier, method):
+    clf = fitted_classifier
+    X_dask = da.from_array(X_NEW, chunks=(5, 3, 2))  # time split too: merged per block
+    result = predict_dask(clf, X_dask, method)
+    expected = blockwise_reference(getattr(clf, method), X_NEW, 5)
+    assert result.shape == expected.shape and result.dtype == expected.dtype
+    assert result.chunks[0] == (5, 5, 5, 5, 3)
+    computed = result.compute(scheduler="sync")
+    np.testing.assert_array_equal(computed, expected)
+    np.testing.assert_allclose(computed if method != "predict" else 0,
+                               getattr(clf, method)(X_NEW) if method != "predict" else 0,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_predict_dask_output_shapes_and_inputs():
+    y_seq = np.cumsum(X[:, :, :1], axis=1)
+    reg = LSTMRegressor(hidden_size=3, max_iter=2, random_state=0).fit(X, y_seq)
+    out = predict_dask(reg, X_NEW, chunk_size=10)  # a NumPy array is wrapped
+    assert out.shape == (23, 6, 1) and out.chunks == ((10, 10, 3), (6,), (1,))
+    np.testing.assert_array_equal(out.compute(scheduler="sync"),
+                                  blockwise_reference(reg.predict, X_NEW, 10))
+
+    uni = LSTMRegressor(hidden_size=3, max_iter=2, random_state=0).fit(
+        X[:, :, 0], np.column_stack([X[:, :, 0].sum(axis=1), X[:, 0, 0]]))
+    X2 = da.from_array(X_NEW[:, :, 0], chunks=(8, 2))
+    out = predict_dask(uni, X2)
+    assert out.shape == (23, 2) and out.chunks == ((8, 8, 7), (2,))
+    np.testing.assert_array_equal(out.compute(scheduler="sync"),
+                                  blockwise_reference(uni.predict, X_NEW[:, :, 0], 8))
+
+    # Unknown chunk sizes along the sample axis are fine.
+    masked = da.from_array(X_NEW, chunks=(10, 6, 2))
+    masked = masked[masked[:, 0, 0] > -10]
+    assert np.isnan(masked.shape[0])
+    assert predict_dask(uni, masked[:, :, 0]).compute(scheduler="sync").shape == (23, 2)
+
+
+def test_predict_dask_errors(fitted_classifier):
+    with pytest.raises(NotFittedError):
+        predict_dask(LSTMClassifier(), X_NEW)
+    with pytest.raises(AttributeError, match="no method 'transform'"):
+        predict_dask(fitted_classifier, X_NEW, "transform")
+    with pytest.raises(ValueError, match="3-D"):
+        predict_dask(fitted_classifier, X_NEW[0, 0])
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="chunk_size"):
+            predict_dask(fitted_classifier, X_NEW, chunk_size=bad)
+    unknown = da.from_array(X_NEW, chunks=(10, 6, 2))
+    unknown = unknown[:, unknown[0, :, 0] > -10]
+    with pytest.raises(ValueError, match="timesteps and features must be known"):
+        predict_dask(fitted_classifier, unknown)
+
+
+def test_clear_error_without_dask(monkeypatch, fitted_classifier):
+    monkeypatch.setitem(sys.modules, "dask", None)
+    monkeypatch.setitem(sys.modules, "dask.array", None)
+    with pytest.raises(ImportError, match=r"pip install numlstm\[dask\]"):
+        predict_dask(fitted_classifier, X_NEW)
+
+
+def test_estimators_pickle_small(fitted_classifier):
+    """What joblib ships to the workers: parameters, then weights, never data."""
+    assert len(pickle.dumps(LSTMClassifier(hidden_size=64))) < 2_000
+    X_big = np.concatenate([X] * 10)
+    bigger = LSTMClassifier(hidden_size=4, max_iter=3, random_state=0)
+    bigger.fit(X_big, np.tile(Y, 10))
+    # Training data and forward caches are not kept: size does not grow with the data.
+    assert abs(len(pickle.dumps(bigger)) - len(pickle.dumps(fitted_classifier))) < 200
+    n_weights = bigger.network_.get_flat_params().nbytes
+    assert len(pickle.dumps(bigger)) < 10 * n_weights + 10_000
+
+
+# --------------------------------------------------------- distributed cluster
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("numba-cache")
+    env = {
+        "NUMBA_CACHE_DIR": str(cache),  # empty: the two workers compile at the same time
+        # As many numba threads as this process, so the kernels split batches alike.
+        "NUMBA_NUM_THREADS": str(numba.get_num_threads()),
+    }
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  host="127.0.0.1", dashboard_address=None,
+                                  silence_logs=logging.ERROR, env=env) as cluster, \
+            distributed.Client(cluster) as client:
+        client.numba_cache = cache
+        yield client
+
+
+def test_grid_search_and_blocked_prediction_on_a_cluster(client):
+    base = LSTMClassifier(hidden_size=3, max_iter=3, random_state=0)
+    local = GridSearchCV(base, GRID, cv=2).fit(X, Y)
+
+    with joblib.parallel_backend("dask"):
+        remote = GridSearchCV(base, GRID, cv=2, n_jobs=-1).fit(X, Y)
+
+    for key in ("split0_test_score", "split1_test_score", "mean_test_score",
+                "rank_test_score"):
+        np.testing.assert_array_equal(remote.cv_results_[key], local.cv_results_[key], key)
+    assert remote.best_params_ == local.best_params_
+    np.testing.assert_array_equal(remote.predict_proba(X_NEW), local.predict_proba(X_NEW))
+
+    best = local.best_estimator_
+    X_dask = da.from_array(X_NEW, chunks=(6, 6, 2))
+    for method in ("predict", "predict_proba"):
+        computed = predict_dask(best, X_dask, method).compute()  # on the cluster
+        np.testing.assert_array_equal(computed,
+                                      blockwise_reference(getattr(best, method), X_NEW, 6))
+
+    # The fits really ran in the worker processes, which compiled and cached the kernels
+    # in their own (initially empty) cache directory.
+    pids = client.run(lambda: __import__("os").getpid())
+    assert len(pids) == 2 and __import__("os").getpid() not in pids.values()
+    loaded = client.run(lambda: "numlstm.cpu_lstm" in __import__("sys").modules)
+    assert any(loaded.values())
+    index_files = list(client.numba_cache.rglob("*.nbi"))
+    assert index_files, "the workers wrote no numba cache"
