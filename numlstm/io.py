@@ -41,6 +41,7 @@ strings and lists, or objects with exactly one key naming their kind:
   array converted to ``dtype=object`` (labels that were Python strings or ints);
 - ``{"$tuple": [...]}``, ``{"$dict": {...}}`` (string keys);
 - ``{"$dtype": name}``: a NumPy float type such as ``numpy.float32``;
+- ``{"$path": string}``: a :class:`pathlib.Path` (any ``os.PathLike``);
 - ``{"$random_state": {"bit_generator": name, "state": ...}}``: a
   ``numpy.random.RandomState`` (``get_state(legacy=False)``);
   ``{"$generator": ...}``: a ``numpy.random.Generator`` (its bit generator's state);
@@ -62,6 +63,7 @@ import hashlib
 import json
 import math
 import os
+import pathlib
 import re
 import secrets
 import warnings
@@ -122,7 +124,7 @@ class _Encoder:
         if value.dtype.hasobject:
             value, tag = self._object_array(value), "$object_array"
         name = f"a{len(self.arrays)}"
-        self.arrays[name] = np.ascontiguousarray(value)
+        self.arrays[name] = np.array(value, order="C")  # keeps 0-d arrays 0-d
         return {tag: name}
 
     @staticmethod
@@ -138,14 +140,14 @@ class _Encoder:
                         "only arrays of numbers, or of strings/bytes/ints alone, can")
 
     def value(self, value, where):
-        if value is None or isinstance(value, (bool, str)):
-            return value
-        if isinstance(value, np.generic) and not isinstance(value, np.ndarray):
+        if isinstance(value, np.generic):  # before str and float: np.str_, np.float64
             if value.dtype.hasobject:
                 raise TypeError(f"{where}: object scalars cannot be saved")
             if value.dtype.kind in "biuf":
                 return {"$scalar": [value.dtype.name, self.value(value.item(), where)]}
             return {"$scalar": [value.dtype.str, self.array(value)]}
+        if value is None or isinstance(value, (bool, str)):
+            return value
         if isinstance(value, int):
             return int(value)
         if isinstance(value, float):
@@ -164,6 +166,8 @@ class _Encoder:
                 raise TypeError(f"{where}: only dicts with string keys can be saved")
             return {"$dict": {key: self.value(item, f"{where}[{key!r}]")
                               for key, item in value.items()}}
+        if isinstance(value, os.PathLike):
+            return {"$path": os.fsdecode(value)}
         if isinstance(value, np.dtype) or (isinstance(value, type)
                                            and issubclass(value, np.generic)):
             return {"$dtype": np.dtype(value).name}
@@ -256,6 +260,10 @@ class _Decoder:
             if not isinstance(body, dict):
                 raise ValueError("bad $dict")
             return {key: self.value(item) for key, item in body.items()}
+        if tag == "$path":
+            if not isinstance(body, str):
+                raise ValueError("bad $path")
+            return pathlib.Path(body)
         if tag == "$dtype":
             if body not in ("float32", "float64"):
                 raise ValueError(f"unsupported $dtype {body!r}")

@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import pathlib
 import pickle
 import warnings
 import zipfile
@@ -196,6 +197,34 @@ def test_save_refuses_other_objects(tmp_path):
         with pytest.raises(TypeError, match="pickle"):
             save(obj, tmp_path / "m.npz")
     assert not os.listdir(tmp_path)
+
+
+def test_attribute_values_of_every_supported_kind(regressors, tmp_path):
+    est, _ = regressors["seq2one"]
+    est = pickle.loads(pickle.dumps(est))
+    extra = {
+        "tuple": (1, -2.5, "s", None, True),
+        "scalars": [np.inf, -np.inf, 0.1, np.float32(0.1), np.int16(-3), np.bool_(True),
+                    np.str_("label"), np.datetime64("2024-01-01T10", "h")],
+        "path": pathlib.Path("runs") / "model.npz",
+        "arrays": [np.arange(6, dtype=np.uint8).reshape(2, 3), np.array(["a", "bc"]),
+                   np.array([b"x"]), np.array("2024-01-01", dtype="datetime64[D]")],
+        "generator": np.random.default_rng(3),
+        "nested": {"k": {"j": []}},
+    }
+    est._extra = extra
+    loaded = roundtrip(est, tmp_path)._extra
+    assert loaded.keys() == extra.keys()
+    assert loaded["tuple"] == extra["tuple"] and type(loaded["tuple"]) is tuple
+    for a, b in zip(loaded["scalars"], extra["scalars"]):
+        assert a == b and type(a) is type(b)
+    assert loaded["path"] == extra["path"] and isinstance(loaded["path"], pathlib.Path)
+    for a, b in zip(loaded["arrays"], extra["arrays"]):
+        assert same_bits(a, b)
+    assert loaded["generator"].random() == extra["generator"].random()
+    assert loaded["nested"] == extra["nested"]
+    est.set_params(random_state=np.random.RandomState(2))
+    assert roundtrip(est, tmp_path).random_state.rand() == est.random_state.rand()
 
 
 def test_unsavable_attributes(regressors, tmp_path):
