@@ -40,7 +40,8 @@ strings and lists, or objects with exactly one key naming their kind:
 - ``{"$array": name}``: the member ``name``; ``{"$object_array": name}`` is the same
   array converted to ``dtype=object`` (labels that were Python strings or ints);
 - ``{"$tuple": [...]}``, ``{"$dict": {...}}`` (string keys);
-- ``{"$dtype": name}``: a NumPy float type such as ``numpy.float32``;
+- ``{"$dtype": str}``: a NumPy scalar type such as ``numpy.float32`` (``"<f4"``,
+  its ``dtype.str``); ``{"$numpy_dtype": str}``: a ``numpy.dtype``;
 - ``{"$path": string}``: a :class:`pathlib.Path` (any ``os.PathLike``);
 - ``{"$random_state": {"bit_generator": name, "state": ...}}``: a
   ``numpy.random.RandomState`` (``get_state(legacy=False)``);
@@ -168,9 +169,10 @@ class _Encoder:
                               for key, item in value.items()}}
         if isinstance(value, os.PathLike):
             return {"$path": os.fsdecode(value)}
-        if isinstance(value, np.dtype) or (isinstance(value, type)
-                                           and issubclass(value, np.generic)):
-            return {"$dtype": np.dtype(value).name}
+        if isinstance(value, type) and issubclass(value, np.generic):
+            return {"$dtype": self._dtype_str(value, where)}
+        if isinstance(value, np.dtype):
+            return {"$numpy_dtype": self._dtype_str(value, where)}
         if isinstance(value, np.random.RandomState):
             return {"$random_state": self.value(value.get_state(legacy=False), where)}
         if isinstance(value, np.random.Generator):
@@ -181,6 +183,13 @@ class _Encoder:
             return {"$network": self.network(value)}
         raise TypeError(f"{where} is a {type(value).__module__}.{type(value).__qualname__}, "
                         "which numlstm.save cannot store without pickle")
+
+    @staticmethod
+    def _dtype_str(dtype, where):
+        dtype = np.dtype(dtype)
+        if dtype.hasobject or dtype.names is not None:
+            raise TypeError(f"{where}: dtype {dtype} cannot be saved")
+        return dtype.str
 
     def lstm(self, layer):
         return {
@@ -264,10 +273,11 @@ class _Decoder:
             if not isinstance(body, str):
                 raise ValueError("bad $path")
             return pathlib.Path(body)
-        if tag == "$dtype":
-            if body not in ("float32", "float64"):
-                raise ValueError(f"unsupported $dtype {body!r}")
-            return np.dtype(body).type
+        if tag in ("$dtype", "$numpy_dtype"):
+            dtype = np.dtype(str(body))
+            if dtype.hasobject or dtype.names is not None:
+                raise ValueError(f"unsupported {tag} {body!r}")
+            return dtype.type if tag == "$dtype" else dtype
         if tag == "$random_state":
             state = self.value(body)
             rs = np.random.RandomState(self._bit_generator(state["bit_generator"]))
@@ -300,7 +310,25 @@ class _Decoder:
                              f"expected {target.dtype} and {target.shape}")
         target[...] = value
 
+    def _array_spec(self, ref, name):
+        if not (isinstance(ref, dict) and set(ref) == {"$array"}):
+            raise ValueError(f"{name} must be an $array")
+        self.array(ref["$array"])  # exists
+        return self.arrays[ref["$array"]]
+
     def lstm(self, spec):
+        # Check the sizes against the stored weights before allocating anything: a
+        # damaged header must not make us reserve gigabytes.
+        sizes = [spec[key] for key in ("input_size", "hidden_size", "num_layers")]
+        if not all(type(size) is int and size > 0 for size in sizes):
+            raise ValueError(f"invalid LSTM sizes {sizes}")
+        I, H, L = sizes
+        D = 2 if spec["bidirectional"] else 1
+        n_params = sum(D * 4 * H * ((I if k == 0 else D * H) + H + 2) for k in range(L))
+        stored = self._array_spec(spec["flat_parameters"], "LSTM flat_parameters")
+        if stored.shape != (n_params,):
+            raise ValueError(f"LSTM flat_parameters has shape {stored.shape}, an LSTM of "
+                             f"these sizes has {n_params} weights")
         device = spec["device"]
         if device == "cuda":
             from ._backend import resolve_device
@@ -322,6 +350,10 @@ class _Decoder:
 
     def network(self, spec):
         lstm = self.lstm(spec["lstm"])
+        coef = self._array_spec(spec["coef_"], "network coef_")
+        if coef.shape != (lstm.num_directions * lstm.hidden_size, spec["n_outputs"]):
+            raise ValueError(f"network coef_ has shape {coef.shape}, expected "
+                             f"{(lstm.num_directions * lstm.hidden_size, spec['n_outputs'])}")
         net = LSTMNetwork(lstm, spec["n_outputs"], loss=spec["loss"],
                           sequence_output=spec["sequence_output"])
         self._into(net.coef_, "network coef_", spec["coef_"])
@@ -474,25 +506,25 @@ def _describe(source):
     return f"<{type(source).__name__}>"
 
 
-def _open_archive(source, what):
-    """Return (NpzFile, file object to close or None), checking the zip signature."""
-    owned = None
+def _open_source(source):
+    """Return (binary file object, whether we opened it). OS errors propagate as such."""
     if isinstance(source, (str, os.PathLike)):
-        owned = f = open(source, "rb")
-    else:
-        f = source
-    try:
-        start = f.tell()
-        magic = f.read(len(_ZIP_MAGIC))
-        f.seek(start)
-        if magic != _ZIP_MAGIC:
-            raise ModelFileError(f"{what} is not a numlstm model file: it is not an .npz "
-                                 "(zip) archive.")
-        return np.load(f, allow_pickle=False), owned
-    except BaseException:
-        if owned is not None:
-            owned.close()
-        raise
+        return open(source, "rb"), True
+    if not (hasattr(source, "read") and hasattr(source, "seek")):
+        raise TypeError(f"expected a path or a seekable binary file object, got "
+                        f"{type(source).__name__}")
+    return source, False
+
+
+def _open_archive(f, what):
+    """Check the zip signature and open the archive (without pickle support)."""
+    start = f.tell()
+    magic = f.read(len(_ZIP_MAGIC))
+    f.seek(start)
+    if magic != _ZIP_MAGIC:
+        raise ModelFileError(f"{what} is not a numlstm model file: it is not an .npz "
+                             "(zip) archive.")
+    return np.load(f, allow_pickle=False)
 
 
 def _read_header(archive, what):
@@ -523,8 +555,6 @@ def _guarded(what, func):
         return func()
     except ModelFileError:
         raise
-    except FileNotFoundError:
-        raise
     except (Exception, MemoryError) as exc:
         raise ModelFileError(
             f"{what} is truncated or corrupted, or is not a valid numlstm model file "
@@ -536,7 +566,7 @@ def read_header(source):
 
     Parameters
     ----------
-    source : str, os.PathLike or binary file object
+    source : str, os.PathLike or seekable binary file object
         A file written by :func:`save`.
 
     Returns
@@ -553,16 +583,17 @@ def read_header(source):
     """
     what = _describe(source)
 
-    def read():
-        archive, owned = _open_archive(source, what)
-        try:
-            with archive:
-                return _read_header(archive, what)
-        finally:
-            if owned is not None:
-                owned.close()
+    f, owned = _open_source(source)
+    try:
+        return _guarded(what, lambda: _read_header_from(f, what))
+    finally:
+        if owned:
+            f.close()
 
-    return _guarded(what, read)
+
+def _read_header_from(f, what):
+    with _open_archive(f, what) as archive:
+        return _read_header(archive, what)
 
 
 def load(source):
@@ -575,7 +606,7 @@ def load(source):
 
     Parameters
     ----------
-    source : str, os.PathLike or binary file object
+    source : str, os.PathLike or seekable binary file object
         A file written by :func:`save` (any numlstm version writing format versions up
         to :data:`FORMAT_VERSION`).
 
@@ -591,8 +622,9 @@ def load(source):
     ModelFileError
         If the file is truncated or corrupted, is not a numlstm model file, or was
         written in a newer format version. A subclass of :class:`ValueError`.
-    FileNotFoundError
-        If ``source`` is a path that does not exist.
+    OSError
+        If ``source`` is a path that cannot be opened (``FileNotFoundError``,
+        ``PermissionError``, ...).
 
     See Also
     --------
@@ -615,41 +647,41 @@ def load(source):
     """
     what = _describe(source)
 
-    def read():
-        archive, owned = _open_archive(source, what)
-        try:
-            with archive:
-                header = _read_header(archive, what)
-                manifest = header["arrays"]
-                names = set(archive.files) - {_HEADER_MEMBER}
-                if names != set(manifest):
-                    raise ValueError(f"the archive holds arrays {sorted(names)}, the header "
-                                     f"lists {sorted(manifest)}")
-                arrays = {}
-                for name in sorted(names):
-                    array = archive[name]
-                    spec = manifest[name]
-                    if (array.dtype.str != spec["dtype"]
-                            or list(array.shape) != list(spec["shape"])):
-                        raise ValueError(f"array {name!r} has dtype {array.dtype.str} and "
-                                         f"shape {array.shape}, the header says "
-                                         f"{spec['dtype']} and {tuple(spec['shape'])}")
-                    if _sha256(array) != spec["sha256"]:
-                        raise ValueError(f"array {name!r} does not match its checksum")
-                    arrays[name] = array
-        finally:
-            if owned is not None:
-                owned.close()
-        cls = _CLASSES.get(header.get("class"))
-        if cls is None:
-            raise ValueError(f"unknown class {header.get('class')!r}")
-        decoder = _Decoder(arrays)
-        if cls is LSTM:
-            obj = decoder.lstm(header["layer"])
-        else:
-            obj = _decode_estimator(cls, header, decoder)
-        if decoder.used != set(arrays):
-            raise ValueError(f"arrays {sorted(set(arrays) - decoder.used)} are not used")
-        return obj
+    f, owned = _open_source(source)
+    try:
+        return _guarded(what, lambda: _load_from(f, what))
+    finally:
+        if owned:
+            f.close()
 
-    return _guarded(what, read)
+
+def _load_from(f, what):
+    with _open_archive(f, what) as archive:
+        header = _read_header(archive, what)
+        manifest = header["arrays"]
+        names = set(archive.files) - {_HEADER_MEMBER}
+        if names != set(manifest):
+            raise ValueError(f"the archive holds arrays {sorted(names)}, the header "
+                             f"lists {sorted(manifest)}")
+        arrays = {}
+        for name in sorted(names):
+            array = archive[name]
+            spec = manifest[name]
+            if array.dtype.str != spec["dtype"] or list(array.shape) != list(spec["shape"]):
+                raise ValueError(f"array {name!r} has dtype {array.dtype.str} and shape "
+                                 f"{array.shape}, the header says {spec['dtype']} and "
+                                 f"{tuple(spec['shape'])}")
+            if _sha256(array) != spec["sha256"]:
+                raise ValueError(f"array {name!r} does not match its checksum")
+            arrays[name] = array
+    cls = _CLASSES.get(header.get("class"))
+    if cls is None:
+        raise ValueError(f"unknown class {header.get('class')!r}")
+    decoder = _Decoder(arrays)
+    if cls is LSTM:
+        obj = decoder.lstm(header["layer"])
+    else:
+        obj = _decode_estimator(cls, header, decoder)
+    if decoder.used != set(arrays):
+        raise ValueError(f"arrays {sorted(set(arrays) - decoder.used)} are not used")
+    return obj

@@ -210,6 +210,7 @@ def test_attribute_values_of_every_supported_kind(regressors, tmp_path):
         "arrays": [np.arange(6, dtype=np.uint8).reshape(2, 3), np.array(["a", "bc"]),
                    np.array([b"x"]), np.array("2024-01-01", dtype="datetime64[D]")],
         "generator": np.random.default_rng(3),
+        "dtypes": [np.float32, np.int8, np.dtype(">i2"), np.dtype("U3")],
         "nested": {"k": {"j": []}},
     }
     est._extra = extra
@@ -223,6 +224,8 @@ def test_attribute_values_of_every_supported_kind(regressors, tmp_path):
         assert same_bits(a, b)
     assert loaded["generator"].random() == extra["generator"].random()
     assert loaded["nested"] == extra["nested"]
+    assert loaded["dtypes"] == extra["dtypes"]
+    assert [type(d) for d in loaded["dtypes"]] == [type(d) for d in extra["dtypes"]]
     est.set_params(random_state=np.random.RandomState(2))
     assert roundtrip(est, tmp_path).random_state.rand() == est.random_state.rand()
 
@@ -323,6 +326,12 @@ def test_unchanged_rewrite_still_loads(saved_classifier):
     (lambda h: h["params"].update({"not_a_parameter": 3}), "unknown to LSTMClassifier"),
     (lambda h: h["attributes"]["network_"]["$network"]["lstm"].update(hidden_size=5),
      "flat_parameters"),
+    (lambda h: h["attributes"]["network_"]["$network"]["lstm"].update(hidden_size=20_000),
+     "flat_parameters has shape"),  # refused before allocating 6 GB
+    (lambda h: h["attributes"]["network_"]["$network"]["lstm"].update(num_layers=0),
+     "invalid LSTM sizes"),
+    (lambda h: h["attributes"]["network_"]["$network"].update(n_outputs=2), "coef_"),
+    (lambda h: h["attributes"].update(_x_mean={"$dtype": "O"}), "unsupported"),
     (lambda h: h["attributes"]["_random_state"]["$random_state"]["$dict"].update(
         bit_generator="os"), "bit generator"),
     (lambda h: h["arrays"].popitem(), "header lists"),
@@ -385,6 +394,10 @@ def test_files_that_are_not_models(tmp_path):
         load(tmp_path / "plain.zip")
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "missing.npz")
+    with pytest.raises(OSError):  # a directory: the OS error, not "corrupted"
+        load(tmp_path)
+    with pytest.raises(TypeError, match="seekable binary file"):
+        load(12)
     assert issubclass(ModelFileError, ValueError)
 
 
