@@ -3,8 +3,8 @@
 Dask is an optional dependency (``pip install numlstm[dask]``, i.e. ``dask[array]`` and
 ``distributed``); it is imported only when :func:`predict_dask` is called.
 
-Predicting over a large array
------------------------------
+.. rubric:: Predicting over a large array
+
 :func:`predict_dask` maps an estimator's ``predict`` (or ``predict_proba``, ...) over
 the blocks of a ``dask.array`` of sequences, each block a range of whole sequences::
 
@@ -15,8 +15,8 @@ the blocks of a ``dask.array`` of sequences, each block a range of whole sequenc
     y_pred = predict_dask(clf, X, chunk_size=10_000)   # lazy dask array
     y_pred.to_zarr("predictions.zarr")            # or .compute()
 
-Hyper-parameter search on a cluster
------------------------------------
+.. rubric:: Hyper-parameter search on a cluster
+
 The estimators are ordinary scikit-learn estimators that pickle small (their
 parameters, plus the weights once fitted), so :class:`~sklearn.model_selection.GridSearchCV`
 and :func:`~sklearn.model_selection.cross_validate` run their fits on a Dask cluster
@@ -127,6 +127,11 @@ def predict_dask(estimator, X, method="predict", *, chunk_size=None):
     ValueError
         If ``X`` is not 2-D or 3-D, or its number of timesteps or features is unknown.
 
+    See Also
+    --------
+    numlstm.dask : The module documentation, with a recipe for ``GridSearchCV`` on a
+        Dask cluster.
+
     Notes
     -----
     To learn the shape and dtype of the result, the method is applied once, in the
@@ -134,11 +139,6 @@ def predict_dask(estimator, X, method="predict", *, chunk_size=None):
     differ from a single in-process call on all of ``X`` at the level of float32
     rounding, because the kernels batch the sequences of each block together; they
     equal the in-process predictions of the same blocks.
-
-    See Also
-    --------
-    numlstm.dask : The module documentation, with a recipe for ``GridSearchCV`` on a
-        Dask cluster.
 
     Examples
     --------

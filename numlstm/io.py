@@ -7,8 +7,8 @@ only numeric and string arrays and a JSON header, and :func:`load` reads it with
 ``numpy.load(..., allow_pickle=False)`` and rebuilds the object from a fixed list of
 known classes. Predictions of a loaded model are bit-identical to the saved one's.
 
-File format (``format_version`` 1)
-----------------------------------
+.. rubric:: File format (``format_version`` 1)
+
 A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` arrays, readable with
 ``numpy.load(path, allow_pickle=False)``) with these members:
 
@@ -36,7 +36,9 @@ Values in ``"params"`` and ``"attributes"`` are JSON ``null``, booleans, numbers
 strings and lists, or objects with exactly one key naming their kind:
 
 - ``{"$float": "nan" | "inf" | "-inf"}``: a non-finite Python float;
-- ``{"$scalar": [dtype, value]}``: a NumPy scalar, e.g. ``["float32", 0.5]``;
+- ``{"$scalar": [dtype, value]}``: a NumPy scalar, e.g. ``["float32", 0.5]``; for
+  other than numbers (``numpy.str_``, ``numpy.datetime64``...), ``value`` is an
+  ``$array`` of shape ``()``;
 - ``{"$array": name}``: the member ``name``; ``{"$object_array": name}`` is the same
   array converted to ``dtype=object`` (labels that were Python strings or ints);
 - ``{"$tuple": [...]}``, ``{"$dict": {...}}`` (string keys);
@@ -53,8 +55,10 @@ strings and lists, or objects with exactly one key naming their kind:
   ``n_outputs``, ``loss``, ``sequence_output``, ``coef_`` and ``intercept_``.
 
 Not saved: gradients, scratch memory, and the optimizer's running state (Adam's moment
-estimates, SGD's velocities). A loaded estimator predicts exactly as the saved one;
-``partial_fit`` or ``warm_start`` continue from its weights with a fresh optimizer.
+estimates, SGD's velocities). A loaded estimator predicts exactly as the saved one, and
+``fit`` with ``warm_start=True`` continues exactly as the saved one would (each ``fit``
+call starts a new optimizer); ``partial_fit`` continues from the saved weights with a
+fresh optimizer.
 
 :func:`save` writes a temporary file in the target's directory, flushes it to disk and
 renames it over the target, so an interrupted save leaves the previous file intact.
@@ -99,6 +103,10 @@ class ModelFileError(ValueError):
     The file may be truncated or corrupted, may not be a numlstm model file at all, or
     may have been written in a newer format version than this numlstm reads. A subclass
     of :class:`ValueError`.
+
+    See Also
+    --------
+    load : Raises it.
 
     Examples
     --------
@@ -580,6 +588,21 @@ def read_header(source):
     ModelFileError
         If the file is not a readable numlstm model file, or is of a newer format
         version.
+
+    See Also
+    --------
+    load : Read the whole model.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from numlstm import LSTMRegressor
+    >>> from numlstm.io import read_header, save
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> save(LSTMRegressor(hidden_size=16), path)
+    >>> header = read_header(path)
+    >>> header["class"], header["format_version"], header["params"]["hidden_size"]
+    ('LSTMRegressor', 1, 16)
     """
     what = _describe(source)
 

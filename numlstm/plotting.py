@@ -51,6 +51,10 @@ def plot_learning_curve(estimator, ax=None, *, logy=False, loss_label="training 
     sklearn.exceptions.NotFittedError
         If the estimator is not fitted.
 
+    See Also
+    --------
+    sklearn.model_selection.LearningCurveDisplay : Scores against the training set size.
+
     Notes
     -----
     The x axis counts epochs for the stochastic solvers ("adam", "sgd") and iterations
