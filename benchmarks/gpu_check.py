@@ -260,8 +260,10 @@ def breakdown(cfg, quick):
             cuda.device_array((1, 4), np.float32),
             cuda.device_array((2, 1, 1, 1), np.float32),
             cuda.device_array((2, 1, 1, 1), np.float32),
-            cuda.device_array((1, 1, 1, 4), np.float32), cuda.device_array((1, 1, 1), np.float32),
-            cuda.device_array((1, 1, 1, 1), np.float32), cuda.device_array((1, 1, 1, 1), np.float32))
+            cuda.device_array((1, 1, 1, 4), np.float32),
+            cuda.device_array((1, 1, 1), np.float32),
+            cuda.device_array((1, 1, 1, 1), np.float32),
+            cuda.device_array((1, 1, 1, 1), np.float32))
     n = 3 if quick else 500
 
     def launches():
@@ -275,9 +277,9 @@ def breakdown(cfg, quick):
           f"{fwd_grid} backward {bwd_grid} of {block} threads:\n    "
           + ", ".join(f"{k} {v:.2f}" for k, v in times.items())
           + f"\n    forward {flops / best / 1e9:.2f} TFLOP/s; host cost of one kernel launch "
-          f"{per_launch:.1f} us" + (f"; cooperative launches unavailable: "
-                                     f"{g._cooperative_problem[0]}"
-                                     if g._cooperative_problem else ""), flush=True)
+          f"{per_launch:.1f} us"
+          + (f"; cooperative launches unavailable: {g._cooperative_problem[0]}"
+             if g._cooperative_problem else ""), flush=True)
 
 
 def torch_cuda():

@@ -13,15 +13,20 @@ Work split
 1. The input projection of all timesteps and both directions is one tiled
    (shared-memory) matrix product, ``x (B*T, I) @ W_ih (D*4H, I)^T``, written straight
    into the gate buffer.
-2. Per timestep, one launch serves both directions (``blockIdx.z`` is the direction):
-   :func:`_forward_step` forms the recurrent product ``h_{t-1} @ W_hh^T`` in shared-memory
-   tiles and applies bias, gate nonlinearities and the cell update in the same kernel. A
-   thread owns one hidden unit of a few batch rows and accumulates all four gates of that
-   unit, so it has everything the cell update needs without another launch.
-3. The backward sweep likewise runs one launch per timestep (:func:`_backward_step`): the
-   thread first carries ``dh`` back through ``W_hh`` from the gate gradients of the step
-   processed just before (its recurrent product), then forms this step's gate gradients.
-   One extra launch after the last step gives ``d_h0``.
+2. Per timestep, one kernel step serves both directions (``blockIdx.z`` is the
+   direction): ``forward_step`` forms the recurrent product ``h_{t-1} @ W_hh^T`` in
+   shared-memory tiles and applies bias, gate nonlinearities and the cell update in the
+   same kernel. A thread owns one hidden unit of a few batch rows and accumulates all four
+   gates of that unit, so it has everything the cell update needs without another launch.
+3. The backward sweep likewise (``backward_step``): the thread first carries ``dh`` back
+   through ``W_hh`` from the gate gradients of the step processed just before (its
+   recurrent product), then forms this step's gate gradients. One extra step after the
+   last gives ``d_h0``.
+
+   Each sweep runs either as one launch per timestep or, when the steps are small and the
+   grid fits on the GPU at once, as a single cooperative launch with a grid-wide barrier
+   between timesteps (:func:`_sweep`): a launch costs ~50 us of host time, more than a
+   small step itself.
 4. After the sweep the weight gradients and the input gradient are large products over
    all timesteps, with the same matrix-product kernel (transposed operands are read in
    place through flags, never copied): ``dW_ih`` and ``dW_hh`` as one batched launch over

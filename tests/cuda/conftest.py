@@ -3,10 +3,11 @@
 numba chooses between the CUDA simulator and a real device once, when ``numba.cuda`` is
 first imported, from ``NUMBA_ENABLE_CUDASIM`` as numba's config read it. pytest imports this
 file before the test modules of this folder, so setting the variable here (and refreshing
-numba's config, which pytest's warning filters may already have imported) is enough as long
-as nothing earlier in the same pytest process imported ``numba.cuda`` (``numlstm`` itself only imports it when
-a layer asks for ``device="cuda"``/``"auto"``). If something did, the tests below fail with
-a message saying so; set ``NUMBA_ENABLE_CUDASIM=1`` for the whole pytest process then.
+numba's config, which pytest's warning filters may already have imported) is enough as
+long as nothing earlier in the same pytest process imported ``numba.cuda`` (``numlstm``
+itself only imports it when a layer asks for ``device="cuda"``/``"auto"``). If something
+did, the tests below fail with a message saying so; set ``NUMBA_ENABLE_CUDASIM=1`` for the
+whole pytest process then.
 
 Set ``NUMLSTM_TEST_CUDA=gpu`` to run the same tests on a real GPU instead.
 """
