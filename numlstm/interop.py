@@ -83,7 +83,8 @@ def lstm_from_torch(module, *, dtype=None, device="cpu", random_state=None,
         do not all have the same dtype.
     ValueError
         If the module has ``proj_size > 0``, ``bias=False``, or ``batch_first=False``
-        while ``require_batch_first`` is true, or weights that are not finite.
+        while ``require_batch_first`` is true, weights that are not finite, or a state
+        dict with other keys than ``torch.nn.LSTM``'s (e.g. weight normalisation).
 
     See Also
     --------
@@ -151,6 +152,11 @@ def lstm_from_torch(module, *, dtype=None, device="cpu", random_state=None,
         if _numpy_dtype(tensor.dtype) is None:  # float16/bfloat16: NumPy may lack it
             tensor = tensor.to(torch.float64)
         arrays[name] = tensor.numpy()
+    expected = set(layer.parameters())
+    if set(arrays) != expected:
+        raise ValueError(
+            f"module's state_dict has keys {sorted(arrays)}, a torch.nn.LSTM of its sizes "
+            f"has {sorted(expected)}; is it a parametrized or modified module?")
     layer.load_state_dict(arrays)
     layer.train(module.training)
     return layer

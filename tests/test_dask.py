@@ -6,7 +6,9 @@ and write the same cache files: the results must still equal the single-process 
 """
 
 import logging
+import os
 import pickle
+import subprocess
 import sys
 
 import numba
@@ -156,9 +158,28 @@ def test_grid_search_and_blocked_prediction_on_a_cluster(client):
 
     # The fits really ran in the worker processes, which compiled and cached the kernels
     # in their own (initially empty) cache directory.
-    pids = client.run(lambda: __import__("os").getpid())
-    assert len(pids) == 2 and __import__("os").getpid() not in pids.values()
-    loaded = client.run(lambda: "numlstm.cpu_lstm" in __import__("sys").modules)
+    pids = client.run(os.getpid)
+    assert len(pids) == 2 and os.getpid() not in pids.values()
+    loaded = client.run(lambda: "numlstm.cpu_lstm" in sys.modules)
     assert any(loaded.values())
     index_files = list(client.numba_cache.rglob("*.nbi"))
     assert index_files, "the workers wrote no numba cache"
+
+    # The cache the two workers wrote at the same time is whole: a new process finds
+    # every kernel it needs there and compiles nothing.
+    script = (
+        "import warnings; warnings.simplefilter('ignore')\n"
+        "import numpy as np\n"
+        "from numlstm import LSTMClassifier, cpu_lstm\n"
+        "X = np.random.default_rng(0).normal(size=(40, 6, 2))\n"
+        "LSTMClassifier(hidden_size=3, max_iter=2).fit(X, X[:, 0, 0] > 0).predict(X)\n"
+        "kernels = [cpu_lstm.lstm_layer_forward, cpu_lstm.lstm_layer_inference,\n"
+        "           cpu_lstm.lstm_layer_backward]\n"
+        "print(sum(sum(k.stats.cache_hits.values()) for k in kernels),\n"
+        "      sum(sum(k.stats.cache_misses.values()) for k in kernels))\n"
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(client.numba_cache))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=120, check=True)
+    hits, misses = map(int, done.stdout.split())
+    assert hits >= 3 and misses == 0, done.stdout

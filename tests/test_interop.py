@@ -189,6 +189,10 @@ def test_from_torch_rejects_other_modules_and_bad_weights():
         lstm_from_torch(module)
     with pytest.raises(TypeError, match="numlstm.LSTM"):
         lstm_to_torch(module)
+    normed = torch.nn.utils.parametrizations.weight_norm(
+        torch.nn.LSTM(3, 4, batch_first=True), name="weight_hh_l0")
+    with pytest.raises(ValueError, match="parametrized"):
+        lstm_from_torch(normed)
 
 
 def test_one_layer_dropout_does_not_warn():
