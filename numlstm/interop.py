@@ -72,6 +72,9 @@ def lstm_from_torch(module, *, dtype=None, device="cpu", random_state=None,
     -------
     layer : numlstm.LSTM
         A new layer whose :meth:`~numlstm.LSTM.state_dict` equals the module's.
+        For a module with parametrized weights (e.g.
+        ``torch.nn.utils.parametrizations.weight_norm``), the weights it computes
+        with.
 
     Raises
     ------
@@ -83,8 +86,7 @@ def lstm_from_torch(module, *, dtype=None, device="cpu", random_state=None,
         do not all have the same dtype.
     ValueError
         If the module has ``proj_size > 0``, ``bias=False``, or ``batch_first=False``
-        while ``require_batch_first`` is true, weights that are not finite, or a state
-        dict with other keys than ``torch.nn.LSTM``'s (e.g. weight normalisation).
+        while ``require_batch_first`` is true, or weights that are not finite.
 
     See Also
     --------
@@ -131,7 +133,20 @@ def lstm_from_torch(module, *, dtype=None, device="cpu", random_state=None,
             "numlstm.LSTM reads (batch, time, features). The weights are the same either "
             "way: build the module with batch_first=True, or pass "
             "require_batch_first=False and transpose the inputs yourself.")
-    state = {name: tensor.detach() for name, tensor in module.state_dict().items()}
+    # The weights as the module computes with them: attribute access also evaluates
+    # parametrizations such as weight normalisation.
+    suffixes = ("", "_reverse") if module.bidirectional else ("",)
+    names = [f"{block}_l{k}{suffix}" for k in range(module.num_layers)
+             for suffix in suffixes
+             for block in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    state = {}
+    with torch.no_grad():
+        for name in names:
+            tensor = getattr(module, name, None)
+            if not isinstance(tensor, torch.Tensor):
+                raise ValueError(f"module has no tensor {name!r}, which every "
+                                 "torch.nn.LSTM of its sizes has")
+            state[name] = tensor.detach()
     dtypes = sorted({str(t.dtype) for t in state.values()})
     if len(dtypes) != 1:
         raise TypeError(f"module parameters have mixed dtypes {dtypes}; convert the module "
@@ -152,11 +167,6 @@ def lstm_from_torch(module, *, dtype=None, device="cpu", random_state=None,
         if _numpy_dtype(tensor.dtype) is None:  # float16/bfloat16: NumPy may lack it
             tensor = tensor.to(torch.float64)
         arrays[name] = tensor.numpy()
-    expected = set(layer.parameters())
-    if set(arrays) != expected:
-        raise ValueError(
-            f"module's state_dict has keys {sorted(arrays)}, a torch.nn.LSTM of its sizes "
-            f"has {sorted(expected)}; is it a parametrized or modified module?")
     layer.load_state_dict(arrays)
     layer.train(module.training)
     return layer

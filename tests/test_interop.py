@@ -167,6 +167,19 @@ def test_from_torch_rejects_unsupported_modules(kwargs, match):
         lstm_from_torch(module)
 
 
+def test_parametrized_weights_are_evaluated():
+    torch.manual_seed(0)
+    module = torch.nn.LSTM(3, 4, batch_first=True, dtype=torch.float64)
+    normed = torch.nn.utils.parametrizations.weight_norm(module, name="weight_hh_l0").eval()
+    assert "weight_hh_l0" not in dict(normed.named_parameters())
+    layer = lstm_from_torch(normed)
+    x = np.random.default_rng(0).normal(size=(2, 5, 3))
+    with torch.no_grad():
+        expected, _ = normed(torch.from_numpy(x))
+    np.testing.assert_allclose(layer.forward(x, requires_grad=False)[0], expected.numpy(),
+                               atol=1e-12)
+
+
 def test_time_first_module_on_request():
     module = torch.nn.LSTM(3, 4, batch_first=False, dtype=torch.float64).eval()
     layer = lstm_from_torch(module, require_batch_first=False)
@@ -189,10 +202,6 @@ def test_from_torch_rejects_other_modules_and_bad_weights():
         lstm_from_torch(module)
     with pytest.raises(TypeError, match="numlstm.LSTM"):
         lstm_to_torch(module)
-    normed = torch.nn.utils.parametrizations.weight_norm(
-        torch.nn.LSTM(3, 4, batch_first=True), name="weight_hh_l0")
-    with pytest.raises(ValueError, match="parametrized"):
-        lstm_from_torch(normed)
 
 
 def test_one_layer_dropout_does_not_warn():
