@@ -15,7 +15,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-__all__ = ["sigmoid", "tanh"]
+__all__ = ["sigmoid", "sigmoid_exact", "sigmoid_float32", "tanh", "tanh_exact",
+           "tanh_float32"]
 
 # Minimax rational approximation of tanh on [-9, 9] (degree 13 / 6), the form used by
 # Eigen's float tanh; beyond |x| = 7.9053 tanh rounds to +-1 in float32. Max error ~1e-7.
@@ -36,7 +37,7 @@ _ONE32 = np.float32(1.0)
 
 
 @njit(cache=True, inline="always", fastmath=True, error_model="numpy")
-def _tanh_float32(x):
+def tanh_float32(x):
     x = min(max(x, -_CLAMP), _CLAMP)
     x2 = x * x
     p = x2 * _A13 + _A11
@@ -53,17 +54,17 @@ def _tanh_float32(x):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _tanh_exact(x):
+def tanh_exact(x):
     return math.tanh(x)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _sigmoid_float32(x):
-    return _HALF32 + _HALF32 * _tanh_float32(_HALF32 * x)
+def sigmoid_float32(x):
+    return _HALF32 + _HALF32 * tanh_float32(_HALF32 * x)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _sigmoid_exact(x):
+def sigmoid_exact(x):
     return 0.5 + 0.5 * math.tanh(0.5 * x)
 
 
@@ -80,12 +81,12 @@ def sigmoid(x):
 @overload(tanh, inline="always")
 def _tanh_overload(x):
     if x == types.float32:
-        return lambda x: _tanh_float32(x)
-    return lambda x: _tanh_exact(x)
+        return lambda x: tanh_float32(x)
+    return lambda x: tanh_exact(x)
 
 
 @overload(sigmoid, inline="always")
 def _sigmoid_overload(x):
     if x == types.float32:
-        return lambda x: _sigmoid_float32(x)
-    return lambda x: _sigmoid_exact(x)
+        return lambda x: sigmoid_float32(x)
+    return lambda x: sigmoid_exact(x)

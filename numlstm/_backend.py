@@ -82,11 +82,14 @@ class Workspace:
     def __init__(self):
         self._arrays = {}
 
-    def get(self, name, shape, dtype):
-        """Return an uninitialised array of ``shape`` and ``dtype`` registered as ``name``."""
+    def get(self, name, shape, dtype, allocate=np.empty):
+        """Return an uninitialised array of ``shape`` and ``dtype`` registered as ``name``.
+
+        ``allocate(shape, dtype)`` makes a new one when needed (e.g. a device allocator).
+        """
         array = self._arrays.get(name)
         if array is None or array.shape != shape or array.dtype != dtype:
-            array = np.empty(shape, dtype)
+            array = allocate(shape, dtype)
             self._arrays[name] = array
         return array
 
@@ -97,8 +100,8 @@ class Workspace:
 
 class _NoWorkspace:
     @staticmethod
-    def get(name, shape, dtype):
-        return np.empty(shape, dtype)
+    def get(name, shape, dtype, allocate=np.empty):
+        return allocate(shape, dtype)
 
 
 class CPUBackend:

@@ -38,7 +38,7 @@ from numba import njit, prange
 from ._activations import sigmoid, tanh
 from ._blas import gemm, new_gemm_scratch
 
-__all__ = ["lstm_layer_backward", "lstm_layer_backward_rows", "lstm_layer_forward",
+__all__ = ["step_order", "lstm_layer_backward", "lstm_layer_backward_rows", "lstm_layer_forward",
            "lstm_layer_forward_rows", "lstm_layer_inference"]
 
 # Fast-math without the no-NaN/no-inf assumptions: a diverging model must still show NaN.
@@ -61,7 +61,8 @@ def _project_inputs(x, W_ih, d, b0, b1, dest, ld_dest, scratch):
 
 
 @njit(**_JIT)
-def _step_order(t_index, n_steps, reverse):
+def step_order(t_index, n_steps, reverse):
+    """Timestep processed at position ``t_index`` of a sweep (shared with the CUDA kernels)."""
     return n_steps - 1 - t_index if reverse else t_index
 
 
@@ -119,7 +120,7 @@ def _forward_rows(x, lengths, W_ih, W_hh, bias, h_n, c_n, out,
     _project_inputs(x, W_ih, d, b0, b1, g[b0:].ctypes.data, four_h, scratch)
     w_hh = W_hh[d].ctypes.data
     for s in range(n_steps):
-        t = _step_order(s, n_steps, reverse)
+        t = step_order(s, n_steps, reverse)
         if store:
             for b in range(b0, b1):
                 for j in range(hidden):
@@ -238,7 +239,7 @@ def _backward_rows(lengths, W_hh, gates, c_prev, d_out, d_gates, d_h, d_c, carry
     dg_dir = d_gates[d]
     w_hh = W_hh[d].ctypes.data
     for s in range(n_steps - 1, -1, -1):
-        t = _step_order(s, n_steps, reverse)
+        t = step_order(s, n_steps, reverse)
         for b in range(b0, b1):
             if t >= lengths[b]:
                 dg_dir[b, t][:] = 0.0

@@ -48,7 +48,7 @@ What stays on the device: between :meth:`CUDABackend.forward` and
 GPU (inside the opaque cache object); only ``out``, ``h_n`` and ``c_n`` travel back.
 
 Ragged batches follow :mod:`numlstm.cpu_lstm` exactly (packed-sequence semantics), with the
-same step-order function :func:`numlstm.cpu_lstm._step_order` and the same gate
+same step-order function :func:`numlstm.cpu_lstm.step_order` and the same gate
 nonlinearities (:mod:`numlstm._activations`), both called from the kernels.
 """
 
@@ -60,25 +60,10 @@ import numpy as np
 from numba import cuda
 
 from . import _config
-from ._activations import _sigmoid_exact, _sigmoid_float32, _tanh_exact, _tanh_float32
-from .cpu_lstm import _step_order
+from ._activations import sigmoid_exact, sigmoid_float32, tanh_exact, tanh_float32
+from .cpu_lstm import step_order
 
 __all__ = ["CUDABackend"]
-
-#: Each thread of the matrix-product and step kernels computes ``_REGISTER_TILE`` rows (and,
-#: in the product, as many columns) of its block's output from registers.
-_REGISTER_TILE = 4
-
-#: Rows of the gate-gradient buffer summed by one thread block of the bias-gradient kernel.
-_ROWS_PER_SUM_BLOCK = 256
-
-#: Largest recurrent product (multiply-adds per timestep) whose sweep runs as one
-#: cooperative launch. A launch costs ~50 us of host time, which only matters while a step
-#: takes about that long; larger steps hide it, and the one-launch kernels hold more
-#: registers (measured on an H200: at B=256, H=1024 the backward sweep ran 95 ms in one
-#: launch against 86 ms launched per step).
-_SWEEP_MAX_STEP_FMA = 2**28
-
 
 def _simulator_active():
     """Whether ``numba.cuda`` runs on the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
@@ -92,13 +77,13 @@ def _simulator_active():
 def default_tiling():
     """``(tile, register_tile)`` used by :class:`CUDABackend` by default.
 
-    On a GPU: :data:`numlstm._config.CUDA_TILE` and :data:`_REGISTER_TILE`. The simulator
-    runs every thread as a Python thread, so there it uses ``(4, 2)``: the same code on
+    On a GPU: :data:`numlstm._config.CUDA_TILE` and
+    :data:`numlstm._config.CUDA_REGISTER_TILE`. The simulator runs every thread as a Python thread, so there it uses ``(4, 2)``: the same code on
     small tiles, still exercising partial tiles and several tiles per dimension.
     """
     if _simulator_active():
         return 4, 2
-    return _config.CUDA_TILE, _REGISTER_TILE
+    return _config.CUDA_TILE, _config.CUDA_REGISTER_TILE
 
 
 def _cdiv(a, b):
@@ -132,7 +117,7 @@ class _Kernels(NamedTuple):
 
 
 @functools.lru_cache(maxsize=None)
-def _kernels(dtype_name, tile, reg, unit_reg=2):
+def _kernels(dtype_name, tile, reg, unit_reg=_config.CUDA_UNIT_TILE):
     """Build (lazily compiled) kernels for ``dtype_name`` with the given tiling.
 
     Every kernel runs on blocks of ``tile x tile`` threads (``threadIdx.x`` fastest). A
@@ -147,9 +132,9 @@ def _kernels(dtype_name, tile, reg, unit_reg=2):
     zero = dtype.type(0)
     one = dtype.type(1)
     if dtype == np.float32:
-        sigmoid, tanh = _sigmoid_float32, _tanh_float32
+        sigmoid, tanh = sigmoid_float32, tanh_float32
     else:
-        sigmoid, tanh = _sigmoid_exact, _tanh_exact
+        sigmoid, tanh = sigmoid_exact, tanh_exact
     span = tile * reg  # rows (and product columns) a block covers
     n_threads = tile * tile
     loads = span * tile // n_threads  # elements of a (span x tile) tile each thread loads
@@ -266,7 +251,7 @@ def _kernels(dtype_name, tile, reg, unit_reg=2):
         col = d * hidden + j
         p = u % 2
         q = 1 - p
-        t = _step_order(u, n_steps, d == 1)
+        t = step_order(u, n_steps, d == 1)
         for g in range(4):
             for r in range(reg):
                 acc[g, r] = zero
@@ -351,7 +336,7 @@ def _kernels(dtype_name, tile, reg, unit_reg=2):
         j0 = cuda.blockIdx.x * units
         b0 = cuda.blockIdx.y * span
         has_src = u + 1 < n_steps
-        t_src = _step_order(u + 1, n_steps, reverse) if has_src else 0
+        t_src = step_order(u + 1, n_steps, reverse) if has_src else 0
         for r in range(reg):
             for q in range(unit_reg):
                 acc[r, q] = zero
@@ -385,7 +370,7 @@ def _kernels(dtype_name, tile, reg, unit_reg=2):
                         for q in range(unit_reg):
                             acc[r, q] += g_reg[r] * w_reg[q]
                 cuda.syncthreads()
-        t = _step_order(u, n_steps, reverse) if u >= 0 else 0
+        t = step_order(u, n_steps, reverse) if u >= 0 else 0
         for r in range(reg):
             b = b0 + ty + tile * r
             if b >= batch:
@@ -553,8 +538,8 @@ def _cooperative_launcher(kernel, grid, block, args):
 
 def _one_launch_pays(batch, hidden, n_dirs):
     """Whether a sweep is small enough per step to run as one launch (see
-    :data:`_SWEEP_MAX_STEP_FMA`)."""
-    return batch * 4 * hidden * hidden * n_dirs <= _SWEEP_MAX_STEP_FMA
+    :data:`_config.CUDA_SWEEP_MAX_STEP_FMA`)."""
+    return batch * 4 * hidden * hidden * n_dirs <= _config.CUDA_SWEEP_MAX_STEP_FMA
 
 
 def _step_grids(kern, batch, hidden, n_dirs):
@@ -693,9 +678,9 @@ def _backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, persistent
     d_bias = cuda.to_device(np.zeros(width, dtype))
     sums = _configured(kern.column_sums,
                        (_cdiv(width, _config.CUDA_THREADS_PER_BLOCK),
-                        _cdiv(rows, _ROWS_PER_SUM_BLOCK)),
+                        _cdiv(rows, _config.CUDA_ROWS_PER_SUM_BLOCK)),
                        _config.CUDA_THREADS_PER_BLOCK)
-    sums(dg, rows, width, _ROWS_PER_SUM_BLOCK, d_bias)
+    sums(dg, rows, width, _config.CUDA_ROWS_PER_SUM_BLOCK, d_bias)
     return dx, d_h0, d_c_n, dW_ih, dW_hh, d_bias
 
 
@@ -715,8 +700,8 @@ class CUDABackend:
         (see :func:`_kernels`); :func:`default_tiling` when omitted.
     persistent : bool, default=True
         Run each sweep through time as one cooperative launch when the grid fits on the
-        GPU at once and the steps are small (:data:`_SWEEP_MAX_STEP_FMA`), instead of one
-        launch per timestep (which costs ~50 microseconds of host time per step).
+        GPU at once and the steps are small
+        (:data:`numlstm._config.CUDA_SWEEP_MAX_STEP_FMA`), instead of one launch per timestep (which costs ~50 microseconds of host time per step).
     """
 
     name = "cuda"

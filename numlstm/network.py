@@ -7,6 +7,8 @@ part as ``est.network_.lstm`` and the output layer as ``coef_`` /
 ``intercept_``.
 """
 
+import threading
+
 import numpy as np
 
 from .losses import LOSS_FUNCTIONS, OUTPUT_ACTIVATIONS, OUTPUT_FOR_LOSS
@@ -55,6 +57,14 @@ class LSTMNetwork:
         optimizer updating them in place trains the network.
     grads : list of ndarray
         Gradients matching ``params``, filled by :meth:`loss_and_gradient`.
+
+    Notes
+    -----
+    The LSTM keeps scratch arrays between calls, so one network must not run
+    two passes at once. :meth:`decision_function`, :meth:`predict` and
+    :meth:`loss_and_gradient` take a lock of the network: calls from several
+    threads are safe and run one after the other (each pass already uses
+    every core).
     """
 
     def __init__(self, lstm, n_outputs, loss="squared_error", sequence_output=False,
@@ -75,6 +85,16 @@ class LSTMNetwork:
         self._coef_grad = np.zeros_like(self.coef_)
         self._intercept_grad = np.zeros_like(self.intercept_)
         self._weight_mask = None
+        self._lock = threading.RLock()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ params
     @property
@@ -196,13 +216,14 @@ class LSTMNetwork:
         raw : ndarray of shape (n_samples, n_outputs) or (n_samples, n_timesteps, n_outputs)
             Raw outputs; zero at padded steps for sequence output.
         """
-        was_training = self.lstm.training
-        self.lstm.eval()
-        try:
-            out, (h_n, _) = self.lstm.forward(X, lengths=lengths, requires_grad=False)
-        finally:
-            self.lstm.train(was_training)
-        raw = self._features(out, h_n) @ self.coef_ + self.intercept_
+        with self._lock:
+            was_training = self.lstm.training
+            self.lstm.eval()
+            try:
+                out, (h_n, _) = self.lstm.forward(X, lengths=lengths, requires_grad=False)
+            finally:
+                self.lstm.train(was_training)
+            raw = self._features(out, h_n) @ self.coef_ + self.intercept_
         if self.sequence_output and lengths is not None:
             raw[np.arange(raw.shape[1])[None, :] >= lengths[:, None]] = 0
         return raw
@@ -252,6 +273,10 @@ class LSTMNetwork:
         loss : float
             Data loss plus penalty. The gradients are left in :attr:`grads`.
         """
+        with self._lock:
+            return self._loss_and_gradient(X, Y, lengths, alpha, training)
+
+    def _loss_and_gradient(self, X, Y, lengths, alpha, training):
         n = X.shape[0]
         self.lstm.train(training)
         out, (h_n, _) = self.lstm.forward(X, lengths=lengths)

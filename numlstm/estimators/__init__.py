@@ -2,10 +2,11 @@
 
 - :class:`LSTMRegressor`: sequence-to-one and sequence-to-sequence regression.
 - :class:`LSTMClassifier`: one label per sequence (binary or multiclass).
+- :func:`load_checkpoint`: the estimator saved by a fit's ``checkpoint``.
 """
 
-from ._base import TrainingDivergedError
+from ._base import TrainingDivergedError, load_checkpoint
 from ._classifier import LSTMClassifier
 from ._regressor import LSTMRegressor
 
-__all__ = ["LSTMClassifier", "LSTMRegressor", "TrainingDivergedError"]
+__all__ = ["LSTMClassifier", "LSTMRegressor", "TrainingDivergedError", "load_checkpoint"]

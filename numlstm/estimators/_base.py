@@ -1,6 +1,10 @@
 """Shared training machinery of :class:`LSTMRegressor` and :class:`LSTMClassifier`."""
 
-import copy
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -20,17 +24,140 @@ from ..layers import LSTM
 from ..network import LSTMNetwork
 from ..optimizers import AdamOptimizer, SGDOptimizer, clip_grad_norm, global_norm
 
-__all__ = ["BaseLSTM", "TrainingDivergedError"]
+__all__ = ["BaseLSTM", "TrainingDivergedError", "load_checkpoint"]
 
-_PREDICT_CHUNK = 1024  # sequences per forward pass at predict time (bounds memory)
+#: Largest number of sequences of one forward pass at predict time.
+_PREDICT_CHUNK = 65536
+#: Scratch memory (bytes) one predict chunk may use: activations of the LSTM layers and
+#: the standardised copy of the chunk. Predicting n samples then needs the input, the
+#: output and this much, whatever n is.
+_PREDICT_MEMORY = 64 * 2**20
+#: Share of the available memory that one fit may plan to use.
+_MEMORY_FRACTION = 0.8
+#: Version of the checkpoint file layout.
+_CHECKPOINT_FORMAT = 1
+#: Hyper-parameters that may differ between the fit that wrote a checkpoint and the fit
+#: that resumes from it.
+_RESUMABLE_PARAMS = frozenset({"max_iter", "verbose", "checkpoint", "checkpoint_every",
+                               "warm_start", "n_iter_no_change", "tol", "device",
+                               "max_fun"})
 
 
 class TrainingDivergedError(FloatingPointError, ValueError):
-    """Raised when the training loss or the weights become NaN or infinite.
+    """Raised when the training loss, a gradient or the weights become NaN or infinite.
 
     A subclass of both :class:`FloatingPointError` and :class:`ValueError`.
-    The estimator keeps the last finite weights.
+    Every mini-batch step is checked (loss, gradient norm, and the weights
+    after the update), so the error comes on the step where the first
+    non-finite value appears. Training stops there and the estimator stays
+    fitted and usable with the last finite weights: those of the last step
+    whose loss and gradient were finite (the weights that produced the
+    non-finite value, or the update that did, are discarded). ``n_iter_``
+    and ``loss_curve_`` count the completed epochs.
+    The optimizer state is dropped, so a following ``partial_fit`` or
+    ``warm_start`` fit starts a fresh optimizer with the current
+    ``learning_rate_init``.
+
+    Attributes
+    ----------
+    epoch : int
+        Epoch (1-based, counted over all fit calls) where it happened.
+    step : int
+        Mini-batch (1-based, within that epoch) where it happened; for
+        ``solver="lbfgs"`` the number of loss evaluations.
     """
+
+    def __init__(self, message="", epoch=None, step=None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+
+
+def _available_memory():
+    """Bytes of memory available to this process now, or None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(n_bytes):
+    return f"{n_bytes / 2**30:.1f} GiB"
+
+
+def _atomic_pickle(obj, path):
+    """Pickle ``obj`` to ``path`` atomically: a temporary file beside it, then os.replace.
+
+    A reader (or a crash at any moment) sees either the previous file or the new one,
+    never a partial one.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable (best effort; not possible everywhere)
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def _read_checkpoint(path):
+    with open(path, "rb") as f:
+        payload = pickle.load(f)
+    if not isinstance(payload, dict) or payload.get("numlstm_checkpoint") != _CHECKPOINT_FORMAT:
+        raise ValueError(f"{os.fspath(path)!r} is not a numlstm checkpoint file (or was "
+                         "written by an incompatible version).")
+    return payload
+
+
+def load_checkpoint(path):
+    """Return the estimator saved in a training checkpoint.
+
+    The estimator is fitted (usable for ``predict``) with the weights and
+    training state of the checkpoint's epoch. To continue the interrupted
+    training, call ``fit`` on an estimator with the same ``checkpoint`` path
+    and the same data instead (see the ``checkpoint`` parameter).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written through the ``checkpoint`` parameter. Checkpoints are
+        pickles: load only files you trust.
+
+    Returns
+    -------
+    estimator : LSTMRegressor or LSTMClassifier
+    """
+    payload = _read_checkpoint(path)
+    est = payload["estimator_class"](**payload["params"])
+    est.__dict__.update(payload["state"])
+    est._drop_fit_state()
+    return est
 
 
 class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
@@ -67,6 +194,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "verbose": ["verbose"],
         "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
         "device": [StrOptions({"auto", "cpu", "cuda"})],
+        "checkpoint": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
     }
 
     @abstractmethod
@@ -76,7 +205,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                  batch_size="auto", max_iter=100, max_fun=15000, alpha=1e-4,
                  clip_grad_norm=1.0, shuffle=True, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, warm_start=False,
-                 random_state=None, verbose=0, dtype="float32", device="cpu"):
+                 random_state=None, verbose=0, dtype="float32", device="cpu",
+                 checkpoint=None, checkpoint_every=1):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
@@ -103,6 +233,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.verbose = verbose
         self.dtype = dtype
         self.device = device
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
 
     # ------------------------------------------------------------ subclass API
     @abstractmethod
@@ -132,23 +264,45 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         return np.ascontiguousarray(Xs, dtype=self._dtype)
 
     def _validate_input(self, X):
-        """Validate and standardise ``X`` for prediction on a fitted estimator."""
+        """Validate ``X`` for prediction on a fitted estimator (not yet standardised)."""
         check_is_fitted(self, "network_")
         X3, lengths = check_sequences(X, dtype=np.float64)
         check_n_features(X3.shape[2], self.n_features_in_, type(self).__name__)
-        return self._transform_input(X3, lengths), lengths
+        return X3, lengths
+
+    def _predict_chunk_size(self, n_timesteps, n_features):
+        """Sequences per forward pass so that one pass needs about ``_PREDICT_MEMORY``."""
+        lstm = self.network_.lstm
+        D, H, L = lstm.num_directions, lstm.hidden_size, lstm.num_layers
+        item = lstm.dtype.itemsize
+        # per layer: gate scratch (kept by the layer) and output; the standardised chunk
+        # (float64 temporaries and the network-dtype copy); the outputs.
+        per_step = (L * (4 * H + 2 * D * H) * item + n_features * (16 + item)
+                    + 16 * self.network_.n_outputs)
+        per_sequence = max(1, n_timesteps * per_step)
+        return int(max(1, min(_PREDICT_CHUNK, _PREDICT_MEMORY // per_sequence)))
 
     def _network_output(self, X, raw=False):
-        """Activated (or raw) network outputs for ``X``, in float64, and the lengths."""
-        Xs, lengths = self._validate_input(X)
-        method = self.network_.decision_function if raw else self.network_.predict
-        parts = []
-        for chunk in gen_batches(Xs.shape[0], _PREDICT_CHUNK):
-            xb, lb = Xs[chunk], None if lengths is None else lengths[chunk]
-            if lb is not None and self.network_.sequence_output is False:
+        """Activated (or raw) network outputs for ``X``, in float64, and the lengths.
+
+        The sequences go through the network in chunks, each standardised on its own, so
+        the memory used beyond the input and the output does not grow with the number of
+        samples.
+        """
+        X3, lengths = self._validate_input(X)
+        net = self.network_
+        method = net.decision_function if raw else net.predict
+        n_samples = X3.shape[0]
+        out = None
+        for chunk in gen_batches(n_samples, self._predict_chunk_size(*X3.shape[1:])):
+            xb, lb = X3[chunk], None if lengths is None else lengths[chunk]
+            if lb is not None and net.sequence_output is False:
                 xb = xb[:, : int(lb.max())]
-            parts.append(method(xb, lb))
-        return np.concatenate(parts, axis=0).astype(np.float64), lengths
+            part = method(self._transform_input(xb, lb), lb)
+            if out is None:
+                out = np.empty((n_samples,) + part.shape[1:], dtype=np.float64)
+            out[chunk] = part
+        return out, lengths
 
     # ---------------------------------------------------------------- fitting
     @property
@@ -157,6 +311,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     def fit(self, X, y):
         """Fit the model to sequences ``X`` and targets ``y``.
+
+        With ``checkpoint`` set and an unfinished training run saved there,
+        the run is resumed instead (see the ``checkpoint`` parameter).
 
         Parameters
         ----------
@@ -172,6 +329,19 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        TrainingDivergedError
+            When the loss, a gradient or the weights become NaN or infinite;
+            the estimator keeps the last finite weights (see the class
+            documentation of the error).
+        MemoryError
+            Before anything large is allocated, when the network and one
+            mini-batch's activations cannot fit in the available memory.
+        KeyboardInterrupt
+            Re-raised after an interruption, once the estimator holds the
+            best weights so far (see Notes of the estimator).
         """
         self._validate_params()
         return self._fit(X, y, incremental=False)
@@ -185,55 +355,167 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         return True
 
     def _fit(self, X, y, *, incremental, classes=None):
-        reset = not ((self.warm_start or incremental) and hasattr(self, "network_"))
         X3, lengths = check_sequences(X, dtype=np.float64)
-        if not reset:
-            check_n_features(X3.shape[2], self.n_features_in_, type(self).__name__)
-            self._check_network_matches()
         n_samples, n_timesteps = X3.shape[:2]
-        Y = self._prepare_targets(y, n_samples, n_timesteps, lengths, reset=reset,
-                                  classes=classes)
+        resume = None
+        if not incremental and self.checkpoint is not None:
+            resume = self._resumable_checkpoint()
+        if resume is not None:
+            self._restore_state(resume["state"])
+            check_n_features(X3.shape[2], self.n_features_in_, type(self).__name__)
+            Y = self._prepare_targets(y, n_samples, n_timesteps, lengths, reset=False,
+                                      classes=classes)
+            if self._data_fingerprint(X3, lengths, Y) != resume["fingerprint"]:
+                self._drop_fit_state()
+                raise ValueError(
+                    f"checkpoint={os.fspath(self.checkpoint)!r} holds an unfinished fit on "
+                    "different data (X or y differ). Delete the file, or choose another "
+                    "checkpoint path, to start a new fit."
+                )
+            reset = False
+        else:
+            reset = not ((self.warm_start or incremental) and hasattr(self, "network_"))
+            if not reset:
+                check_n_features(X3.shape[2], self.n_features_in_, type(self).__name__)
+                self._check_network_matches()
+            Y = self._prepare_targets(y, n_samples, n_timesteps, lengths, reset=reset,
+                                      classes=classes)
         if self.solver == "lbfgs" and self.dropout > 0 and self.num_layers > 1:
             raise ValueError(
                 "dropout > 0 needs a stochastic solver ('adam' or 'sgd'): the line search "
                 "of solver='lbfgs' requires a deterministic loss. Set dropout=0.0."
             )
+        self._check_fit_memory(X3.shape, Y.shape[-1])
         if reset:
             self._initialize(X3, lengths, Y)
         Xs = self._transform_input(X3, lengths)
         Y = np.ascontiguousarray(Y, dtype=self._dtype)
-        progress = self._save_progress()
+        fingerprint = None
+        if self.checkpoint is not None:
+            fingerprint = self._data_fingerprint(X3, lengths, Y)
+        del X3
         try:
             # Overflow is detected (and reported) by the finiteness checks instead.
             with np.errstate(over="ignore", invalid="ignore"):
                 if self.solver == "lbfgs":
-                    self._fit_lbfgs(Xs, Y, lengths)
+                    self._fit_lbfgs(Xs, Y, lengths, resume=resume is not None,
+                                    fingerprint=fingerprint)
                 else:
-                    self._fit_stochastic(Xs, Y, lengths, incremental=incremental)
+                    self._fit_stochastic(Xs, Y, lengths, incremental=incremental,
+                                         resume=resume is not None, fingerprint=fingerprint)
         except TrainingDivergedError:
-            self._restore_progress(progress)
+            # The weights are the last finite ones; the optimizer state led there, so a
+            # following partial_fit / warm start begins with a fresh one.
+            if hasattr(self, "_optimizer"):
+                del self._optimizer
             raise
+        finally:
+            self._drop_fit_state()
         return self
 
-    _PROGRESS = ("n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_",
-                 "best_validation_score_", "_no_improvement_count", "_optimizer")
-
-    def _save_progress(self):
-        """Weights and training state at the start of a fit call (for divergence)."""
-        saved = {name: copy.deepcopy(getattr(self, name)) for name in self._PROGRESS
-                 if hasattr(self, name)}
-        saved["params"] = self.network_.get_flat_params()
-        return saved
-
-    def _restore_progress(self, saved):
-        saved = dict(saved)
-        self.network_.set_flat_params(saved.pop("params"))
-        for name in self._PROGRESS:
-            if name in saved:
-                setattr(self, name, saved[name])
-            elif hasattr(self, name):
+    def _drop_fit_state(self):
+        for name in ("_fit_state", "_best_params"):
+            if name in self.__dict__:
                 delattr(self, name)
 
+    # ------------------------------------------------------------- memory
+    def _check_fit_memory(self, x_shape, n_outputs):
+        """Raise MemoryError, before allocating, when a fit cannot fit in memory.
+
+        Counts the weights and their companions (gradient, optimizer moments, copies
+        kept for divergence and interruption), the activations of one mini-batch
+        (the whole training set for "lbfgs") that the backward pass keeps, and the
+        standardised copy of the data.
+        """
+        n_samples, n_timesteps, n_features = x_shape
+        item = self._dtype.itemsize
+        H, L = self.hidden_size, self.num_layers
+        D = 2 if self.bidirectional else 1
+        n_params = D * n_outputs * H + n_outputs
+        activations = 0  # per sequence and timestep, in elements
+        for k in range(L):
+            n_in = n_features if k == 0 else D * H
+            n_params += D * 4 * H * (n_in + H + 2)
+            # gates and their gradients (4H each), h_prev and c_prev, output, input grad
+            activations += D * 10 * H + D * H + n_in
+        if self.solver == "lbfgs":
+            batch = n_samples
+            per_param = 6 * item + 30 * 8  # L-BFGS-B keeps ~2*10 float64 vectors and more
+        else:
+            batch = n_samples if self.batch_size == "auto" and n_samples < 64 else (
+                64 if self.batch_size == "auto" else min(self.batch_size, n_samples))
+            per_param = 8 * item + 8  # params, grad, 2 moments, copies; float64 init draw
+        need = (n_params * per_param + batch * n_timesteps * activations * item
+                + n_samples * n_timesteps * n_features * (item + 16))
+        available = _available_memory()
+        if available is not None and need > _MEMORY_FRACTION * available:
+            raise MemoryError(
+                f"This fit needs about {_gib(need)} of memory ({n_params} weights with "
+                f"hidden_size={H}, num_layers={L}, and the activations of batches of "
+                f"{batch} sequences of {n_timesteps} steps), but only {_gib(available)} "
+                "is available. Reduce hidden_size, num_layers or batch_size, or use "
+                "shorter sequences."
+            )
+
+    # -------------------------------------------------------- checkpoints
+    def _data_fingerprint(self, X3, lengths, Y):
+        digest = hashlib.sha256()
+        for arr in (X3, lengths, Y):
+            if arr is None:
+                digest.update(b"none")
+                continue
+            arr = np.ascontiguousarray(arr)
+            digest.update(f"{arr.dtype.str}{arr.shape}".encode())
+            digest.update(memoryview(arr).cast("B"))
+        return digest.hexdigest()
+
+    def _write_checkpoint(self, fingerprint):
+        names = set(self.get_params(deep=False))
+        state = {k: v for k, v in self.__dict__.items() if k not in names}
+        payload = {"numlstm_checkpoint": _CHECKPOINT_FORMAT, "estimator_class": type(self),
+                   "params": self.get_params(deep=False), "fingerprint": fingerprint,
+                   "state": state}
+        _atomic_pickle(payload, self.checkpoint)
+
+    def _maybe_checkpoint(self, fingerprint, force=False):
+        if self.checkpoint is None:
+            return
+        if force or self.n_iter_ % self.checkpoint_every == 0:
+            self._write_checkpoint(fingerprint)
+
+    def _resumable_checkpoint(self):
+        """The payload of an unfinished fit saved at ``checkpoint``, or None."""
+        path = self.checkpoint
+        if not os.path.exists(path):
+            return None
+        payload = _read_checkpoint(path)
+        fit_state = payload["state"].get("_fit_state")
+        if fit_state is None or fit_state.get("finished"):
+            return None  # a finished fit (or partial_fit's): a new fit overwrites it
+        if payload["estimator_class"] is not type(self):
+            raise ValueError(
+                f"checkpoint={os.fspath(path)!r} was written by "
+                f"{payload['estimator_class'].__name__}, not {type(self).__name__}. Delete "
+                "it or choose another checkpoint path."
+            )
+        mine, theirs = self.get_params(deep=False), payload["params"]
+        changed = sorted(name for name in mine if name not in _RESUMABLE_PARAMS
+                         and not _same_param(mine[name], theirs.get(name)))
+        if changed:
+            raise ValueError(
+                f"checkpoint={os.fspath(path)!r} holds an unfinished fit with different "
+                f"hyper-parameters ({', '.join(changed)}); resuming needs the same ones. "
+                "Delete the file, or choose another checkpoint path, to start a new fit."
+            )
+        return payload
+
+    def _restore_state(self, state):
+        names = set(self.get_params(deep=False))
+        for name in [k for k in self.__dict__ if k not in names]:
+            delattr(self, name)
+        self.__dict__.update(state)
+
+    # --------------------------------------------------------------- training
     def _initialize(self, X3, lengths, Y):
         self.n_features_in_ = X3.shape[2]
         self._fit_input_scaler(X3, lengths)
@@ -279,26 +561,56 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 yb = yb[:, :steps]
         return xb, yb, lb
 
-    def _fit_stochastic(self, Xs, Y, lengths, *, incremental):
+    def _progress_bar(self, total, initial):
+        """A tqdm progress bar over epochs when ``verbose``, tqdm is installed and the
+        output is a terminal; None otherwise (one printed line per epoch then)."""
+        if not self.verbose:
+            return None
+        try:
+            interactive = sys.stdout.isatty()
+        except (AttributeError, ValueError):
+            interactive = False
+        if not interactive:
+            return None
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return None
+        return tqdm(total=total, initial=initial, unit="epoch", file=sys.stdout,
+                    desc=type(self).__name__, dynamic_ncols=True)
+
+    def _fit_stochastic(self, Xs, Y, lengths, *, incremental, resume=False,
+                        fingerprint=None):
         net = self.network_
         params = net.params
-        if not incremental or not hasattr(self, "_optimizer"):
-            if self.solver == "sgd":
-                self._optimizer = SGDOptimizer(params, self.learning_rate_init, self.momentum,
-                                               self.nesterovs_momentum)
-            else:
-                self._optimizer = AdamOptimizer(params, self.learning_rate_init, self.beta_1,
-                                                self.beta_2, self.epsilon)
         early_stopping = self.early_stopping and not incremental
+        if resume:
+            state = self._fit_state
+        else:
+            if not incremental or not hasattr(self, "_optimizer"):
+                if self.solver == "sgd":
+                    self._optimizer = SGDOptimizer(params, self.learning_rate_init,
+                                                   self.momentum, self.nesterovs_momentum)
+                else:
+                    self._optimizer = AdamOptimizer(params, self.learning_rate_init,
+                                                    self.beta_1, self.beta_2, self.epsilon)
+            # What a resumed fit needs besides the fitted attributes; saved in checkpoints.
+            state = {"start_iter": self.n_iter_, "split": None, "best_params": None,
+                     "best_loss": np.inf, "finished": False, "stopped": False}
+            if early_stopping:
+                state["split"] = self._split_validation(Y)
+                if self.validation_scores_ is None:
+                    self.validation_scores_ = []
+                    self.best_validation_score_ = -np.inf
+                state["best_params"] = net.get_flat_params()
+            if not incremental:
+                self._fit_state = state
         n_samples = Xs.shape[0]
-        train_idx = np.arange(n_samples)
         if early_stopping:
-            train_idx, val_idx = self._split_validation(Y)
+            train_idx, val_idx = state["split"]
             X_val, Y_val, l_val = self._batch(Xs, Y, lengths, val_idx)
-            if self.validation_scores_ is None:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-            self._best_params = net.get_flat_params()
+        else:
+            train_idx = np.arange(n_samples)
         n_train = train_idx.shape[0]
         if self.batch_size == "auto":
             batch_size = min(64, n_train)
@@ -308,61 +620,114 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                               f"{n_train} training samples; clipping it to {n_train}.")
             batch_size = min(self.batch_size, n_train)
 
+        done = self.n_iter_ - state["start_iter"]
+        n_epochs = 1 if incremental else max(0, self.max_iter - done)
+        if state["finished"]:
+            n_epochs = 0
         rng = self._random_state
-        stopped = False
-        for _ in range(self.max_iter):
-            start = time.perf_counter()
-            epoch = self.n_iter_ + 1
-            order = rng.permutation(train_idx) if self.shuffle else train_idx
-            total = 0.0
-            for batch in gen_batches(n_train, batch_size):
-                idx = order[batch]
-                xb, yb, lb = self._batch(Xs, Y, lengths, idx)
-                loss = net.loss_and_gradient(xb, yb, lb, alpha=self.alpha)
-                if self.clip_grad_norm is not None:
-                    grad_norm = clip_grad_norm(net.grads, self.clip_grad_norm)
-                else:
-                    grad_norm = global_norm(net.grads)
-                if not (np.isfinite(loss) and np.isfinite(grad_norm)):
-                    self._diverged(epoch, "loss" if not np.isfinite(loss) else "gradient")
-                self._optimizer.update_params(params, net.grads)
-                total += loss * idx.shape[0]
-            if not net.all_finite():
-                self._diverged(epoch, "weights")
-            self.n_iter_ += 1
-            self.t_ += n_train
-            self.loss_ = total / n_train
-            self.loss_curve_.append(self.loss_)
-            val_score = None
-            if early_stopping:
-                val_score = self._validation_score(X_val, Y_val, l_val)
-            self._update_no_improvement_count(val_score)
-            self._optimizer.iteration_ends(self.t_)
-            if self.verbose:
-                shown = "n/a" if val_score is None else f"{val_score:.6f}"
-                print(f"Epoch {self.n_iter_}: loss = {self.loss_:.6f}, validation score = "
-                      f"{shown}, {time.perf_counter() - start:.2f} s", flush=True)
-            if incremental:
-                break
-            if self._no_improvement_count > self.n_iter_no_change:
+        # Weights of the last step whose loss and gradient were finite (copied just
+        # before that step's update): what the estimator keeps if training diverges.
+        last_finite = [p.copy() for p in params]
+        updating = False
+        bar = None if incremental else self._progress_bar(done + n_epochs, done)
+        try:
+            for _ in range(n_epochs):
+                start = time.perf_counter()
+                epoch = self.n_iter_ + 1
+                order = rng.permutation(train_idx) if self.shuffle else train_idx
+                total = 0.0
+                for step, batch in enumerate(gen_batches(n_train, batch_size), 1):
+                    idx = order[batch]
+                    xb, yb, lb = self._batch(Xs, Y, lengths, idx)
+                    loss = net.loss_and_gradient(xb, yb, lb, alpha=self.alpha)
+                    if self.clip_grad_norm is not None:
+                        grad_norm = clip_grad_norm(net.grads, self.clip_grad_norm)
+                    else:
+                        grad_norm = global_norm(net.grads)
+                    if not (np.isfinite(loss) and np.isfinite(grad_norm)):
+                        _set_params(params, last_finite)
+                        self._diverged(epoch, step, "loss" if not np.isfinite(loss)
+                                       else "gradient")
+                    for saved, param in zip(last_finite, params):
+                        np.copyto(saved, param)
+                    updating = True
+                    self._optimizer.update_params(params, net.grads)
+                    updating = False
+                    if not net.all_finite():
+                        _set_params(params, last_finite)
+                        self._diverged(epoch, step, "weights")
+                    total += loss * idx.shape[0]
+                self.n_iter_ += 1
+                self.t_ += n_train
+                self.loss_ = total / n_train
+                self.loss_curve_.append(self.loss_)
+                val_score = None
                 if early_stopping:
-                    msg = (f"Validation score did not improve more than tol={self.tol} for "
-                           f"{self.n_iter_no_change} consecutive epochs.")
-                else:
-                    msg = (f"Training loss did not improve more than tol={self.tol} for "
-                           f"{self.n_iter_no_change} consecutive epochs.")
-                if self._optimizer.trigger_stopping(msg, self.verbose):
-                    stopped = True
+                    val_score = self._validation_score(X_val, Y_val, l_val)
+                elif self.loss_ < state["best_loss"]:
+                    state["best_loss"] = self.loss_
+                    state["best_params"] = net.get_flat_params()
+                self._update_no_improvement_count(val_score, state)
+                self._optimizer.iteration_ends(self.t_)
+                self._report_epoch(bar, val_score, time.perf_counter() - start)
+                if incremental:
                     break
-                self._no_improvement_count = 0
-        if not incremental and not stopped:
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if early_stopping:
+                        msg = (f"Validation score did not improve more than tol={self.tol} "
+                               f"for {self.n_iter_no_change} consecutive epochs.")
+                    else:
+                        msg = (f"Training loss did not improve more than tol={self.tol} for "
+                               f"{self.n_iter_no_change} consecutive epochs.")
+                    if bar is not None:
+                        bar.write(msg + " Stopping.")
+                    if self._optimizer.trigger_stopping(msg, self.verbose and bar is None):
+                        state["stopped"] = True
+                        break
+                    self._no_improvement_count = 0
+                if self.n_iter_ - state["start_iter"] < self.max_iter:
+                    self._maybe_checkpoint(fingerprint)
+        except KeyboardInterrupt:
+            if updating:  # stopped inside an update: undo the half-applied step
+                _set_params(params, last_finite)
+            completed = self.n_iter_ - state["start_iter"]
+            if not incremental and completed > 0 and state["best_params"] is not None:
+                net.set_flat_params(state["best_params"])
+            if self.verbose:
+                print(f"Training interrupted during epoch {self.n_iter_ + 1}; keeping the "
+                      f"best weights so far ({completed} epoch(s) completed in this call, "
+                      f"n_iter_={self.n_iter_}).", flush=True)
+            raise
+        except BaseException:
+            if updating:
+                _set_params(params, last_finite)
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        if incremental:
+            self._maybe_checkpoint(fingerprint)
+            return
+        state["finished"] = True
+        self._maybe_checkpoint(fingerprint, force=True)
+        if not state["stopped"]:
             warnings.warn(
                 f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and the "
                 "optimization hasn't converged yet.", ConvergenceWarning,
             )
         if early_stopping:
-            net.set_flat_params(self._best_params)
-            del self._best_params
+            net.set_flat_params(state["best_params"])
+
+    def _report_epoch(self, bar, val_score, seconds):
+        if not self.verbose:
+            return
+        shown = "n/a" if val_score is None else f"{val_score:.6f}"
+        if bar is not None:
+            bar.set_postfix(loss=f"{self.loss_:.6f}", validation=shown, refresh=False)
+            bar.update(1)
+        else:
+            print(f"Epoch {self.n_iter_}: loss = {self.loss_:.6f}, validation score = "
+                  f"{shown}, {seconds:.2f} s", flush=True)
 
     def _split_validation(self, Y):
         n_samples = Y.shape[0]
@@ -381,7 +746,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         except ValueError:  # classes too small to stratify
             return train_test_split(idx, test_size=n_val, random_state=self._random_state)
 
-    def _update_no_improvement_count(self, val_score):
+    def _update_no_improvement_count(self, val_score, state):
         if val_score is not None:
             self.validation_scores_.append(val_score)
             if val_score < self.best_validation_score_ + self.tol:
@@ -390,7 +755,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 self._no_improvement_count = 0
             if val_score > self.best_validation_score_:
                 self.best_validation_score_ = val_score
-                self._best_params = self.network_.get_flat_params()
+                state["best_params"] = self.network_.get_flat_params()
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
@@ -398,20 +763,33 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 self._no_improvement_count = 0
         self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
 
-    def _diverged(self, epoch, what):
+    def _diverged(self, epoch, step, what):
+        where = (f"at loss evaluation {step} of L-BFGS" if epoch is None
+                 else f"at mini-batch {step} of epoch {epoch}")
         raise TrainingDivergedError(
-            f"Training diverged: the {what} became NaN or infinite during epoch {epoch}. "
+            f"Training diverged: the {what} became NaN or infinite {where}. "
             f"The learning rate is probably too large: try a smaller learning_rate_init "
             f"(currently {self.learning_rate_init:g})"
             + ("" if self.clip_grad_norm is not None else " or set clip_grad_norm")
-            + ". The estimator keeps the weights it had before this call."
+            + f". Training stopped; the estimator keeps the last finite weights "
+            f"(n_iter_={self.n_iter_} completed epochs).",
+            epoch=epoch, step=step,
         )
 
-    def _fit_lbfgs(self, Xs, Y, lengths):
+    def _fit_lbfgs(self, Xs, Y, lengths, *, resume=False, fingerprint=None):
         net = self.network_
+        if resume:
+            state = self._fit_state
+        else:
+            state = {"start_iter": self.n_iter_, "finished": False}
+            self._fit_state = state
+        remaining = self.max_iter - (self.n_iter_ - state["start_iter"])
+        if state["finished"] or remaining <= 0:
+            return
         x0 = net.get_flat_params().astype(np.float64)
         best = {"loss": np.inf, "params": x0.copy()}
         evaluations = [0]
+        run_start = self.n_iter_
 
         def loss_grad(w):
             net.set_flat_params(w)
@@ -427,36 +805,59 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
         def callback(intermediate_result):
             self.loss_curve_.append(float(intermediate_result.fun))
+            self.n_iter_ += 1
             if self.verbose:
                 now = time.perf_counter()
-                print(f"Iteration {len(self.loss_curve_) - n_before}: loss = "
+                print(f"Iteration {self.n_iter_ - run_start}: loss = "
                       f"{intermediate_result.fun:.6f}, validation score = n/a, "
                       f"{now - last[0]:.2f} s", flush=True)
                 last[0] = now
+            if self.checkpoint is not None and self.n_iter_ % self.checkpoint_every == 0:
+                current = net.get_flat_params()
+                net.set_flat_params(intermediate_result.x)
+                self._write_checkpoint(fingerprint)
+                net.set_flat_params(current)
 
         start = time.perf_counter()
         last = [start]
         n_before = len(self.loss_curve_)
-        result = scipy.optimize.minimize(
-            loss_grad, x0, method="L-BFGS-B", jac=True, callback=callback,
-            options={"maxiter": self.max_iter, "maxfun": self.max_fun, "gtol": self.tol},
-        )
+        try:
+            result = scipy.optimize.minimize(
+                loss_grad, x0, method="L-BFGS-B", jac=True, callback=callback,
+                options={"maxiter": remaining, "maxfun": self.max_fun, "gtol": self.tol},
+            )
+        except KeyboardInterrupt:
+            net.set_flat_params(best["params"])
+            self.t_ += evaluations[0] * Xs.shape[0]
+            if np.isfinite(best["loss"]):
+                self.loss_ = float(best["loss"])
+                self.best_loss_ = min(self.best_loss_, self.loss_)
+            if self.verbose:
+                print(f"Training interrupted after {self.n_iter_ - run_start} L-BFGS "
+                      "iterations; keeping the best weights so far.", flush=True)
+            raise
         if not np.isfinite(best["loss"]):
+            net.set_flat_params(x0)
+            del self.loss_curve_[n_before:]
+            self.n_iter_ = run_start
             raise TrainingDivergedError(
                 "Training diverged: the loss was NaN or infinite at every point L-BFGS "
-                "evaluated. The estimator keeps the weights it had before this call."
+                "evaluated. The estimator keeps the weights it had before this call.",
+                step=evaluations[0],
             )
         params = result.x if np.isfinite(result.fun) and result.fun <= best["loss"] else best[
             "params"]
         net.set_flat_params(params)
         if not net.all_finite():
             net.set_flat_params(best["params"])
-        self.n_iter_ += max(int(result.nit), 1)
+        self.n_iter_ = run_start + max(int(result.nit), 1)
         self.t_ += evaluations[0] * Xs.shape[0]
         self.loss_ = float(min(result.fun, best["loss"]))
         if len(self.loss_curve_) == n_before:
             self.loss_curve_.append(self.loss_)
         self.best_loss_ = min(self.best_loss_, self.loss_)
+        state["finished"] = True
+        self._maybe_checkpoint(fingerprint, force=True)
         if self.verbose:
             print(f"L-BFGS finished: {result.nit} iterations, loss = {self.loss_:.6f}, "
                   f"{time.perf_counter() - start:.2f} s", flush=True)
@@ -505,3 +906,25 @@ _NOT_APPLICABLE_CHECKS = {
     "check_methods_subset_invariance": _FLOAT32_REASON,
     "check_methods_sample_order_invariance": _FLOAT32_REASON,
 }
+
+
+def _set_params(params, values):
+    for param, value in zip(params, values):
+        np.copyto(param, value)
+
+
+def _same_param(a, b):
+    """Whether two hyper-parameter values are the same (for resuming a checkpoint)."""
+    if isinstance(a, (np.random.RandomState, np.random.Generator)) or isinstance(
+            b, (np.random.RandomState, np.random.Generator)):
+        return type(a) is type(b)  # the generator's state itself is in the checkpoint
+    for x in (a, b):
+        if isinstance(x, type) or isinstance(x, np.dtype):
+            try:
+                return np.dtype(a) == np.dtype(b)
+            except TypeError:
+                return False
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return a is b

@@ -78,19 +78,45 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         Tolerance of the stopping criterion (and L-BFGS's gradient tolerance).
     warm_start : bool, default=False
         Whether ``fit`` continues from the fitted network instead of
-        starting a new one.
+        starting a new one. The weights, the standardisation and the random
+        generator carry over, but each ``fit`` call starts a fresh optimizer
+        (Adam moments, SGD velocities) and runs ``max_iter`` more epochs, so
+        ``fit`` twice with ``warm_start=True`` is reproducible but does not
+        equal one ``fit`` with twice the epochs (``partial_fit`` keeps the
+        optimizer; resuming from a ``checkpoint`` is exact). See Notes.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the dropout masks, the shuffling and the
-        validation split. The same seed, data and thread count give the same
-        predictions.
+        validation split. The same seed, data and thread count give
+        identical results (bit for bit), run after run; see Notes for what
+        the thread count changes.
     verbose : int, default=0
-        With 1 or more, print one line per epoch: epoch, loss, validation
-        score and seconds.
+        With 1 or more, report every epoch: loss, validation score and
+        seconds. When the optional package tqdm is installed and the output
+        is a terminal, as a progress bar; otherwise one printed line per
+        epoch.
     dtype : {"float32", "float64"}, default="float32"
         Float type of the network's weights and computations.
     device : {"auto", "cpu", "cuda"}, default="cpu"
         Where the LSTM kernels run (passed to :class:`numlstm.LSTM`); "cuda"
         raises an error that says why when no usable GPU is found.
+    checkpoint : str, os.PathLike or None, default=None
+        File where ``fit`` saves its full training state (weights, optimizer
+        and random generator state, curves, early-stopping split) every
+        ``checkpoint_every`` epochs and at the end. Each save is atomic: a
+        temporary file in the same folder, then ``os.replace``, so a crash
+        or Ctrl-C never leaves a partial file. When ``fit`` finds an
+        unfinished run at this path, it resumes it (same data and
+        hyper-parameters required, else a ``ValueError``; only ``max_iter``,
+        ``verbose``, ``tol``, ``n_iter_no_change``, ``device``,
+        ``warm_start`` and the checkpoint settings may change) and the result
+        is the one the uninterrupted run would have given ("lbfgs" restarts
+        its line search from the saved weights instead). A finished run is
+        overwritten by a new fit. ``partial_fit`` saves too but never
+        resumes; :func:`numlstm.estimators.load_checkpoint` reads any
+        checkpoint back. Use one path per model (not a shared path in
+        ``GridSearchCV``). Checkpoints are pickles: load only trusted files.
+    checkpoint_every : int, default=1
+        Epochs ("lbfgs": iterations) between two checkpoint saves.
 
     Attributes
     ----------
@@ -117,6 +143,43 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     n_features_in_ : int
         Number of features (channels) per timestep seen in ``fit``.
 
+    Notes
+    -----
+    **Divergence.** Every mini-batch step checks the loss, the gradient and
+    the updated weights. When a NaN or infinity appears, training stops on
+    that step with a :class:`~numlstm.estimators.TrainingDivergedError`
+    (an error, not a warning); the estimator stays fitted with the last
+    finite weights (those of the last step whose loss and gradient were
+    finite) and ``n_iter_`` counts the completed epochs.
+
+    **Interruption.** A ``KeyboardInterrupt`` (Ctrl-C) during ``fit`` is
+    re-raised once the estimator holds the best weights so far: those of
+    the epoch with the best validation score (``early_stopping``) or the
+    lowest training loss, or the current weights when no epoch of this call
+    completed. ``n_iter_``, ``loss_curve_`` and ``t_`` tell how far it got,
+    and ``predict`` works. Set ``checkpoint`` to continue the run later.
+
+    **Threads and processes.** ``predict`` and the other prediction methods
+    may be called from several threads on one fitted estimator; the calls
+    run one after the other (each already uses every core) and give the
+    same answers as sequential calls. Predictions go through the network
+    in chunks of bounded memory, so predicting on millions of sequences
+    needs little more than the input and the output.
+
+    **Reproducibility.** With an int ``random_state``, the same data and
+    the same number of Numba threads (``numba.set_num_threads`` or the
+    ``NUMBA_NUM_THREADS`` variable), ``fit`` gives bit-identical weights
+    and predictions in every run and process; so do repeated
+    ``warm_start`` fits and ``partial_fit`` sequences, and a fit resumed
+    from a checkpoint equals the uninterrupted one. The thread count
+    changes how each mini-batch is cut into per-thread slices: the weight
+    gradients are then summed in another order and the matrix products
+    see other shapes, which changes results at the level of rounding
+    (about 1e-7 relative in float32 per step). Over many epochs these
+    differences can grow, so models trained with different thread counts
+    are equally good but not identical. Predictions of a given model
+    differ across thread counts only at rounding level.
+
     See Also
     --------
     LSTMRegressor : Regression with the same network.
@@ -142,7 +205,8 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
                  batch_size="auto", max_iter=100, max_fun=15000, alpha=1e-4,
                  clip_grad_norm=1.0, shuffle=True, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, warm_start=False,
-                 random_state=None, verbose=0, dtype="float32", device="cpu"):
+                 random_state=None, verbose=0, dtype="float32", device="cpu",
+                 checkpoint=None, checkpoint_every=1):
         super().__init__(
             hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
             dropout=dropout, solver=solver, learning_rate_init=learning_rate_init,
@@ -152,6 +216,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, tol=tol, warm_start=warm_start,
             random_state=random_state, verbose=verbose, dtype=dtype, device=device,
+            checkpoint=checkpoint, checkpoint_every=checkpoint_every,
         )
 
     @property
