@@ -142,6 +142,9 @@ def test_grid_search_and_blocked_prediction_on_a_cluster(client):
 
     with joblib.parallel_backend("dask"):
         remote = GridSearchCV(base, GRID, cv=2, n_jobs=-1).fit(X, Y)
+    # The fits really ran in the worker processes.
+    fitted_there = client.run(lambda: "numlstm.cpu_lstm" in sys.modules)
+    assert any(fitted_there.values())
 
     for key in ("split0_test_score", "split1_test_score", "mean_test_score",
                 "rank_test_score"):
@@ -156,12 +159,10 @@ def test_grid_search_and_blocked_prediction_on_a_cluster(client):
         np.testing.assert_array_equal(computed,
                                       blockwise_reference(getattr(best, method), X_NEW, 6))
 
-    # The fits really ran in the worker processes, which compiled and cached the kernels
-    # in their own (initially empty) cache directory.
+    # Two worker processes, which compiled and cached the kernels in their own
+    # (initially empty) cache directory.
     pids = client.run(os.getpid)
     assert len(pids) == 2 and os.getpid() not in pids.values()
-    loaded = client.run(lambda: "numlstm.cpu_lstm" in sys.modules)
-    assert any(loaded.values())
     index_files = list(client.numba_cache.rglob("*.nbi"))
     assert index_files, "the workers wrote no numba cache"
 
