@@ -8,13 +8,17 @@ The layers of the package, from the bottom up:
 * :class:`numlstm.LSTM` -- the research API (weights, forward, backward, state dict);
 * :mod:`numlstm.optimizers` -- SGD and Adam;
 * :class:`numlstm.LSTMRegressor`, :class:`numlstm.LSTMClassifier` -- estimators;
-* :mod:`numlstm.datasets` -- synthetic sequence tasks (adding problem, copy task).
+* :mod:`numlstm.datasets` -- synthetic sequence tasks (adding problem, copy task);
+* :mod:`numlstm.io` (model files), :mod:`numlstm.interop` (PyTorch),
+  :mod:`numlstm.plotting`, :mod:`numlstm.dask` (blocked prediction over Dask arrays).
 """
 
 from . import datasets
 from ._version import __version__
 from .estimators import LSTMClassifier, LSTMRegressor, TrainingDivergedError
+from .io import ModelFileError, load, save
 from .layers import LSTM
+from .plotting import plot_learning_curve
 
-__all__ = ["LSTM", "LSTMClassifier", "LSTMRegressor", "TrainingDivergedError", "datasets",
-           "__version__"]
+__all__ = ["LSTM", "LSTMClassifier", "LSTMRegressor", "ModelFileError", "TrainingDivergedError",
+           "datasets", "load", "plot_learning_curve", "save", "__version__"]

@@ -422,6 +422,30 @@ class LSTM:
             grads["c0"] = d_c0
         return grads, d_out
 
+    @classmethod
+    def from_torch(cls, module, **kwargs):
+        """Build an LSTM with the weights of a ``torch.nn.LSTM(batch_first=True)``.
+
+        Keyword arguments (``dtype``, ``device``, ``random_state``, ``require_batch_first``)
+        and checks are those of :func:`numlstm.interop.lstm_from_torch`.
+
+        Returns
+        -------
+        layer : LSTM
+        """
+        from .interop import lstm_from_torch
+
+        return lstm_from_torch(module, **kwargs)
+
+    def to_torch(self):
+        """Return a ``torch.nn.LSTM(batch_first=True)`` holding copies of these weights.
+
+        See :func:`numlstm.interop.lstm_to_torch`.
+        """
+        from .interop import lstm_to_torch
+
+        return lstm_to_torch(self)
+
     def __getstate__(self):
         # Caches and scratch are large and rebuilt on demand; the backend is chosen again on
         # unpickling, so a model trained on a GPU loads on a machine without one.
