@@ -292,7 +292,7 @@ def torch_cuda():
     return torch, None
 
 
-def time_torch(torch, cfg, tf32):
+def torch_timings(torch, cfg, tf32):
     B, T, I, H, L, bidir = cfg
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
@@ -353,8 +353,8 @@ def run_timings(quick):
             "dev_train": median_time(stack.train_step, sync, reps, budget),
         }
         if torch is not None:
-            row["cudnn_fwd"], row["cudnn_train"] = time_torch(torch, cfg, tf32=True)
-            row["fp32_fwd"], row["fp32_train"] = time_torch(torch, cfg, tf32=False)
+            row["cudnn_fwd"], row["cudnn_train"] = torch_timings(torch, cfg, tf32=True)
+            row["fp32_fwd"], row["fp32_train"] = torch_timings(torch, cfg, tf32=False)
         rows.append((cfg, row))
         print_row(cfg, row, time.perf_counter() - t_cfg)
     for cfg in (configs[0], configs[-1]) if not quick else configs:
