@@ -104,6 +104,15 @@ class _NoWorkspace:
         return allocate(shape, dtype)
 
 
+def _layer_outputs(x, W_ih):
+    """Fresh ``out`` (B, T, D*H) and ``h_n``, ``c_n`` (D, B, H) arrays for one layer."""
+    n_dirs, four_h, _ = W_ih.shape
+    batch, n_steps, _ = x.shape
+    out = np.empty((batch, n_steps, n_dirs * four_h // 4), x.dtype)
+    h_n = np.empty((n_dirs, batch, four_h // 4), x.dtype)
+    return out, h_n, np.empty_like(h_n)
+
+
 class CPUBackend:
     """Runs layers with the ``@njit(parallel=True)`` kernels of :mod:`numlstm.cpu_lstm`.
 
@@ -118,13 +127,11 @@ class CPUBackend:
         from .cpu_lstm import lstm_layer_forward, lstm_layer_forward_rows
 
         ws = workspace or _NoWorkspace
+        out, h_n, c_n = _layer_outputs(x, W_ih)
         n_dirs, four_h, _ = W_ih.shape
         hidden = four_h // 4
         batch, n_steps, _ = x.shape
         dtype = x.dtype
-        out = np.empty((batch, n_steps, n_dirs * hidden), dtype)
-        h_n = np.empty((n_dirs, batch, hidden), dtype)
-        c_n = np.empty_like(h_n)
         gates = ws.get("gates", (n_dirs, batch, n_steps, four_h), dtype)
         h_prev = ws.get("h_prev", (n_dirs, batch, n_steps, hidden), dtype)
         c_prev = ws.get("c_prev", (n_dirs, batch, n_steps, hidden), dtype)
@@ -143,14 +150,9 @@ class CPUBackend:
         from .cpu_lstm import lstm_layer_forward_rows, lstm_layer_inference
 
         ws = workspace or _NoWorkspace
-        n_dirs, four_h, _ = W_ih.shape
-        hidden = four_h // 4
+        out, h_n, c_n = _layer_outputs(x, W_ih)
         batch, n_steps, _ = x.shape
-        dtype = x.dtype
-        out = np.empty((batch, n_steps, n_dirs * hidden), dtype)
-        h_n = np.empty((n_dirs, batch, hidden), dtype)
-        c_n = np.empty_like(h_n)
-        work = ws.get("inference", (1, batch, n_steps, four_h), dtype)
+        work = ws.get("inference", (1, batch, n_steps, W_ih.shape[1]), x.dtype)
         bounds = _chunk_bounds(batch)
         with _single_threaded_blas:
             if bounds.shape[0] == 2:
