@@ -87,7 +87,11 @@ def _lstm_cell_forward(pre, bias, h, c):
 
 @njit(**_JIT)
 def _lstm_cell_forward_keep(pre, bias, h, c):
-    """Like :func:`_lstm_cell_forward`, and ``pre`` becomes the activated gates."""
+    """Like :func:`_lstm_cell_forward`, and ``pre`` becomes the activated gates.
+
+    A separate loop rather than a flag: a runtime branch on the stores inside the loop kept
+    the compiler from vectorising the inference path (measured 4x slower at H=32).
+    """
     hidden = h.shape[0]
     for j in range(hidden):
         i_gate = sigmoid(pre[j] + bias[j])
