@@ -431,13 +431,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         item = self._dtype.itemsize
         H, L = self.hidden_size, self.num_layers
         D = 2 if self.bidirectional else 1
-        n_params = D * n_outputs * H + n_outputs
-        activations = 0  # per sequence and timestep, in elements
-        for k in range(L):
-            n_in = n_features if k == 0 else D * H
-            n_params += D * 4 * H * (n_in + H + 2)
-            # gates and their gradients (4H each), h_prev and c_prev, output, input grad
-            activations += D * 10 * H + D * H + n_in
+        # Closed forms (no loop over layers: num_layers may be absurdly large).
+        # Per layer: weights D * 4H * (n_in + H + 2); per sequence and timestep, the
+        # gates and their gradients (4H each), h_prev and c_prev, the output, the input
+        # gradient.
+        n_params = (D * n_outputs * H + n_outputs + D * 4 * H * (n_features + H + 2)
+                    + (L - 1) * D * 4 * H * (D * H + H + 2))
+        activations = (L * (D * 10 * H + D * H) + n_features + (L - 1) * D * H)
         if self.solver == "lbfgs":
             batch = n_samples
             per_param = 6 * item + 30 * 8  # L-BFGS-B keeps ~2*10 float64 vectors and more
