@@ -459,8 +459,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     # -------------------------------------------------------- checkpoints
     def _data_fingerprint(self, X3, lengths, Y):
+        """SHA-256 of the validated training data (X as float64, targets as trained on)."""
         digest = hashlib.sha256()
-        for arr in (X3, lengths, Y):
+        for arr in (X3, lengths, np.asarray(Y, dtype=self._dtype)):
             if arr is None:
                 digest.update(b"none")
                 continue
