@@ -73,19 +73,43 @@ class TrainingDivergedError(FloatingPointError, ValueError):
         self.step = step
 
 
+def _cgroup_headroom():
+    """Bytes left under this process's cgroup (v2) memory limit, or None."""
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        if limit == "max":
+            return None
+        with open("/sys/fs/cgroup/memory.current") as f:
+            return max(0, int(limit) - int(f.read().strip()))
+    except (OSError, ValueError):
+        return None
+
+
 def _available_memory():
-    """Bytes of memory available to this process now, or None when unknown."""
+    """Bytes of memory available to this process now, or None when unknown.
+
+    The system's available memory (``MemAvailable``), lowered to what a container's
+    memory limit leaves, where there is one.
+    """
+    available = None
     try:
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    available = int(line.split()[1]) * 1024
+                    break
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            available = None
+    headroom = _cgroup_headroom()
+    if headroom is not None:
+        available = headroom if available is None else min(available, headroom)
+    return available
 
 
 def _gib(n_bytes):
