@@ -65,6 +65,7 @@ from .cpu_lstm import step_order
 
 __all__ = ["CUDABackend"]
 
+
 def _simulator_active():
     """Whether ``numba.cuda`` runs on the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
     try:
@@ -78,8 +79,9 @@ def default_tiling():
     """``(tile, register_tile)`` used by :class:`CUDABackend` by default.
 
     On a GPU: :data:`numlstm._config.CUDA_TILE` and
-    :data:`numlstm._config.CUDA_REGISTER_TILE`. The simulator runs every thread as a Python thread, so there it uses ``(4, 2)``: the same code on
-    small tiles, still exercising partial tiles and several tiles per dimension.
+    :data:`numlstm._config.CUDA_REGISTER_TILE`. The simulator runs every thread as a
+    Python thread, so there it uses ``(4, 2)``: the same code on small tiles, still
+    exercising partial tiles and several tiles per dimension.
     """
     if _simulator_active():
         return 4, 2
@@ -701,7 +703,8 @@ class CUDABackend:
     persistent : bool, default=True
         Run each sweep through time as one cooperative launch when the grid fits on the
         GPU at once and the steps are small
-        (:data:`numlstm._config.CUDA_SWEEP_MAX_STEP_FMA`), instead of one launch per timestep (which costs ~50 microseconds of host time per step).
+        (:data:`numlstm._config.CUDA_SWEEP_MAX_STEP_FMA`), instead of one launch per
+        timestep (which costs ~50 microseconds of host time per step).
     """
 
     name = "cuda"

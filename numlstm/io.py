@@ -70,11 +70,11 @@ import math
 import os
 import pathlib
 import re
-import secrets
 import warnings
 
 import numpy as np
 
+from ._files import atomic_write
 from ._version import __version__
 from .estimators import LSTMClassifier, LSTMRegressor
 from .layers import LSTM
@@ -391,44 +391,8 @@ def _sha256(array):
     return hashlib.sha256(np.ascontiguousarray(array).view(np.uint8).reshape(-1)).hexdigest()
 
 
-def _fsync_directory(directory):
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _atomic_write(path, members, compress):
-    path = os.path.abspath(os.fspath(path))
-    directory, base = os.path.split(path)
-    try:
-        mode = os.stat(path).st_mode & 0o7777  # keep the permissions of a replaced file
-    except FileNotFoundError:
-        mode = 0o666  # minus the umask, as for any new file
-    tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(tmp, flags, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            (np.savez_compressed if compress else np.savez)(f, **members)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
+    atomic_write(path, lambda f: (np.savez_compressed if compress else np.savez)(f, **members))
 
 
 def save(obj, path, *, compress=False):

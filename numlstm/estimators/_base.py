@@ -4,7 +4,6 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -19,6 +18,9 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._files import atomic_write
+from .._memory import available_memory as _available_memory
+from .._memory import format_bytes as _gib
 from .._validation import check_n_features, check_sequences, valid_steps_mask
 from ..layers import LSTM
 from ..network import LSTMNetwork
@@ -73,81 +75,9 @@ class TrainingDivergedError(FloatingPointError, ValueError):
         self.step = step
 
 
-def _cgroup_headroom():
-    """Bytes left under this process's cgroup (v2) memory limit, or None."""
-    try:
-        with open("/sys/fs/cgroup/memory.max") as f:
-            limit = f.read().strip()
-        if limit == "max":
-            return None
-        with open("/sys/fs/cgroup/memory.current") as f:
-            return max(0, int(limit) - int(f.read().strip()))
-    except (OSError, ValueError):
-        return None
-
-
-def _available_memory():
-    """Bytes of memory available to this process now, or None when unknown.
-
-    The system's available memory (``MemAvailable``), lowered to what a container's
-    memory limit leaves, where there is one.
-    """
-    available = None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    available = int(line.split()[1]) * 1024
-                    break
-    except (OSError, ValueError, IndexError):
-        pass
-    if available is None:
-        try:
-            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            available = None
-    headroom = _cgroup_headroom()
-    if headroom is not None:
-        available = headroom if available is None else min(available, headroom)
-    return available
-
-
-def _gib(n_bytes):
-    return f"{n_bytes / 2**30:.1f} GiB"
-
-
 def _atomic_pickle(obj, path):
-    """Pickle ``obj`` to ``path`` atomically: a temporary file beside it, then os.replace.
-
-    A reader (or a crash at any moment) sees either the previous file or the new one,
-    never a partial one.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable (best effort; not possible everywhere)
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    """Pickle ``obj`` to ``path`` atomically (see :func:`numlstm._files.atomic_write`)."""
+    atomic_write(path, lambda f: pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _read_checkpoint(path):
