@@ -5,6 +5,7 @@ backward, on host NumPy arrays given and returned by :class:`numlstm.LSTM`. The 
 never touches a kernel directly, and the kernels know nothing about layers or estimators.
 """
 
+import os
 import threading
 
 import numba
@@ -63,10 +64,25 @@ class _SingleThreadedBLAS:
 
 _single_threaded_blas = _SingleThreadedBLAS()
 
+# GNU OpenMP (numba's usual threading layer here) kills a forked child that starts a
+# parallel region once the parent has used one. A child process (a multiprocessing "fork"
+# worker, say) therefore runs the kernels on its own thread, which needs no parallel region.
+_forked_child = False
+
+
+def _after_fork_in_child():
+    global _forked_child, _single_threaded_blas
+    _forked_child = True
+    _single_threaded_blas = _SingleThreadedBLAS()  # a lock held in the parent stays held
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 def _chunk_bounds(batch_size):
     """Batch slice of each CPU thread: at most one per thread, none too small."""
-    n_threads = numba.get_num_threads()
+    n_threads = 1 if _forked_child else numba.get_num_threads()
     n_chunks = max(1, min(n_threads, batch_size // _config.MIN_ROWS_PER_THREAD))
     return np.linspace(0, batch_size, n_chunks + 1).round().astype(np.int64)
 

@@ -1,14 +1,19 @@
 """The research API: a multi-layer, optionally bidirectional LSTM on NumPy arrays."""
 
 import numbers
+import threading
 
 import numpy as np
 
 from ._backend import Workspace, get_backend, resolve_device
+from ._memory import check_fits
 
 __all__ = ["LSTM"]
 
 _GATES = 4
+
+#: Work below this many bytes skips the (comparatively slow) available-memory probe.
+_MEMORY_PROBE_BYTES = 256 * 2**20
 
 
 def _as_generator(random_state):
@@ -25,6 +30,11 @@ def _check_positive_int(value, name):
     if value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
     return int(value)
+
+
+def _check_real(array, name):
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
 
 
 class LSTM:
@@ -124,15 +134,15 @@ class LSTM:
         self._backend = get_backend(self.device)
         self.training = True
         self._rng = _as_generator(random_state)
-        self._layout = self._build_layout()
-        n_params = sum(size for _, _, size, _ in self._layout)
+        n_params = self._count_parameters()
         self._check_memory(n_params)
+        self._layout = self._build_layout()
         self.flat_parameters = np.empty(n_params, dtype=self.dtype)
         self.flat_gradient = np.zeros(n_params, dtype=self.dtype)
         self._stacked = self._stacked_views(self.flat_parameters)
         self._stacked_grad = self._stacked_views(self.flat_gradient)
         self._cache = None
-        self._workspaces = [Workspace() for _ in range(self.num_layers)]
+        self._local = threading.local()
         self.reset_parameters(forget_bias)
 
     # ------------------------------------------------------------------ layout
@@ -158,6 +168,13 @@ class LSTM:
                 offset += size
         return layout
 
+    def _count_parameters(self):
+        """Number of weights, in closed form (no loop over a possibly absurd layer count)."""
+        H, D, L = self.hidden_size, self.num_directions, self.num_layers
+        first = D * _GATES * H * (self.input_size + H + 2)
+        others = (L - 1) * D * _GATES * H * (D * H + H + 2)
+        return first + others
+
     def _check_memory(self, n_params):
         # A typo such as hidden_size=10**6 must fail here, not deep inside an allocation
         # or a kernel. 2**31 elements also bounds BLAS's 32-bit dimensions.
@@ -165,6 +182,21 @@ class LSTM:
             raise ValueError(
                 f"hidden_size={self.hidden_size} with num_layers={self.num_layers} needs "
                 f"{n_params} weights, more than this library supports (2**31)")
+        # Weights and their gradient, plus the float64 draw of the largest block.
+        H, D = self.hidden_size, self.num_directions
+        largest_block = D * _GATES * H * max(self.input_size, D * H)
+        check_fits(n_params * 2 * self.dtype.itemsize + 8 * largest_block,
+                   f"an LSTM with hidden_size={self.hidden_size} and "
+                   f"num_layers={self.num_layers}")
+
+    def _check_activation_memory(self, batch, n_steps, requires_grad):
+        # Each layer keeps gates (4H), the states each step started from (2H) and its
+        # output (H) per direction while training; inference keeps one layer's worth.
+        H, D = self.hidden_size, self.num_directions
+        per_layer = D * batch * n_steps * H * self.dtype.itemsize
+        need = per_layer * (7 * self.num_layers + 4 if requires_grad else 6)
+        if need > _MEMORY_PROBE_BYTES:  # reading the system's figures costs ~50 us
+            check_fits(need, f"a forward pass over {batch} sequences of {n_steps} steps")
 
     def _stacked_views(self, flat):
         views = {}
@@ -193,7 +225,9 @@ class LSTM:
             See the class docstring.
         """
         bound = 1.0 / np.sqrt(self.hidden_size)
-        self.flat_parameters[:] = self._rng.uniform(-bound, bound, self.flat_parameters.size)
+        # Block by block: the same numbers as one draw, without a float64 copy of them all.
+        for _, _, size, offset in self._layout:
+            self.flat_parameters[offset:offset + size] = self._rng.uniform(-bound, bound, size)
         if forget_bias is not None:
             H = self.hidden_size
             for k in range(self.num_layers):
@@ -232,6 +266,7 @@ class LSTM:
             if hasattr(value, "detach"):  # a torch tensor
                 value = value.detach().cpu().numpy()
             value = np.asarray(value)
+            _check_real(value, f"state_dict[{name!r}]")
             if value.shape != view.shape:
                 raise ValueError(f"state_dict[{name!r}] has shape {value.shape}, "
                                  f"expected {view.shape}")
@@ -288,6 +323,7 @@ class LSTM:
         if hasattr(state, "detach"):
             state = state.detach().cpu().numpy()
         state = np.asarray(state)
+        _check_real(state, name)
         if state.shape != shape:
             raise ValueError(f"{name} must have shape {shape} (num_layers * num_directions, "
                              f"batch, hidden_size), got {state.shape}")
@@ -300,6 +336,15 @@ class LSTM:
     def _dropout_mask(self, shape):
         keep = 1.0 - self.dropout
         return (self._rng.random(shape) < keep).astype(self.dtype) / self.dtype.type(keep)
+
+    def _thread_workspaces(self):
+        # Scratch is per thread: two threads running inference on one layer must not share
+        # it. (forward/backward pairs share the layer's cache: train from one thread.)
+        workspaces = getattr(self._local, "workspaces", None)
+        if workspaces is None:
+            workspaces = [Workspace() for _ in range(self.num_layers)]
+            self._local.workspaces = workspaces
+        return workspaces
 
     def forward(self, x, h0=None, c0=None, lengths=None, *, requires_grad=True):
         """Run the network over a batch of sequences.
@@ -324,6 +369,8 @@ class LSTM:
         x = self._check_x(x)
         batch, n_steps, _ = x.shape
         lengths = self._check_lengths(lengths, batch, n_steps)
+        self._check_activation_memory(batch, n_steps, requires_grad)
+        workspaces = self._thread_workspaces()
         if lengths.min() < n_steps:
             # Padding may hold anything (NaN is a common filler); the weight-gradient
             # products run over whole blocks, where 0 * NaN would leak into dW_ih.
@@ -346,7 +393,7 @@ class LSTM:
             args = (inp, lengths, self._stacked[f"weight_ih_l{k}"],
                     self._stacked[f"weight_hh_l{k}"], self._combined_bias(k),
                     h0[k * D:(k + 1) * D], c0[k * D:(k + 1) * D])
-            workspace = self._workspaces[k]
+            workspace = workspaces[k]
             if requires_grad:
                 out, h_k, c_k, cache = self._backend.forward(*args, workspace=workspace)
                 layers.append((inp, mask, cache))
@@ -390,6 +437,7 @@ class LSTM:
         if hasattr(d_out, "detach"):
             d_out = d_out.detach().cpu().numpy()
         d_out = np.asarray(d_out)
+        _check_real(d_out, "d_out")
         if d_out.shape != out_shape:
             raise ValueError(f"d_out must have the shape of out, {out_shape}, "
                              f"got {d_out.shape}")
@@ -399,6 +447,7 @@ class LSTM:
         d_h0 = np.empty_like(d_h_n)
         d_c0 = np.empty_like(d_c_n)
         lengths = cache["lengths"]
+        workspaces = self._thread_workspaces()
         grad = self._stacked_grad
         for k in range(self.num_layers - 1, -1, -1):
             inp, mask, layer_cache = cache["layers"][k]
@@ -408,7 +457,7 @@ class LSTM:
                 self._stacked[f"weight_hh_l{k}"], layer_cache, d_out,
                 d_h_n[k * D:(k + 1) * D], d_c_n[k * D:(k + 1) * D],
                 grad[f"weight_ih_l{k}"], grad[f"weight_hh_l{k}"], d_bias,
-                workspace=self._workspaces[k])
+                workspace=workspaces[k])
             grad[f"bias_hh_l{k}"][...] = d_bias
             d_h0[k * D:(k + 1) * D] = dh0_k
             d_c0[k * D:(k + 1) * D] = dc0_k
@@ -452,7 +501,7 @@ class LSTM:
         # The named views are rebuilt too: pickled separately they would stop sharing memory
         # with the flat vectors.
         state = self.__dict__.copy()
-        for transient in ("_cache", "_workspaces", "_backend", "_stacked", "_stacked_grad"):
+        for transient in ("_cache", "_local", "_backend", "_stacked", "_stacked_grad"):
             state[transient] = None
         return state
 
@@ -460,7 +509,7 @@ class LSTM:
         self.__dict__.update(state)
         self._stacked = self._stacked_views(self.flat_parameters)
         self._stacked_grad = self._stacked_views(self.flat_gradient)
-        self._workspaces = [Workspace() for _ in range(self.num_layers)]
+        self._local = threading.local()
         if self.device == "cuda" and resolve_device("auto") != "cuda":
             self.device = "cpu"
         self._backend = get_backend(self.device)

@@ -101,18 +101,13 @@ def mostly(valid, garbage, n_valid=4):
     return st.one_of(*([valid] * n_valid), garbage)
 
 
-# Sizes that cannot fit in memory must be refused before anything is allocated; sizes
-# below 2**31 weights but above the machine's memory are not drawn here (the layer has no
-# memory check of its own yet: see tests/test_reliability_inputs.py).
+# Sizes that cannot fit in memory must be refused before anything is allocated.
 SIZES = mostly(st.integers(1, 5), n_valid=10, garbage=st.one_of(
     st.integers(-3, 0), st.sampled_from([2**31, 2**40, 2**63, 2**64]),
     st.sampled_from([np.int64(3), np.uint8(2), 2.0, np.float64(3.0), True, None, "4", [3],
                      1 + 0j])))
-# LSTM(num_layers=2**31) builds its weight layout one layer at a time before checking the
-# total size, which takes hours: huge layer counts are left out of the layer's fuzzing
-# until that check comes first (they are drawn for the estimators, which check first).
 LAYER_COUNTS = mostly(st.integers(1, 5), n_valid=10, garbage=st.one_of(
-    st.integers(-3, 0), st.sampled_from([np.int64(3), 2.0, True, None, "4"])))
+    st.integers(-3, 0), st.sampled_from([np.int64(3), 2.0, True, None, "4", 2**31, 2**40])))
 
 
 def _shape(x):

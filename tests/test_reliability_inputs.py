@@ -115,6 +115,8 @@ def test_layer_bad_input(x, lengths, exc, match):
     dict(hidden_size=2**40),
     dict(hidden_size=30000),  # 3.6e9 weights: above 2**31
     dict(hidden_size=1000, num_layers=600),
+    dict(hidden_size=64, num_layers=2**31),
+    dict(hidden_size=20000),  # 1.6e9 weights: below 2**31, above this machine's memory
 ])
 def test_layer_huge_sizes_refused_before_allocating(kwargs):
     import tracemalloc
@@ -214,3 +216,28 @@ def test_estimator_memory_check_is_silent_when_memory_is_unknown(monkeypatch):
 def test_available_memory_is_plausible():
     available = _base._available_memory()
     assert available is None or 2**20 < available < 2**50
+
+
+def test_layer_forward_refuses_activations_that_cannot_fit():
+    # 52 GB of gate storage for this batch: refused before the kernels allocate it.
+    layer = LSTM(1, 512, random_state=0)
+    x = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (64, 100_000, 1), (0, 0, 0))
+    with pytest.raises(MemoryError, match="forward pass over 64 sequences"):
+        layer.forward(x)
+
+
+@pytest.mark.parametrize("where", ["h0", "d_out", "state_dict"])
+def test_layer_refuses_complex_values(where):
+    layer = LSTM(2, 3, dtype=np.float64, random_state=0)
+    x = np.ones((1, 4, 2))
+    if where == "h0":
+        with pytest.raises(TypeError, match="h0 must hold real numbers"):
+            layer.forward(x, h0=np.ones((1, 1, 3), complex))
+    elif where == "d_out":
+        out, _ = layer.forward(x)
+        with pytest.raises(TypeError, match="d_out must hold real numbers"):
+            layer.backward(out.astype(complex))
+    else:
+        state = {k: v.astype(complex) for k, v in layer.state_dict().items()}
+        with pytest.raises(TypeError, match="must hold real numbers"):
+            layer.load_state_dict(state)
