@@ -158,12 +158,12 @@ class CPUBackend:
                                         gates, h_prev, c_prev, True, 0, batch)
             else:
                 lstm_layer_forward(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
-                                   gates, h_prev, c_prev, bounds)
+                                   gates, h_prev, c_prev, True, bounds)
         return out, h_n, c_n, (gates, h_prev, c_prev)
 
     def inference(self, x, lengths, W_ih, W_hh, bias, h0, c0, workspace=None):
         """Forward one layer without caches; returns ``out, h_n, c_n``."""
-        from .cpu_lstm import lstm_layer_forward_rows, lstm_layer_inference
+        from .cpu_lstm import lstm_layer_forward, lstm_layer_forward_rows
 
         ws = workspace or _NoWorkspace
         out, h_n, c_n = _layer_outputs(x, W_ih)
@@ -175,8 +175,8 @@ class CPUBackend:
                 lstm_layer_forward_rows(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
                                         work, work, work, False, 0, batch)
             else:
-                lstm_layer_inference(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
-                                     work, bounds)
+                lstm_layer_forward(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
+                                   work, work, work, False, bounds)
         return out, h_n, c_n
 
     def backward(self, x, lengths, W_ih, W_hh, cache, d_out, d_h_n, d_c_n,

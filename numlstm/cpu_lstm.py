@@ -39,7 +39,7 @@ from ._activations import sigmoid, tanh
 from ._blas import gemm, new_gemm_scratch
 
 __all__ = ["step_order", "lstm_layer_backward", "lstm_layer_backward_rows", "lstm_layer_forward",
-           "lstm_layer_forward_rows", "lstm_layer_inference"]
+           "lstm_layer_forward_rows"]
 
 # Fast-math without the no-NaN/no-inf assumptions: a diverging model must still show NaN.
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -166,8 +166,8 @@ def lstm_layer_forward_rows(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
 
 @njit(parallel=True, **_JIT)
 def lstm_layer_forward(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
-                       gates, h_prev, c_prev, chunk_bounds):
-    """Forward pass of one layer, keeping what the backward pass needs.
+                       gates, h_prev, c_prev, store, chunk_bounds):
+    """Forward pass of one layer, one batch slice per thread.
 
     Parameters
     ----------
@@ -177,27 +177,16 @@ def lstm_layer_forward(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
     h0, c0 : ndarrays (D, B, H)
     out : ndarray (B, T, D*H), written
     h_n, c_n : ndarrays (D, B, H), written
-    gates : ndarray (D, B, T, 4H), written (activated i, f, g, o)
-    h_prev, c_prev : ndarrays (D, B, T, H), written
+    gates : ndarray (D, B, T, 4H), written (activated i, f, g, o); with ``store=False``
+        only ``gates[0]`` is used, as scratch
+    h_prev, c_prev : ndarrays (D, B, T, H), written when ``store``
+    store : bool
+        Keep what the backward pass needs (training) or not (inference).
     chunk_bounds : int64 ndarray (n_chunks + 1,), batch slice of each thread
     """
     for chunk in prange(chunk_bounds.shape[0] - 1):
         lstm_layer_forward_rows(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n, gates,
-                                h_prev, c_prev, True, chunk_bounds[chunk],
-                                chunk_bounds[chunk + 1])
-
-
-@njit(parallel=True, **_JIT)
-def lstm_layer_inference(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
-                         work, chunk_bounds):
-    """Forward pass of one layer without caches for the backward pass.
-
-    ``work`` is scratch of shape (1, B, T, 4H); other arguments as in
-    :func:`lstm_layer_forward`.
-    """
-    for chunk in prange(chunk_bounds.shape[0] - 1):
-        lstm_layer_forward_rows(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n, work,
-                                work, work, False, chunk_bounds[chunk],
+                                h_prev, c_prev, store, chunk_bounds[chunk],
                                 chunk_bounds[chunk + 1])
 
 

@@ -174,8 +174,7 @@ def test_grid_search_and_blocked_prediction_on_a_cluster(client):
         "from numlstm import LSTMClassifier, cpu_lstm\n"
         "X = np.random.default_rng(0).normal(size=(40, 6, 2))\n"
         "LSTMClassifier(hidden_size=3, max_iter=2).fit(X, X[:, 0, 0] > 0).predict(X)\n"
-        "kernels = [cpu_lstm.lstm_layer_forward, cpu_lstm.lstm_layer_inference,\n"
-        "           cpu_lstm.lstm_layer_backward]\n"
+        "kernels = [cpu_lstm.lstm_layer_forward, cpu_lstm.lstm_layer_backward]\n"
         "print(sum(sum(k.stats.cache_hits.values()) for k in kernels),\n"
         "      sum(sum(k.stats.cache_misses.values()) for k in kernels))\n"
     )
