@@ -140,6 +140,11 @@ def parse_args(argv=None):
     parser.add_argument("--tolerance", type=float, default=1e-4,
                         help="largest allowed difference between the libraries, relative "
                              "to the largest magnitude of each compared array (default 1e-4)")
+    parser.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                        help="wall-clock time (default), or the CPU time of the calling "
+                             "thread: with --threads 1 every library computes on that "
+                             "thread, so this measures per-core efficiency and stays steady "
+                             "while other processes load the machine")
     parser.add_argument("--quick", action="store_true",
                         help="tiny configurations and 3 repeats: a smoke test for CI")
     parser.add_argument("--markdown", action="store_true",
@@ -150,25 +155,31 @@ def parse_args(argv=None):
         args.repeats = min(args.repeats, 3)
         args.warmup = min(args.warmup, 1)
     args.configs = args.configs or CONFIGS
+    if args.clock == "thread" and args.threads != 1:
+        parser.error("--clock thread needs --threads 1 (other threads' work is not counted)")
     if args.repeats < 1 or args.warmup < 0:
         parser.error("--repeats must be >= 1 and --warmup >= 0")
     return args
 
 
 # ----------------------------------------------------------------------------- timing
+#: The clock of every sample: time.perf_counter, or time.thread_time (see --clock).
+_clock = time.perf_counter
+
+
 def _calibrate(fn):
     """How many calls make one sample last about SAMPLE_SECONDS."""
-    start = time.perf_counter()
+    start = _clock()
     fn()
-    elapsed = time.perf_counter() - start
+    elapsed = _clock() - start
     return max(1, min(MAX_INNER, int(SAMPLE_SECONDS / max(elapsed, 1e-9))))
 
 
 def _sample(fn, number):
-    start = time.perf_counter()
+    start = _clock()
     for _ in range(number):
         fn()
-    return (time.perf_counter() - start) / number
+    return (_clock() - start) / number
 
 
 def measure_interleaved(functions, repeats, warmup, stat="median"):
@@ -400,6 +411,7 @@ def environment_lines(numlstm, numba, torch, n_threads, peak_gemm, args, load_be
     lines.append("env: " + ", ".join(f"{k}={v}" for k, v in openblas_vars.items()) + note)
     lines.append(f"peak numpy float32 GEMM: {peak_gemm[1]:.1f} GFLOP/s at "
                  f"{peak_gemm[0]}^3")
+    lines.append(f"clock: {'CPU time of the calling thread' if args.clock == 'thread' else 'wall'}")
     lines.append(f"timing: {args.stat} of {args.repeats} samples after {args.warmup} warm-up "
                  f"calls, samples of ~{SAMPLE_SECONDS * 1e3:.0f} ms; outputs and gradients "
                  f"checked to agree within {args.tolerance:g} (relative) first")
@@ -413,6 +425,9 @@ def main(argv=None):
     import torch
     from threadpoolctl import threadpool_limits
 
+    global _clock
+    if args.clock == "thread":
+        _clock = time.thread_time
     if args.threads is not None:
         numba.set_num_threads(args.threads)
     n_threads = numba.get_num_threads()
