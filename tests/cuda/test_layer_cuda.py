@@ -68,3 +68,36 @@ def test_inference_and_device_names():
     assert_matches(actual[1][1], expected[1][1], np.float32, "c_n")
     with pytest.raises(RuntimeError):
         gpu.backward(np.ones_like(actual[0]))
+
+
+def test_gpu_model_unpickles_and_predicts_without_a_gpu(tmp_path):
+    # A model fitted on a GPU must load where there is none: its weights are NumPy arrays
+    # and unpickling picks the CPU when CUDA is unusable.
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    from numlstm import LSTMRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 5, 2))
+    y = X[:, :, 0].sum(axis=1)
+    model = LSTMRegressor(hidden_size=3, max_iter=2, device="cuda", dtype="float64",
+                          random_state=0).fit(X, y)
+    assert model.network_.lstm.device == "cuda"
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(model))
+    np.save(tmp_path / "X.npy", X)
+    pred_path, x_path = str(tmp_path / "pred.npy"), str(tmp_path / "X.npy")
+    script = (
+        "import pickle, sys, numpy as np\n"
+        f"model = pickle.loads(open({str(path)!r}, 'rb').read())\n"
+        "assert model.network_.lstm.device == 'cpu', model.network_.lstm.device\n"
+        f"np.save({pred_path!r}, model.predict(np.load({x_path!r})))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env["NUMBA_ENABLE_CUDASIM"] = "0"
+    env["CUDA_VISIBLE_DEVICES"] = ""  # no GPU, even on a machine that has one
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=300)
+    np.testing.assert_allclose(np.load(tmp_path / "pred.npy"), model.predict(X), rtol=1e-9)
