@@ -182,4 +182,4 @@ def test_grid_search_and_blocked_prediction_on_a_cluster(client):
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=120, check=True)
     hits, misses = map(int, done.stdout.split())
-    assert hits >= len(["forward", "backward"]) and misses == 0, done.stdout
+    assert hits >= 2 and misses == 0, done.stdout  # the forward and backward kernels
