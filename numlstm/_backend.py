@@ -1,7 +1,8 @@
 """The one place that chooses where the kernels run (CPU or CUDA).
 
-A backend runs one LSTM layer (all its directions) forward, forward without caches, or
-backward, on host NumPy arrays given and returned by :class:`numlstm.LSTM`. The layer class
+A backend runs one recurrent layer (all its directions; LSTM, GRU or RNN cell, see
+:class:`LayerSpec`) forward, forward without caches, or backward, on host NumPy arrays given
+and returned by the layer classes of :mod:`numlstm.layers`. The layer class
 never touches a kernel directly, and the kernels know nothing about layers or estimators.
 """
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from . import _config
 
-__all__ = ["CPUBackend", "Workspace", "get_backend", "resolve_device"]
+__all__ = ["CPUBackend", "LayerSpec", "Workspace", "get_backend", "resolve_device"]
 
 _DEVICES = ("auto", "cpu", "cuda")
 
@@ -120,13 +121,51 @@ class _NoWorkspace:
         return allocate(shape, dtype)
 
 
-def _layer_outputs(x, W_ih):
-    """Fresh ``out`` (B, T, D*H) and ``h_n``, ``c_n`` (D, B, H) arrays for one layer."""
-    n_dirs, four_h, _ = W_ih.shape
-    batch, n_steps, _ = x.shape
-    out = np.empty((batch, n_steps, n_dirs * four_h // 4), x.dtype)
-    h_n = np.empty((n_dirs, batch, four_h // 4), x.dtype)
-    return out, h_n, np.empty_like(h_n)
+def _empty(dtype, *shape):
+    return np.empty(shape, dtype)
+
+
+class LayerSpec:
+    """What a kernel needs to know about a layer besides its main weights.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}, default="lstm"
+    bias_hn : ndarray (D, H), optional
+        The GRU's ``b_hn`` (kept apart from the combined bias, see
+        :mod:`numlstm.cpu_lstm`).
+    peephole : ndarray (D, 3, H), optional
+        LSTM peephole weights of the i, f and o gates.
+    W_hr : ndarray (D, P, H), optional
+        LSTM projection weights.
+    """
+
+    __slots__ = ("cell", "bias_hn", "peephole", "W_hr")
+
+    def __init__(self, cell="lstm", bias_hn=None, peephole=None, W_hr=None):
+        if cell not in _CELLS:
+            raise ValueError(f"cell must be one of {sorted(_CELLS)}, got {cell!r}")
+        self.cell = cell
+        self.bias_hn = bias_hn
+        self.peephole = peephole
+        self.W_hr = W_hr
+
+    @property
+    def has_cell_state(self):
+        return self.cell == "lstm"
+
+
+_CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+_LSTM = LayerSpec()
+
+
+def _kernel_extras(spec, n_dirs, hidden, dtype):
+    """``bias_hn, peep, W_hr`` as the kernels take them (size-0 arrays when unused)."""
+    bias_hn = spec.bias_hn if spec.bias_hn is not None else _empty(dtype, n_dirs, 0)
+    peep = spec.peephole if spec.peephole is not None else _empty(dtype, n_dirs, 3, 0)
+    W_hr = spec.W_hr if spec.W_hr is not None else _empty(dtype, n_dirs, 0, 0)
+    return (np.ascontiguousarray(bias_hn, dtype), np.ascontiguousarray(peep, dtype),
+            np.ascontiguousarray(W_hr, dtype))
 
 
 class CPUBackend:
@@ -134,78 +173,166 @@ class CPUBackend:
 
     A batch too small to share between threads runs the per-rows kernel directly, without
     starting a parallel region.
+
+    Every method takes the layer's cell and options as ``spec`` (a :class:`LayerSpec`;
+    an LSTM without options when omitted). ``G`` is the number of gates, ``H`` the hidden
+    size and ``R`` the size of the recurrent state (the projection size, else ``H``).
     """
 
     name = "cpu"
 
-    def forward(self, x, lengths, W_ih, W_hh, bias, h0, c0, workspace=None):
-        """Forward one layer keeping caches; returns ``out, h_n, c_n, cache``."""
-        from .cpu_lstm import lstm_layer_forward, lstm_layer_forward_rows
+    @staticmethod
+    def _sizes(W_ih, W_hh, spec):
+        from .cpu_lstm import CELL_CODES, N_GATES
 
-        ws = workspace or _NoWorkspace
-        out, h_n, c_n = _layer_outputs(x, W_ih)
-        n_dirs, four_h, _ = W_ih.shape
-        hidden = four_h // 4
+        code = CELL_CODES[spec.cell]
+        n_dirs, n_gate_cols, _ = W_ih.shape
+        return code, n_dirs, n_gate_cols // N_GATES[code], W_hh.shape[2]
+
+    def _run_forward(self, x, lengths, W_ih, W_hh, bias, h0, c0, spec, store, ws):
+        from .cpu_lstm import layer_forward, layer_forward_rows
+
+        code, n_dirs, hidden, rec_size = self._sizes(W_ih, W_hh, spec)
         batch, n_steps, _ = x.shape
         dtype = x.dtype
-        gates = ws.get("gates", (n_dirs, batch, n_steps, four_h), dtype)
-        h_prev = ws.get("h_prev", (n_dirs, batch, n_steps, hidden), dtype)
-        c_prev = ws.get("c_prev", (n_dirs, batch, n_steps, hidden), dtype)
+        bias_hn, peep, W_hr = _kernel_extras(spec, n_dirs, hidden, dtype)
+        if c0 is None:
+            c0 = _empty(dtype, n_dirs, batch, hidden if spec.has_cell_state else 0)
+        out = np.empty((batch, n_steps, n_dirs * rec_size), dtype)
+        h_n = np.empty((n_dirs, batch, rec_size), dtype)
+        c_n = np.empty(c0.shape, dtype)
+        n_gate_cols = W_ih.shape[1]
+        proj = W_hr.shape[1] > 0
+        if store:
+            gates = ws.get("gates", (n_dirs, batch, n_steps, n_gate_cols), dtype)
+            h_prev = ws.get("h_prev", (n_dirs, batch, n_steps, rec_size), dtype)
+            c_prev = ws.get("c_prev", (n_dirs, batch, n_steps,
+                                       hidden if spec.cell in ("lstm", "gru") else 0), dtype)
+            m_store = ws.get("m_store", (n_dirs, batch, n_steps, hidden if proj else 0),
+                             dtype)
+        else:
+            gates = ws.get("inference", (1, batch, n_steps, n_gate_cols), dtype)
+            h_prev = c_prev = m_store = _empty(dtype, 1, 1, 1, 0)
         bounds = _chunk_bounds(batch)
+        args = (code, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0, out, h_n,
+                c_n, gates, h_prev, c_prev, m_store, store)
         with _single_threaded_blas:
             if bounds.shape[0] == 2:
-                lstm_layer_forward_rows(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
-                                        gates, h_prev, c_prev, True, 0, batch)
+                layer_forward_rows(*args, 0, batch)
             else:
-                lstm_layer_forward(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
-                                   gates, h_prev, c_prev, True, bounds)
-        return out, h_n, c_n, (gates, h_prev, c_prev)
+                layer_forward(*args, bounds)
+        if not spec.has_cell_state:
+            c_n = None
+        return out, h_n, c_n, (gates, h_prev, c_prev, m_store, spec)
 
-    def inference(self, x, lengths, W_ih, W_hh, bias, h0, c0, workspace=None):
-        """Forward one layer without caches; returns ``out, h_n, c_n``."""
-        from .cpu_lstm import lstm_layer_forward, lstm_layer_forward_rows
+    def forward(self, x, lengths, W_ih, W_hh, bias, h0, c0=None, workspace=None, spec=None):
+        """Forward one layer keeping caches; returns ``out, h_n, c_n, cache``.
 
-        ws = workspace or _NoWorkspace
-        out, h_n, c_n = _layer_outputs(x, W_ih)
-        batch, n_steps, _ = x.shape
-        work = ws.get("inference", (1, batch, n_steps, W_ih.shape[1]), x.dtype)
-        bounds = _chunk_bounds(batch)
-        with _single_threaded_blas:
-            if bounds.shape[0] == 2:
-                lstm_layer_forward_rows(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
-                                        work, work, work, False, 0, batch)
-            else:
-                lstm_layer_forward(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
-                                   work, work, work, False, bounds)
+        Parameters
+        ----------
+        x : ndarray (B, T, I)
+        lengths : int64 ndarray (B,), each in [1, T]
+        W_ih, W_hh, bias : ndarrays (D, G*H, I), (D, G*H, R), (D, G*H)
+            ``bias`` is ``b_ih + b_hh`` (for the GRU's n gate, ``b_in`` alone).
+        h0 : ndarray (D, B, R)
+        c0 : ndarray (D, B, H) or None
+            The LSTM's initial cell state (``None`` for the other cells).
+        workspace : Workspace, optional
+            Scratch kept between calls.
+        spec : LayerSpec, optional
+
+        Returns
+        -------
+        out : ndarray (B, T, D*R)
+        h_n : ndarray (D, B, R)
+        c_n : ndarray (D, B, H) or None
+        cache : object
+            Opaque; hand it to :meth:`backward`.
+        """
+        return self._run_forward(x, lengths, W_ih, W_hh, bias, h0, c0, spec or _LSTM, True,
+                                 workspace or _NoWorkspace)
+
+    def inference(self, x, lengths, W_ih, W_hh, bias, h0, c0=None, workspace=None,
+                  spec=None):
+        """Forward one layer without caches; returns ``out, h_n, c_n`` (see :meth:`forward`)."""
+        out, h_n, c_n, _ = self._run_forward(x, lengths, W_ih, W_hh, bias, h0, c0,
+                                             spec or _LSTM, False, workspace or _NoWorkspace)
         return out, h_n, c_n
 
     def backward(self, x, lengths, W_ih, W_hh, cache, d_out, d_h_n, d_c_n,
-                 dW_ih, dW_hh, d_bias, workspace=None):
-        """Backward one layer; fills ``dW_ih, dW_hh, d_bias``, returns ``dx, d_h0, d_c0``."""
-        from .cpu_lstm import lstm_layer_backward, lstm_layer_backward_rows
+                 dW_ih, dW_hh, d_bias, workspace=None, grads=None):
+        """Backward one layer; fills ``dW_ih, dW_hh, d_bias``, returns ``dx, d_h0, d_c0``.
 
+        Parameters
+        ----------
+        x, lengths, W_ih, W_hh
+            As given to :meth:`forward`.
+        cache : object
+            As returned by :meth:`forward`.
+        d_out : ndarray (B, T, D*R)
+        d_h_n : ndarray (D, B, R)
+        d_c_n : ndarray (D, B, H) or None
+        dW_ih, dW_hh, d_bias : ndarrays like ``W_ih``, ``W_hh``, ``bias``
+            Written; ``d_bias`` is the gradient w.r.t. ``b_ih``.
+        workspace : Workspace, optional
+        grads : dict, optional
+            Arrays for the gradients of the options, written when the layer has them:
+            ``"bias_hh"`` (D, G*H) for the GRU (for the other cells it equals ``d_bias``),
+            ``"peephole"`` (D, 3, H), ``"W_hr"`` (D, P, H).
+
+        Returns
+        -------
+        dx : ndarray (B, T, I)
+        d_h0 : ndarray (D, B, R)
+        d_c0 : ndarray (D, B, H) or None
+        """
+        from .cpu_lstm import layer_backward, layer_backward_rows
+
+        gates, h_prev, c_prev, m_store, spec = cache
+        grads = grads or {}
+        code, n_dirs, hidden, rec_size = self._sizes(W_ih, W_hh, spec)
         ws = workspace or _NoWorkspace
-        gates, h_prev, c_prev = cache
-        batch = x.shape[0]
+        batch, n_steps, _ = x.shape
+        dtype = x.dtype
+        _, peep, W_hr = _kernel_extras(spec, n_dirs, hidden, dtype)
+        proj = W_hr.shape[1] > 0
         bounds = _chunk_bounds(batch)
         n_chunks = bounds.shape[0] - 1
-        dtype = x.dtype
+        if d_c_n is None:
+            d_c_n = _empty(dtype, n_dirs, batch, 0)
         dx = np.empty_like(x)
         d_h0 = np.empty_like(d_h_n)
         d_c0 = np.empty_like(d_c_n)
         d_gates = ws.get("d_gates", gates.shape, dtype)
+        d_rec = ws.get("d_rec", gates.shape, dtype) if spec.cell == "gru" else d_gates
+        dh_store = ws.get("dh_store", (n_dirs, batch, n_steps, rec_size if proj else 0),
+                          dtype)
+        d_bias_hh = grads.get("bias_hh")
+        if d_bias_hh is None or spec.cell != "gru":
+            d_bias_hh = _empty(dtype, n_dirs, 0)
+        d_peep = grads.get("peephole")
+        if d_peep is None or spec.peephole is None:
+            d_peep = np.empty_like(peep)
+        dW_hr = grads.get("W_hr")
+        if dW_hr is None or not proj:
+            dW_hr = np.empty_like(W_hr)
+        args = (code, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev, m_store,
+                d_out, d_h_n, d_c_n, dx)
         with _single_threaded_blas:
             if n_chunks == 1:
-                lstm_layer_backward_rows(x, lengths, W_ih, W_hh, gates, h_prev, c_prev, d_out,
-                                         d_h_n, d_c_n, dx, d_h0, d_c0, d_gates,
-                                         dW_ih, dW_hh, d_bias, 0, batch)
+                layer_backward_rows(*args, d_h0, d_c0, d_gates, d_rec, dh_store, dW_ih,
+                                    dW_hh, d_bias, d_bias_hh, d_peep, dW_hr, 0, batch)
             else:
-                lstm_layer_backward(
-                    x, lengths, W_ih, W_hh, gates, h_prev, c_prev, d_out, d_h_n, d_c_n, dx,
-                    dW_ih, dW_hh, d_bias, d_h0, d_c0, d_gates,
-                    ws.get("partial_W_ih", (n_chunks,) + W_ih.shape, dtype),
-                    ws.get("partial_W_hh", (n_chunks,) + W_hh.shape, dtype),
-                    ws.get("partial_bias", (n_chunks,) + d_bias.shape, dtype), bounds)
+                def partial(name, like):
+                    return ws.get("partial_" + name, (n_chunks,) + like.shape, dtype)
+
+                layer_backward(*args, dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr, d_h0,
+                               d_c0, d_gates, d_rec, dh_store, partial("W_ih", dW_ih),
+                               partial("W_hh", dW_hh), partial("bias", d_bias),
+                               partial("bias_hh", d_bias_hh), partial("peephole", d_peep),
+                               partial("W_hr", dW_hr), bounds)
+        if not spec.has_cell_state:
+            d_c0 = None
         return dx, d_h0, d_c0
 
 

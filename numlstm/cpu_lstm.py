@@ -1,30 +1,54 @@
-"""CPU kernels: one LSTM layer (one or two directions), forward and backward through time.
+"""CPU kernels of the recurrent layers: one layer (one or two directions) of an LSTM, GRU or
+plain (Elman) RNN, forward and backward through time.
+
+One sweep serves every cell: the cell is an integer code (:data:`CELL_CODES`) that the
+sweep checks once per row and step, outside the inner loop over hidden units, to call the
+small per-cell row functions (``_lstm_cell_forward``, ``_gru_cell_forward``, ...). An integer
+rather than a function argument keeps one compiled kernel per float type and keeps numba's
+on-disk cache usable.
 
 Work split (the one cuDNN uses):
 
 1. the input projection of all timesteps is one large matrix product;
 2. per timestep, one recurrent product ``h_{t-1} @ W_hh^T`` is *accumulated* into that
-   projection by BLAS (``beta=1``), then one fused loop applies bias, gate nonlinearities
-   and the cell update;
-3. in the backward sweep, per timestep, one fused loop forms the gate gradients and one
-   product carries ``dh`` back through ``W_hh``;
+   projection by BLAS (``beta=1``), then one fused loop per row applies bias, gate
+   nonlinearities and the state update. The GRU keeps its recurrent product apart (written
+   with ``beta=0`` to a scratch block), since its candidate gate multiplies the recurrent
+   part by the reset gate: ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``;
+3. in the backward sweep, per timestep, one fused loop per row forms the gate gradients and
+   one product carries ``dh`` back through ``W_hh``;
 4. the weight gradients and the input gradient are large products over all timesteps after
    the sweep.
+
+LSTM options: with a projection (``proj_size`` P > 0, PyTorch semantics) the recurrent state
+is ``h_t = W_hr (o_t * tanh(c_t))`` of size P: the row loop writes ``m_t = o_t * tanh(c_t)``
+and one product per step maps the rows to ``h_t``. With peephole connections (Gers and
+Schmidhuber, 2000) the input and forget gates also see ``c_{t-1}`` and the output gate sees
+``c_t``, through diagonal weights.
 
 Parallelism is coarse: the batch is cut into one slice per thread (``chunk_bounds``) and each
 thread runs the whole time loop of its slice, with single-threaded BLAS inside (the caller
 limits BLAS threads; see :mod:`numlstm._backend`). Rows never interact, so the slices need
 no synchronisation. A fork-join per timestep would cost far more than the step itself.
 
-Array layout (batch first, like the user's data, so a slice of rows is one contiguous block):
+Array layout (batch first, like the user's data, so a slice of rows is one contiguous block).
+``G`` is the number of gates (4 LSTM, 3 GRU, 1 RNN), ``H`` the hidden size, ``R`` the size
+of the recurrent state ``h`` (``P`` with a projection, else ``H``):
 
-* ``x``: (B, T, I) layer input; ``out``: (B, T, D*H), direction ``d`` in columns
-  ``d*H:(d+1)*H``, zero at padded steps;
-* ``W_ih``: (D, 4H, I), ``W_hh``: (D, 4H, H), ``bias``: (D, 4H) = ``b_ih + b_hh``;
-  gate order i, f, g, o as in PyTorch;
-* ``h0``, ``c0``, ``h_n``, ``c_n``: (D, B, H);
-* training caches: ``gates`` (D, B, T, 4H) activated gate values, ``h_prev``/``c_prev``
-  (D, B, T, H) the state each step started from.
+* ``x``: (B, T, I) layer input; ``out``: (B, T, D*R), direction ``d`` in columns
+  ``d*R:(d+1)*R``, zero at padded steps;
+* ``W_ih``: (D, G*H, I), ``W_hh``: (D, G*H, R); gate orders i, f, g, o (LSTM) and r, z, n
+  (GRU) as in PyTorch;
+* ``bias``: (D, G*H), ``b_ih + b_hh`` except for the GRU's n gate, where it is ``b_in`` alone;
+  ``bias_hn``: (D, H), the GRU's ``b_hn`` (size 0 for the other cells);
+* ``peep``: (D, 3, H) peephole weights of the i, f and o gates (last axis 0 without);
+  ``W_hr``: (D, P, H) projection (``(D, 0, 0)`` without);
+* ``h0``, ``h_n``: (D, B, R); ``c0``, ``c_n``: (D, B, H) for the LSTM (last axis 0 for the
+  others);
+* training caches: ``gates`` (D, B, T, G*H) activated gate values, ``h_prev`` (D, B, T, R)
+  the state each step started from, ``c_prev`` (D, B, T, H) the LSTM's cell state each step
+  started from or the GRU's ``W_hn h + b_hn`` of each step, ``m_store`` (D, B, T, H) the
+  LSTM's ``o * tanh(c)`` of each step with a projection (unused arrays may have size 0).
 
 Ragged batches: row ``b`` is valid at steps ``t < lengths[b]``. Padded steps leave the state
 untouched and get no gradient, so the forward direction's final state is the one at its own
@@ -38,8 +62,20 @@ from numba import njit, prange
 from ._activations import sigmoid, tanh
 from ._blas import gemm, new_gemm_scratch
 
-__all__ = ["step_order", "lstm_layer_backward", "lstm_layer_backward_rows", "lstm_layer_forward",
-           "lstm_layer_forward_rows"]
+__all__ = ["CELL_CODES", "CELL_GRU", "CELL_LSTM", "CELL_RNN_RELU", "CELL_RNN_TANH",
+           "N_GATES", "layer_backward", "layer_backward_rows", "layer_forward",
+           "layer_forward_rows", "lstm_layer_backward", "lstm_layer_backward_rows",
+           "lstm_layer_forward", "lstm_layer_forward_rows", "step_order"]
+
+#: Cell codes understood by the kernels.
+CELL_LSTM = 0
+CELL_GRU = 1
+CELL_RNN_TANH = 2
+CELL_RNN_RELU = 3
+CELL_CODES = {"lstm": CELL_LSTM, "gru": CELL_GRU, "rnn_tanh": CELL_RNN_TANH,
+              "rnn_relu": CELL_RNN_RELU}
+#: Gates per cell code.
+N_GATES = (4, 3, 1, 1)
 
 # Fast-math without the no-NaN/no-inf assumptions: a diverging model must still show NaN.
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -54,8 +90,8 @@ def _project_inputs(x, W_ih, d, b0, b1, dest, ld_dest, scratch):
     if n_rows == 0:
         return
     in_size = x.shape[2]
-    four_h = W_ih.shape[1]
-    gemm(False, True, n_rows, four_h, in_size, 1.0,
+    n_cols = W_ih.shape[1]
+    gemm(False, True, n_rows, n_cols, in_size, 1.0,
          x[b0:].ctypes.data, in_size, W_ih[d].ctypes.data, in_size,
          0.0, dest, ld_dest, scratch)
 
@@ -66,15 +102,16 @@ def step_order(t_index, n_steps, reverse):
     return n_steps - 1 - t_index if reverse else t_index
 
 
+# ------------------------------------------------------------------ per-row cell math
 @njit(**_JIT)
 def _lstm_cell_forward(pre, bias, h, c):
     """One LSTM step of one sequence: gate math and cell update of ``h``/``c`` in place.
 
     ``pre`` holds the gate pre-activations without bias (blocks i, f, g, o of H each).
     Working on 1-D rows, with no stores besides the state, keeps the loop simple enough
-    for the compiler to vectorise.
+    for the compiler to vectorise. With a projection, ``h`` is the row of ``o * tanh(c)``.
     """
-    hidden = h.shape[0]
+    hidden = c.shape[0]
     for j in range(hidden):
         i_gate = sigmoid(pre[j] + bias[j])
         f_gate = sigmoid(pre[hidden + j] + bias[hidden + j])
@@ -92,7 +129,7 @@ def _lstm_cell_forward_keep(pre, bias, h, c):
     A separate loop rather than a flag: a runtime branch on the stores inside the loop kept
     the compiler from vectorising the inference path (measured 4x slower at H=32).
     """
-    hidden = h.shape[0]
+    hidden = c.shape[0]
     for j in range(hidden):
         i_gate = sigmoid(pre[j] + bias[j])
         f_gate = sigmoid(pre[hidden + j] + bias[hidden + j])
@@ -108,86 +145,65 @@ def _lstm_cell_forward_keep(pre, bias, h, c):
 
 
 @njit(**_JIT)
-def _forward_rows(x, lengths, W_ih, W_hh, bias, h_n, c_n, out,
-                  gates, h_prev, c_prev, store, d, b0, b1, scratch):
-    """Run direction ``d`` over rows ``b0:b1`` for all timesteps.
-
-    ``h_n``/``c_n`` hold the initial state on entry and the final state on exit. With
-    ``store`` the activated gates and the state each step started from are kept for the
-    backward pass; otherwise ``gates[0]`` is only scratch for the pre-activations.
+def _lstm_peephole_forward(pre, bias, p_i, p_f, p_o, h, c):
+    """LSTM step with peepholes: ``i``/``f`` see ``c_{t-1}`` (weights ``p_i``/``p_f``), ``o``
+    sees ``c_t`` (``p_o``). ``pre`` becomes the activated gates (harmless scratch stores
+    when only inferring: one loop serves both).
     """
-    n_steps = x.shape[1]
-    hidden = W_hh.shape[2]
-    four_h = 4 * hidden
-    reverse = d == 1
-    g = gates[d] if store else gates[0]
-    _project_inputs(x, W_ih, d, b0, b1, g[b0:].ctypes.data, four_h, scratch)
-    w_hh = W_hh[d].ctypes.data
-    for s in range(n_steps):
-        t = step_order(s, n_steps, reverse)
-        if store:
-            for b in range(b0, b1):
-                for j in range(hidden):
-                    h_prev[d, b, t, j] = h_n[d, b, j]
-                    c_prev[d, b, t, j] = c_n[d, b, j]
-            h_src = h_prev[d, b0:, t].ctypes.data
-            ld_h = n_steps * hidden
-        else:
-            h_src = h_n[d, b0:].ctypes.data
-            ld_h = hidden
-        gemm(False, True, b1 - b0, four_h, hidden, 1.0, h_src, ld_h, w_hh, hidden,
-             1.0, g[b0:, t].ctypes.data, n_steps * four_h, scratch)
-        col = d * hidden
-        for b in range(b0, b1):
-            h_out = out[b, t][col:col + hidden]
-            if t >= lengths[b]:
-                h_out[:] = 0.0
-                continue
-            if store:
-                _lstm_cell_forward_keep(g[b, t], bias[d], h_n[d, b], c_n[d, b])
-            else:
-                _lstm_cell_forward(g[b, t], bias[d], h_n[d, b], c_n[d, b])
-            h_out[:] = h_n[d, b]
+    hidden = c.shape[0]
+    for j in range(hidden):
+        c_old = c[j]
+        i_gate = sigmoid(pre[j] + bias[j] + p_i[j] * c_old)
+        f_gate = sigmoid(pre[hidden + j] + bias[hidden + j] + p_f[j] * c_old)
+        g_gate = tanh(pre[2 * hidden + j] + bias[2 * hidden + j])
+        c_new = f_gate * c_old + i_gate * g_gate
+        o_gate = sigmoid(pre[3 * hidden + j] + bias[3 * hidden + j] + p_o[j] * c_new)
+        c[j] = c_new
+        h[j] = o_gate * tanh(c_new)
+        pre[j] = i_gate
+        pre[hidden + j] = f_gate
+        pre[2 * hidden + j] = g_gate
+        pre[3 * hidden + j] = o_gate
 
 
 @njit(**_JIT)
-def lstm_layer_forward_rows(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
-                            gates, h_prev, c_prev, store, b0, b1):
-    """Both directions of one layer over rows ``b0:b1``: one thread's share, or the whole
-    batch when a single thread runs it (no parallel region to start).
+def _gru_cell_forward(pre, rec, bias, bias_hn, h, rec_n):
+    """One GRU step of one sequence, ``h`` updated in place.
+
+    ``pre`` is the input projection (r, z, n blocks, no bias) and becomes the activated
+    gates; ``rec`` is the recurrent product ``W_hh h`` (no bias); ``rec_n`` receives
+    ``W_hn h + b_hn``, which the backward pass needs.
     """
-    h_n[:, b0:b1] = h0[:, b0:b1]
-    c_n[:, b0:b1] = c0[:, b0:b1]
-    scratch = new_gemm_scratch(x)
-    for d in range(W_hh.shape[0]):
-        _forward_rows(x, lengths, W_ih, W_hh, bias, h_n, c_n, out,
-                      gates, h_prev, c_prev, store, d, b0, b1, scratch)
+    hidden = h.shape[0]
+    for j in range(hidden):
+        r_gate = sigmoid(pre[j] + rec[j] + bias[j])
+        z_gate = sigmoid(pre[hidden + j] + rec[hidden + j] + bias[hidden + j])
+        a = rec[2 * hidden + j] + bias_hn[j]
+        n_gate = tanh(pre[2 * hidden + j] + bias[2 * hidden + j] + r_gate * a)
+        h[j] = n_gate + z_gate * (h[j] - n_gate)
+        pre[j] = r_gate
+        pre[hidden + j] = z_gate
+        pre[2 * hidden + j] = n_gate
+        rec_n[j] = a
 
 
-@njit(parallel=True, **_JIT)
-def lstm_layer_forward(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n,
-                       gates, h_prev, c_prev, store, chunk_bounds):
-    """Forward pass of one layer, one batch slice per thread.
+@njit(**_JIT)
+def _rnn_tanh_forward(pre, bias, h):
+    """One tanh RNN step: ``pre`` (input and recurrent products) becomes ``h``, and ``h``."""
+    for j in range(h.shape[0]):
+        v = tanh(pre[j] + bias[j])
+        h[j] = v
+        pre[j] = v
 
-    Parameters
-    ----------
-    x : ndarray (B, T, I)
-    lengths : int64 ndarray (B,), each in [1, T]
-    W_ih, W_hh, bias : ndarrays (D, 4H, I), (D, 4H, H), (D, 4H)
-    h0, c0 : ndarrays (D, B, H)
-    out : ndarray (B, T, D*H), written
-    h_n, c_n : ndarrays (D, B, H), written
-    gates : ndarray (D, B, T, 4H), written (activated i, f, g, o); with ``store=False``
-        only ``gates[0]`` is used, as scratch
-    h_prev, c_prev : ndarrays (D, B, T, H), written when ``store``
-    store : bool
-        Keep what the backward pass needs (training) or not (inference).
-    chunk_bounds : int64 ndarray (n_chunks + 1,), batch slice of each thread
-    """
-    for chunk in prange(chunk_bounds.shape[0] - 1):
-        lstm_layer_forward_rows(x, lengths, W_ih, W_hh, bias, h0, c0, out, h_n, c_n, gates,
-                                h_prev, c_prev, store, chunk_bounds[chunk],
-                                chunk_bounds[chunk + 1])
+
+@njit(**_JIT)
+def _rnn_relu_forward(pre, bias, h):
+    """One ReLU RNN step, like :func:`_rnn_tanh_forward` (NaN stays NaN, as in PyTorch)."""
+    for j in range(h.shape[0]):
+        v = pre[j] + bias[j]
+        v = v if v > 0.0 else v * 0.0
+        h[j] = v
+        pre[j] = v
 
 
 @njit(**_JIT)
@@ -199,7 +215,7 @@ def _lstm_cell_backward(gates, c_prev, d_out, d_h, d_c, d_pre):
     added to ``d_out``) and ``d_c`` is updated in place to the gradient w.r.t. ``c_prev``.
     ``d_pre`` receives the gradient w.r.t. the gate pre-activations.
     """
-    hidden = d_h.shape[0]
+    hidden = d_c.shape[0]
     for j in range(hidden):
         i_gate = gates[j]
         f_gate = gates[hidden + j]
@@ -217,118 +233,422 @@ def _lstm_cell_backward(gates, c_prev, d_out, d_h, d_c, d_pre):
 
 
 @njit(**_JIT)
-def _backward_rows(lengths, W_hh, gates, c_prev, d_out, d_gates, d_h, d_c, carry,
-                   d, b0, b1, scratch):
+def _lstm_peephole_backward(gates, c_prev, p_i, p_f, p_o, d_out, d_h, d_c, d_pre,
+                            dp_i, dp_f, dp_o):
+    """Like :func:`_lstm_cell_backward` for :func:`_lstm_peephole_forward`; the peephole
+    weight gradients of this row and step are added to ``dp_i``, ``dp_f``, ``dp_o``.
+    """
+    hidden = d_c.shape[0]
+    for j in range(hidden):
+        i_gate = gates[j]
+        f_gate = gates[hidden + j]
+        g_gate = gates[2 * hidden + j]
+        o_gate = gates[3 * hidden + j]
+        c_old = c_prev[j]
+        c_new = f_gate * c_old + i_gate * g_gate
+        tc = tanh(c_new)
+        dh = d_h[j] + d_out[j]
+        do_pre = dh * tc * o_gate * (1.0 - o_gate)
+        dc = d_c[j] + dh * o_gate * (1.0 - tc * tc) + do_pre * p_o[j]
+        di_pre = dc * g_gate * i_gate * (1.0 - i_gate)
+        df_pre = dc * c_old * f_gate * (1.0 - f_gate)
+        d_pre[j] = di_pre
+        d_pre[hidden + j] = df_pre
+        d_pre[2 * hidden + j] = dc * i_gate * (1.0 - g_gate * g_gate)
+        d_pre[3 * hidden + j] = do_pre
+        d_c[j] = dc * f_gate + di_pre * p_i[j] + df_pre * p_f[j]
+        dp_i[j] += di_pre * c_old
+        dp_f[j] += df_pre * c_old
+        dp_o[j] += do_pre * c_new
+
+
+@njit(**_JIT)
+def _gru_cell_backward(gates, rec_n, h_prev, d_out, d_h, d_pre, d_rec):
+    """Gradients through one GRU step of one sequence.
+
+    ``d_pre`` receives the gradient w.r.t. the input-side pre-activations (and ``b_ih``),
+    ``d_rec`` w.r.t. the recurrent ones ``W_hh h + b_hh`` (they differ in the n block, which
+    the reset gate scales). ``d_h`` becomes the direct part ``dh * z`` of the gradient
+    w.r.t. ``h_prev``; the caller adds ``d_rec @ W_hh``.
+    """
+    hidden = d_h.shape[0]
+    for j in range(hidden):
+        r_gate = gates[j]
+        z_gate = gates[hidden + j]
+        n_gate = gates[2 * hidden + j]
+        dh = d_h[j] + d_out[j]
+        dn_pre = dh * (1.0 - z_gate) * (1.0 - n_gate * n_gate)
+        dz_pre = dh * (h_prev[j] - n_gate) * z_gate * (1.0 - z_gate)
+        dr_pre = dn_pre * rec_n[j] * r_gate * (1.0 - r_gate)
+        d_pre[j] = dr_pre
+        d_pre[hidden + j] = dz_pre
+        d_pre[2 * hidden + j] = dn_pre
+        d_rec[j] = dr_pre
+        d_rec[hidden + j] = dz_pre
+        d_rec[2 * hidden + j] = dn_pre * r_gate
+        d_h[j] = dh * z_gate
+
+
+@njit(**_JIT)
+def _rnn_tanh_backward(h_new, d_out, d_h, d_pre):
+    for j in range(d_h.shape[0]):
+        d_pre[j] = (d_h[j] + d_out[j]) * (1.0 - h_new[j] * h_new[j])
+
+
+@njit(**_JIT)
+def _rnn_relu_backward(h_new, d_out, d_h, d_pre):
+    for j in range(d_h.shape[0]):
+        d_pre[j] = d_h[j] + d_out[j] if h_new[j] > 0.0 else 0.0
+
+
+# ------------------------------------------------------------------------- forward
+@njit(**_JIT)
+def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, c_n, out,
+                  gates, h_prev, c_prev, m_store, store, d, b0, b1, scratch, rec, m_rows,
+                  h_rows):
+    """Run direction ``d`` over rows ``b0:b1`` for all timesteps.
+
+    ``h_n``/``c_n`` hold the initial state on entry and the final state on exit. With
+    ``store`` the activated gates and the state each step started from are kept for the
+    backward pass; otherwise ``gates[0]`` is only scratch for the pre-activations.
+    ``rec`` (rows, G*H), ``m_rows`` (rows, H) and ``h_rows`` (rows, P) are this thread's
+    scratch for the GRU's recurrent product, the GRU's ``W_hn h + b_hn`` or the projected
+    LSTM's ``o * tanh(c)`` when not stored, and the projected state.
+    """
+    n_steps = x.shape[1]
+    n_gate_cols = W_hh.shape[1]
+    rec_size = W_hh.shape[2]
+    proj = W_hr.shape[1] > 0
+    peephole = peep.shape[2] > 0
+    hidden = c_n.shape[2] if cell == CELL_LSTM else rec_size
+    reverse = d == 1
+    g = gates[d] if store else gates[0]
+    _project_inputs(x, W_ih, d, b0, b1, g[b0:].ctypes.data, n_gate_cols, scratch)
+    w_hh = W_hh[d].ctypes.data
+    col = d * rec_size
+    for s in range(n_steps):
+        t = step_order(s, n_steps, reverse)
+        if store:
+            for b in range(b0, b1):
+                for j in range(rec_size):
+                    h_prev[d, b, t, j] = h_n[d, b, j]
+                if cell == CELL_LSTM:
+                    for j in range(hidden):
+                        c_prev[d, b, t, j] = c_n[d, b, j]
+            h_src = h_prev[d, b0:, t].ctypes.data
+            ld_h = n_steps * rec_size
+        else:
+            h_src = h_n[d, b0:].ctypes.data
+            ld_h = rec_size
+        if cell == CELL_GRU:
+            gemm(False, True, b1 - b0, n_gate_cols, rec_size, 1.0, h_src, ld_h, w_hh,
+                 rec_size, 0.0, rec.ctypes.data, n_gate_cols, scratch)
+        else:
+            gemm(False, True, b1 - b0, n_gate_cols, rec_size, 1.0, h_src, ld_h, w_hh,
+                 rec_size, 1.0, g[b0:, t].ctypes.data, n_steps * n_gate_cols, scratch)
+        for b in range(b0, b1):
+            h_out = out[b, t][col:col + rec_size]
+            if t >= lengths[b]:
+                h_out[:] = 0.0
+                if proj:
+                    # Rows of m go into products: finite values, whatever they are.
+                    if store:
+                        m_store[d, b, t][:] = 0.0
+                    else:
+                        m_rows[b - b0][:] = 0.0
+                continue
+            if cell == CELL_LSTM:
+                if proj:
+                    h_new = m_store[d, b, t] if store else m_rows[b - b0]
+                else:
+                    h_new = h_n[d, b]
+                if peephole:
+                    _lstm_peephole_forward(g[b, t], bias[d], peep[d, 0], peep[d, 1], peep[d, 2],
+                                           h_new, c_n[d, b])
+                elif store:
+                    _lstm_cell_forward_keep(g[b, t], bias[d], h_new, c_n[d, b])
+                else:
+                    _lstm_cell_forward(g[b, t], bias[d], h_new, c_n[d, b])
+            elif cell == CELL_GRU:
+                rec_n = c_prev[d, b, t] if store else m_rows[b - b0]
+                _gru_cell_forward(g[b, t], rec[b - b0], bias[d], bias_hn[d], h_n[d, b], rec_n)
+            elif cell == CELL_RNN_TANH:
+                _rnn_tanh_forward(g[b, t], bias[d], h_n[d, b])
+            else:
+                _rnn_relu_forward(g[b, t], bias[d], h_n[d, b])
+            if not proj:
+                h_out[:] = h_n[d, b]
+        if proj:
+            if store:
+                m_src = m_store[d, b0:, t].ctypes.data
+                ld_m = n_steps * hidden
+            else:
+                m_src = m_rows.ctypes.data
+                ld_m = hidden
+            gemm(False, True, b1 - b0, rec_size, hidden, 1.0, m_src, ld_m,
+                 W_hr[d].ctypes.data, hidden, 0.0, h_rows.ctypes.data, rec_size, scratch)
+            for b in range(b0, b1):
+                if t < lengths[b]:
+                    h_n[d, b][:] = h_rows[b - b0]
+                    out[b, t][col:col + rec_size] = h_rows[b - b0]
+
+
+@njit(**_JIT)
+def layer_forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0, out,
+                       h_n, c_n, gates, h_prev, c_prev, m_store, store, b0, b1):
+    """Both directions of one layer over rows ``b0:b1``: one thread's share, or the whole
+    batch when a single thread runs it (no parallel region to start).
+    """
+    h_n[:, b0:b1] = h0[:, b0:b1]
+    c_n[:, b0:b1] = c0[:, b0:b1]
+    scratch = new_gemm_scratch(x)
+    n_rows = b1 - b0
+    hidden = c_n.shape[2] if cell == CELL_LSTM else h_n.shape[2]
+    rec = np.empty((n_rows, W_hh.shape[1] if cell == CELL_GRU else 0), dtype=x.dtype)
+    m_rows = np.empty((n_rows, hidden), dtype=x.dtype)
+    h_rows = np.empty((n_rows, W_hr.shape[1]), dtype=x.dtype)
+    for d in range(W_hh.shape[0]):
+        _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, c_n, out,
+                      gates, h_prev, c_prev, m_store, store, d, b0, b1, scratch, rec, m_rows,
+                      h_rows)
+
+
+@njit(parallel=True, **_JIT)
+def layer_forward(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0, out, h_n,
+                  c_n, gates, h_prev, c_prev, m_store, store, chunk_bounds):
+    """Forward pass of one layer, one batch slice per thread.
+
+    Parameters
+    ----------
+    cell : int
+        One of :data:`CELL_CODES`.
+    x : ndarray (B, T, I)
+    lengths : int64 ndarray (B,), each in [1, T]
+    W_ih, W_hh, bias, bias_hn, peep, W_hr : ndarrays
+        (D, G*H, I), (D, G*H, R), (D, G*H), (D, H or 0), (D, 3, H or 0), (D, P, H or 0);
+        see the module docstring.
+    h0 : ndarray (D, B, R)
+    c0 : ndarray (D, B, H), or (D, B, 0) for cells without a cell state
+    out : ndarray (B, T, D*R), written
+    h_n, c_n : ndarrays like ``h0``, ``c0``, written
+    gates : ndarray (D, B, T, G*H), written (activated gates); with ``store=False`` only
+        ``gates[0]`` is used, as scratch
+    h_prev, c_prev, m_store : ndarrays (D, B, T, R), (D, B, T, H), (D, B, T, H), written
+        when ``store`` (``c_prev`` for the LSTM and GRU, ``m_store`` with a projection;
+        size 0 when unused)
+    store : bool
+        Keep what the backward pass needs (training) or not (inference).
+    chunk_bounds : int64 ndarray (n_chunks + 1,), batch slice of each thread
+    """
+    for chunk in prange(chunk_bounds.shape[0] - 1):
+        layer_forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0,
+                           out, h_n, c_n, gates, h_prev, c_prev, m_store, store,
+                           chunk_bounds[chunk], chunk_bounds[chunk + 1])
+
+
+# ------------------------------------------------------------------------ backward
+@njit(**_JIT)
+def _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out, d_gates,
+                   d_rec, dh_store, d_h, d_c, d_peep, d, b0, b1, scratch, carry, dm, zeros):
     """Backward sweep of direction ``d`` over rows ``b0:b1``.
 
     ``d_h``/``d_c`` hold the gradients w.r.t. the final state on entry and w.r.t. the initial
-    state on exit; ``carry`` is (b1-b0, H) scratch for the recurrent product.
+    state on exit. ``d_gates`` receives the gradients w.r.t. the gate pre-activations,
+    ``d_rec`` (the GRU's; ``d_gates`` itself for the other cells) those w.r.t. the recurrent
+    pre-activations, ``dh_store`` (with a projection) those w.r.t. each step's ``h``.
+    ``d_peep`` (3, H) accumulates the peephole weight gradients. ``carry`` (rows, R),
+    ``dm`` (rows, H) and ``zeros`` (H,) are scratch.
     """
     n_steps = gates.shape[2]
-    hidden = W_hh.shape[2]
-    four_h = 4 * hidden
+    n_gate_cols = W_hh.shape[1]
+    rec_size = W_hh.shape[2]
+    proj = W_hr.shape[1] > 0
+    peephole = peep.shape[2] > 0
+    hidden = W_hr.shape[2]
     reverse = d == 1
-    col = d * hidden
+    col = d * rec_size
     dg_dir = d_gates[d]
     w_hh = W_hh[d].ctypes.data
     for s in range(n_steps - 1, -1, -1):
         t = step_order(s, n_steps, reverse)
+        if proj:
+            for b in range(b0, b1):
+                dh_row = dh_store[d, b, t]
+                if t >= lengths[b]:
+                    dh_row[:] = 0.0
+                else:
+                    dh_row[:] = d_h[d, b] + d_out[b, t][col:col + rec_size]
+            gemm(False, False, b1 - b0, hidden, rec_size, 1.0,
+                 dh_store[d, b0:, t].ctypes.data, n_steps * rec_size, W_hr[d].ctypes.data,
+                 hidden, 0.0, dm.ctypes.data, hidden, scratch)
         for b in range(b0, b1):
             if t >= lengths[b]:
                 dg_dir[b, t][:] = 0.0
+                if cell == CELL_GRU:
+                    d_rec[d, b, t][:] = 0.0
                 continue
-            _lstm_cell_backward(gates[d, b, t], c_prev[d, b, t], d_out[b, t][col:col + hidden],
-                                d_h[d, b], d_c[d, b], dg_dir[b, t])
-        gemm(False, False, b1 - b0, hidden, four_h, 1.0,
-             dg_dir[b0:, t].ctypes.data, n_steps * four_h, w_hh, hidden,
-             0.0, carry.ctypes.data, hidden, scratch)
-        for b in range(b0, b1):
-            if t < lengths[b]:
-                d_h[d, b][:] = carry[b - b0]
+            # Separate calls rather than one call on a chosen row: the rows' array types
+            # differ, and unifying them would cost the plain LSTM loop its vectorisation.
+            if cell == CELL_LSTM and peephole and proj:
+                _lstm_peephole_backward(gates[d, b, t], c_prev[d, b, t], peep[d, 0],
+                                        peep[d, 1], peep[d, 2], dm[b - b0], zeros, d_c[d, b],
+                                        dg_dir[b, t], d_peep[d, 0], d_peep[d, 1], d_peep[d, 2])
+            elif cell == CELL_LSTM and peephole:
+                _lstm_peephole_backward(gates[d, b, t], c_prev[d, b, t], peep[d, 0],
+                                        peep[d, 1], peep[d, 2], d_out[b, t][col:col + rec_size],
+                                        d_h[d, b], d_c[d, b], dg_dir[b, t], d_peep[d, 0],
+                                        d_peep[d, 1], d_peep[d, 2])
+            elif cell == CELL_LSTM and proj:
+                _lstm_cell_backward(gates[d, b, t], c_prev[d, b, t], dm[b - b0], zeros,
+                                    d_c[d, b], dg_dir[b, t])
+            elif cell == CELL_LSTM:
+                _lstm_cell_backward(gates[d, b, t], c_prev[d, b, t],
+                                    d_out[b, t][col:col + rec_size], d_h[d, b], d_c[d, b],
+                                    dg_dir[b, t])
+            elif cell == CELL_GRU:
+                _gru_cell_backward(gates[d, b, t], c_prev[d, b, t], h_prev[d, b, t],
+                                   d_out[b, t][col:col + rec_size], d_h[d, b], dg_dir[b, t],
+                                   d_rec[d, b, t])
+            elif cell == CELL_RNN_TANH:
+                _rnn_tanh_backward(gates[d, b, t], d_out[b, t][col:col + rec_size], d_h[d, b],
+                                   dg_dir[b, t])
+            else:
+                _rnn_relu_backward(gates[d, b, t], d_out[b, t][col:col + rec_size], d_h[d, b],
+                                   dg_dir[b, t])
+        if cell == CELL_GRU:
+            # d_h holds dh * z of the valid rows; padded rows have zero d_rec, so adding the
+            # product to every row leaves theirs unchanged.
+            gemm(False, False, b1 - b0, rec_size, n_gate_cols, 1.0,
+                 d_rec[d, b0:, t].ctypes.data, n_steps * n_gate_cols, w_hh, rec_size,
+                 1.0, d_h[d, b0:].ctypes.data, rec_size, scratch)
+        else:
+            gemm(False, False, b1 - b0, rec_size, n_gate_cols, 1.0,
+                 dg_dir[b0:, t].ctypes.data, n_steps * n_gate_cols, w_hh, rec_size,
+                 0.0, carry.ctypes.data, rec_size, scratch)
+            for b in range(b0, b1):
+                if t < lengths[b]:
+                    d_h[d, b][:] = carry[b - b0]
 
 
 @njit(**_JIT)
-def _weight_gradients(x, W_ih, h_prev, d_gates, dx, dW_ih, dW_hh, d_bias, d, b0, b1,
-                      scratch):
+def _weight_gradients(cell, x, W_ih, h_prev, m_store, d_gates, d_rec, dh_store, dx, dW_ih,
+                      dW_hh, d_bias, d_bias_hh, dW_hr, d, b0, b1, scratch):
     """Accumulate this slice's weight gradients and its input gradient for direction d."""
     n_steps = x.shape[1]
     in_size = x.shape[2]
-    hidden = h_prev.shape[3]
-    four_h = 4 * hidden
+    rec_size = h_prev.shape[3]
+    n_gate_cols = d_gates.shape[3]
     n_rows = (b1 - b0) * n_steps
     dg = d_gates[d, b0:].ctypes.data
-    gemm(True, False, four_h, in_size, n_rows, 1.0, dg, four_h,
+    gemm(True, False, n_gate_cols, in_size, n_rows, 1.0, dg, n_gate_cols,
          x[b0:].ctypes.data, in_size, 1.0, dW_ih[d].ctypes.data, in_size, scratch)
-    gemm(True, False, four_h, hidden, n_rows, 1.0, dg, four_h,
-         h_prev[d, b0:].ctypes.data, hidden, 1.0, dW_hh[d].ctypes.data, hidden, scratch)
+    gemm(True, False, n_gate_cols, rec_size, n_rows, 1.0, d_rec[d, b0:].ctypes.data,
+         n_gate_cols, h_prev[d, b0:].ctypes.data, rec_size, 1.0, dW_hh[d].ctypes.data,
+         rec_size, scratch)
     # dx of both directions add up: the first direction overwrites, the second adds.
-    gemm(False, False, n_rows, in_size, four_h, 1.0, dg, four_h,
+    gemm(False, False, n_rows, in_size, n_gate_cols, 1.0, dg, n_gate_cols,
          W_ih[d].ctypes.data, in_size, 1.0 if d > 0 else 0.0,
          dx[b0:].ctypes.data, in_size, scratch)
+    if dW_hr.shape[1] > 0:
+        hidden = dW_hr.shape[2]
+        gemm(True, False, rec_size, hidden, n_rows, 1.0, dh_store[d, b0:].ctypes.data,
+             rec_size, m_store[d, b0:].ctypes.data, hidden, 1.0, dW_hr[d].ctypes.data,
+             hidden, scratch)
     db = d_bias[d]
     for b in range(b0, b1):
         for t in range(n_steps):
             row = d_gates[d, b, t]
-            for j in range(four_h):
+            for j in range(n_gate_cols):
                 db[j] += row[j]
+    if cell == CELL_GRU:
+        db = d_bias_hh[d]
+        for b in range(b0, b1):
+            for t in range(n_steps):
+                row = d_rec[d, b, t]
+                for j in range(n_gate_cols):
+                    db[j] += row[j]
 
 
 @njit(**_JIT)
-def lstm_layer_backward_rows(x, lengths, W_ih, W_hh, gates, h_prev, c_prev, d_out, d_h_n,
-                             d_c_n, dx, d_h0, d_c0, d_gates, partial_W_ih, partial_W_hh,
-                             partial_bias, b0, b1):
+def layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev,
+                        m_store, d_out, d_h_n, d_c_n, dx, d_h0, d_c0, d_gates, d_rec, dh_store,
+                        partial_W_ih, partial_W_hh, partial_bias, partial_bias_hh,
+                        partial_peep, partial_W_hr, b0, b1):
     """Both directions of one layer over rows ``b0:b1``; the weight gradients of these rows
     go to ``partial_*`` (overwritten). Serial use passes the final gradient arrays there.
     """
     d_h0[:, b0:b1] = d_h_n[:, b0:b1]
     d_c0[:, b0:b1] = d_c_n[:, b0:b1]
     scratch = new_gemm_scratch(x)
-    carry = np.empty((b1 - b0, W_hh.shape[2]), dtype=x.dtype)
+    n_rows = b1 - b0
+    rec_size = W_hh.shape[2]
+    hidden = W_hr.shape[2]
+    carry = np.empty((n_rows, rec_size), dtype=x.dtype)
+    dm = np.empty((n_rows, hidden), dtype=x.dtype)
+    zeros = np.zeros(hidden, dtype=x.dtype)
     partial_W_ih[:] = 0.0
     partial_W_hh[:] = 0.0
     partial_bias[:] = 0.0
+    partial_bias_hh[:] = 0.0
+    partial_peep[:] = 0.0
+    partial_W_hr[:] = 0.0
     for d in range(W_hh.shape[0]):
-        _backward_rows(lengths, W_hh, gates, c_prev, d_out, d_gates, d_h0, d_c0,
-                       carry, d, b0, b1, scratch)
-        _weight_gradients(x, W_ih, h_prev, d_gates, dx, partial_W_ih, partial_W_hh,
-                          partial_bias, d, b0, b1, scratch)
+        _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out, d_gates,
+                       d_rec, dh_store, d_h0, d_c0, partial_peep, d, b0, b1, scratch, carry,
+                       dm, zeros)
+        _weight_gradients(cell, x, W_ih, h_prev, m_store, d_gates, d_rec, dh_store, dx,
+                          partial_W_ih, partial_W_hh, partial_bias, partial_bias_hh,
+                          partial_W_hr, d, b0, b1, scratch)
 
 
 @njit(**_JIT)
-def _sum_partials(partial_W_ih, partial_W_hh, partial_bias, dW_ih, dW_hh, d_bias):
-    dW_ih[:] = partial_W_ih[0]
-    dW_hh[:] = partial_W_hh[0]
-    d_bias[:] = partial_bias[0]
-    for chunk in range(1, partial_W_ih.shape[0]):
-        dW_ih += partial_W_ih[chunk]
-        dW_hh += partial_W_hh[chunk]
-        d_bias += partial_bias[chunk]
+def _sum_partials(partial, total):
+    total[:] = partial[0]
+    for chunk in range(1, partial.shape[0]):
+        total += partial[chunk]
 
 
 @njit(parallel=True, **_JIT)
-def lstm_layer_backward(x, lengths, W_ih, W_hh, gates, h_prev, c_prev, d_out,
-                        d_h_n, d_c_n, dx, dW_ih, dW_hh, d_bias, d_h0, d_c0,
-                        d_gates, partial_W_ih, partial_W_hh, partial_bias, chunk_bounds):
+def layer_backward(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev, m_store,
+                   d_out, d_h_n, d_c_n, dx, dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr,
+                   d_h0, d_c0, d_gates, d_rec, dh_store, partial_W_ih, partial_W_hh,
+                   partial_bias, partial_bias_hh, partial_peep, partial_W_hr, chunk_bounds):
     """Backward pass through time of one layer.
 
     Parameters
     ----------
-    x, lengths, W_ih, W_hh, gates, h_prev, c_prev, chunk_bounds
-        As given to / filled by :func:`lstm_layer_forward`.
-    d_out : ndarray (B, T, D*H)
+    cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev, m_store, chunk_bounds
+        As given to / filled by :func:`layer_forward`.
+    d_out : ndarray (B, T, D*R)
         Gradient w.r.t. the layer output (ignored at padded steps).
-    d_h_n, d_c_n : ndarrays (D, B, H)
+    d_h_n, d_c_n : ndarrays like ``h0``, ``c0``
         Gradients w.r.t. the final states.
     dx : ndarray (B, T, I), written
-    dW_ih, dW_hh, d_bias : ndarrays like ``W_ih``, ``W_hh``, (D, 4H); written
-    d_h0, d_c0 : ndarrays (D, B, H), written
+    dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr : ndarrays like ``W_ih``, ``W_hh``,
+        ``bias``, ``bias`` (GRU; else any array, untouched), ``peep``, ``W_hr``; written
+    d_h0, d_c0 : ndarrays like ``h0``, ``c0``, written
     d_gates : ndarray like ``gates``, scratch (gradients of the gate pre-activations)
-    partial_W_ih, partial_W_hh, partial_bias : ndarrays with a leading ``n_chunks`` axis,
-        scratch for each thread's share of the weight gradients
+    d_rec : ndarray like ``gates`` (GRU) or ``d_gates`` itself, scratch
+    dh_store : ndarray like ``h_prev`` with a projection (else size 0), scratch
+    partial_* : ndarrays with a leading ``n_chunks`` axis, scratch for each thread's share
+        of the weight gradients
     """
     for chunk in prange(chunk_bounds.shape[0] - 1):
-        lstm_layer_backward_rows(x, lengths, W_ih, W_hh, gates, h_prev, c_prev, d_out,
-                                 d_h_n, d_c_n, dx, d_h0, d_c0, d_gates, partial_W_ih[chunk],
-                                 partial_W_hh[chunk], partial_bias[chunk],
-                                 chunk_bounds[chunk], chunk_bounds[chunk + 1])
-    _sum_partials(partial_W_ih, partial_W_hh, partial_bias, dW_ih, dW_hh, d_bias)
+        layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev,
+                            m_store, d_out, d_h_n, d_c_n, dx, d_h0, d_c0, d_gates, d_rec,
+                            dh_store, partial_W_ih[chunk], partial_W_hh[chunk],
+                            partial_bias[chunk], partial_bias_hh[chunk], partial_peep[chunk],
+                            partial_W_hr[chunk], chunk_bounds[chunk], chunk_bounds[chunk + 1])
+    _sum_partials(partial_W_ih, dW_ih)
+    _sum_partials(partial_W_hh, dW_hh)
+    _sum_partials(partial_bias, d_bias)
+    _sum_partials(partial_bias_hh, d_bias_hh)
+    _sum_partials(partial_peep, d_peep)
+    _sum_partials(partial_W_hr, dW_hr)
+
+
+# The LSTM's names of the shared kernels (the cell is their first argument).
+lstm_layer_forward = layer_forward
+lstm_layer_forward_rows = layer_forward_rows
+lstm_layer_backward = layer_backward
+lstm_layer_backward_rows = layer_backward_rows

@@ -717,6 +717,31 @@ class CUDABackend:
         return _kernels(np.dtype(dtype).name, *self.tiling)
 
     @staticmethod
+    def supports(cell, proj_size=0, peephole=False):
+        """Why this backend cannot run such a layer, or ``None`` when it can.
+
+        Parameters
+        ----------
+        cell : {"lstm", "gru", "rnn_tanh", "rnn_relu"}
+        proj_size : int, default=0
+        peephole : bool, default=False
+        """
+        if cell != "lstm":
+            return (f"the CUDA backend runs LSTM layers only, not cell={cell!r}; use "
+                    "device='cpu'")
+        if proj_size or peephole:
+            return ("the CUDA backend does not run LSTMs with proj_size or peephole "
+                    "connections; use device='cpu'")
+        return None
+
+    def _check_spec(self, spec):
+        if spec is not None:
+            problem = self.supports(spec.cell, 0 if spec.W_hr is None else 1,
+                                    spec.peephole is not None)
+            if problem:
+                raise NotImplementedError(problem)
+
+    @staticmethod
     def _to_device(a, dtype=None):
         return cuda.to_device(np.ascontiguousarray(a, dtype=dtype))
 
@@ -728,7 +753,7 @@ class CUDABackend:
             put(W_hh, dtype), put(bias, dtype), put(h0, dtype), put(c0, dtype), store,
             self.persistent)
 
-    def forward(self, x, lengths, W_ih, W_hh, bias, h0, c0, workspace=None):
+    def forward(self, x, lengths, W_ih, W_hh, bias, h0, c0, workspace=None, spec=None):
         """Forward one layer keeping caches; returns ``out, h_n, c_n, cache``.
 
         Parameters
@@ -739,6 +764,8 @@ class CUDABackend:
         h0, c0 : ndarrays (D, B, H)
         workspace : numlstm._backend.Workspace, optional
             Accepted for the backend interface; device buffers are allocated per call.
+        spec : numlstm._backend.LayerSpec, optional
+            Must describe an LSTM without options (:meth:`supports`).
 
         Returns
         -------
@@ -747,16 +774,18 @@ class CUDABackend:
         cache : object
             Opaque; device arrays to hand back to :meth:`backward`.
         """
+        self._check_spec(spec)
         out, h_n, c_n, cache = self._run_forward(x, lengths, W_ih, W_hh, bias, h0, c0, True)
         return out.copy_to_host(), h_n.copy_to_host(), c_n.copy_to_host(), cache
 
-    def inference(self, x, lengths, W_ih, W_hh, bias, h0, c0, workspace=None):
+    def inference(self, x, lengths, W_ih, W_hh, bias, h0, c0, workspace=None, spec=None):
         """Forward one layer without caches; returns ``out, h_n, c_n`` (see :meth:`forward`)."""
+        self._check_spec(spec)
         out, h_n, c_n, _ = self._run_forward(x, lengths, W_ih, W_hh, bias, h0, c0, False)
         return out.copy_to_host(), h_n.copy_to_host(), c_n.copy_to_host()
 
     def backward(self, x, lengths, W_ih, W_hh, cache, d_out, d_h_n, d_c_n,
-                 dW_ih, dW_hh, d_bias, workspace=None):
+                 dW_ih, dW_hh, d_bias, workspace=None, grads=None):
         """Backward one layer; fills ``dW_ih, dW_hh, d_bias``, returns ``dx, d_h0, d_c0``.
 
         Parameters
@@ -774,6 +803,9 @@ class CUDABackend:
             Written with the weight gradients.
         workspace : numlstm._backend.Workspace, optional
             Accepted for the backend interface (unused).
+        grads : dict, optional
+            Accepted for the backend interface (an LSTM without options has no further
+            gradients).
 
         Returns
         -------

@@ -248,7 +248,8 @@ def lstm_backward(params, cache, d_out, d_h_n=None, d_c_n=None):
 
 def lstm_loss_and_grads(params, x, h0=None, c0=None, lengths=None,
                         d_out=None, d_h_n=None, d_c_n=None):
-    """Convenience: forward + backward of the linear loss sum(d_out*out)+sum(d_h_n*h_n)+sum(d_c_n*c_n).
+    """Convenience: forward + backward of the linear loss
+    sum(d_out*out) + sum(d_h_n*h_n) + sum(d_c_n*c_n).
 
     Returns (loss, out, h_n, c_n, grads, dx).
     """
@@ -264,3 +265,165 @@ def lstm_loss_and_grads(params, x, h0=None, c0=None, lengths=None,
         d_out = np.zeros_like(out)
     grads, dx = lstm_backward(params, cache, d_out, d_h_n, d_c_n)
     return loss, out, h_n, c_n, grads, dx
+
+
+# --------------------------------------------------------------------------- GRU, RNN
+# Plain-loop references of torch.nn.GRU and torch.nn.RNN (batch_first=True), with the
+# conventions above: gate order r, z, n (GRU), one gate (RNN); params keyed like torch;
+# h0/h_n (num_layers * D, batch, H); packed-sequence semantics for ``lengths``.
+#
+#   GRU:  r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+#         z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+#         n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+#         h' = (1 - z) * n + z * h
+#   RNN:  h' = act(W_ih x + b_ih + W_hh h + b_hh),  act = tanh or relu
+#
+# Public API::
+#
+#     out, h_n, cache = cell_forward(cell, params, x, h0=None, lengths=None)
+#     grads, dx = cell_backward(cache, d_out, d_h_n=None)
+#
+# with cell in {"gru", "rnn_tanh", "rnn_relu"}.
+
+CELL_GATES = {"gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+
+
+def init_cell_params(cell, input_size, hidden_size, num_layers=1, bidirectional=False,
+                     rng=None, scale=None):
+    """Random float64 weights for a GRU or RNN with torch's key names."""
+    rng = np.random.default_rng(rng)
+    if scale is None:
+        scale = 1.0 / np.sqrt(hidden_size)
+    G = CELL_GATES[cell]
+    D = 2 if bidirectional else 1
+    params = {}
+    for name in param_names(num_layers, bidirectional):
+        k = int(name.split("_l")[1].split("_")[0])
+        in_k = input_size if k == 0 else D * hidden_size
+        if name.startswith("weight_ih"):
+            shape = (G * hidden_size, in_k)
+        elif name.startswith("weight_hh"):
+            shape = (G * hidden_size, hidden_size)
+        else:
+            shape = (G * hidden_size,)
+        params[name] = rng.uniform(-scale, scale, size=shape)
+    return params
+
+
+def _cell_step(cell, W_ih, W_hh, b_ih, b_hh, x, h):
+    """One step; returns the new state and what backprop needs."""
+    H = h.shape[0]
+    gi = W_ih @ x + b_ih
+    gh = W_hh @ h + b_hh
+    if cell == "gru":
+        r = _sigmoid(gi[:H] + gh[:H])
+        z = _sigmoid(gi[H:2 * H] + gh[H:2 * H])
+        n = np.tanh(gi[2 * H:] + r * gh[2 * H:])
+        h_new = (1.0 - z) * n + z * h
+        return h_new, dict(x=x, h=h, r=r, z=z, n=n, ghn=gh[2 * H:])
+    a = gi + gh
+    h_new = np.tanh(a) if cell == "rnn_tanh" else np.maximum(a, 0.0)
+    return h_new, dict(x=x, h=h, a=a, h_new=h_new)
+
+
+def _cell_step_back(cell, W_ih, W_hh, st, dh, g):
+    """Backprop one step: accumulates into g (W_ih, W_hh, b_ih, b_hh); returns (dx, dh_prev)."""
+    if cell == "gru":
+        r, z, n, h = st["r"], st["z"], st["n"], st["h"]
+        dn = dh * (1.0 - z)
+        dz = dh * (h - n)
+        dan = dn * (1.0 - n ** 2)          # w.r.t. the argument of tanh
+        dr = dan * st["ghn"]
+        dar = dr * r * (1.0 - r)
+        daz = dz * z * (1.0 - z)
+        d_gi = np.concatenate([dar, daz, dan])
+        d_gh = np.concatenate([dar, daz, dan * r])
+        dh_prev = dh * z + W_hh.T @ d_gh
+    else:
+        if cell == "rnn_tanh":
+            da = dh * (1.0 - st["h_new"] ** 2)
+        else:
+            da = dh * (st["a"] > 0)
+        d_gi = d_gh = da
+        dh_prev = W_hh.T @ d_gh
+    g["W_ih"] += np.outer(d_gi, st["x"])
+    g["W_hh"] += np.outer(d_gh, st["h"])
+    g["b_ih"] += d_gi
+    g["b_hh"] += d_gh
+    return W_ih.T @ d_gi, dh_prev
+
+
+def cell_forward(cell, params, x, h0=None, lengths=None):
+    """Forward pass of a GRU or RNN.  Returns (out, h_n, cache), all float64."""
+    L_layers, D, _, H = describe(params)
+    p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    x = np.asarray(x, dtype=np.float64)
+    B, T, _ = x.shape
+    lengths = _check_lengths(lengths, B, T)
+    S = L_layers * D
+    h_init = np.zeros((S, B, H)) if h0 is None else np.asarray(h0, dtype=np.float64)
+    h_n = np.zeros((S, B, H))
+    layer_in = x
+    records, layer_inputs = [], []
+    for k in range(L_layers):
+        layer_inputs.append(layer_in)
+        layer_out = np.zeros((B, T, D * H))
+        rec_k = []
+        for d in range(D):
+            sfx = _suffix(d)
+            W = [p[f"{kind}_l{k}{sfx}"] for kind in ("weight_ih", "weight_hh", "bias_ih",
+                                                     "bias_hh")]
+            rec_d = []
+            for b in range(B):
+                n_steps = lengths[b]
+                order = range(n_steps) if d == 0 else range(n_steps - 1, -1, -1)
+                h = h_init[k * D + d, b]
+                steps = []
+                for t in order:
+                    h, st = _cell_step(cell, *W, layer_in[b, t], h)
+                    st["t"] = t
+                    steps.append(st)
+                    layer_out[b, t, d * H:(d + 1) * H] = h
+                h_n[k * D + d, b] = h
+                rec_d.append(steps)
+            rec_k.append(rec_d)
+        records.append(rec_k)
+        layer_in = layer_out
+    cache = dict(cell=cell, records=records, layer_inputs=layer_inputs, p=p, H=H, D=D,
+                 num_layers=L_layers, shape=x.shape, has_h0=h0 is not None)
+    return layer_in, h_n, cache
+
+
+def cell_backward(cache, d_out, d_h_n=None):
+    """Backward pass (BPTT by hand) of :func:`cell_forward`.  Returns (grads, dx)."""
+    cell, p, H, D = cache["cell"], cache["p"], cache["H"], cache["D"]
+    L_layers = cache["num_layers"]
+    B, T, _ = cache["shape"]
+    S = L_layers * D
+    d_h_n = np.zeros((S, B, H)) if d_h_n is None else np.asarray(d_h_n, dtype=np.float64)
+    grads = {k: np.zeros_like(v) for k, v in p.items()}
+    d_h0 = np.zeros((S, B, H))
+    d_layer_out = np.asarray(d_out, dtype=np.float64)
+    for k in range(L_layers - 1, -1, -1):
+        d_layer_in = np.zeros_like(cache["layer_inputs"][k])
+        for d in range(D):
+            sfx = _suffix(d)
+            W_ih, W_hh = p[f"weight_ih_l{k}{sfx}"], p[f"weight_hh_l{k}{sfx}"]
+            g = dict(W_ih=np.zeros_like(W_ih), W_hh=np.zeros_like(W_hh),
+                     b_ih=np.zeros(W_ih.shape[0]), b_hh=np.zeros(W_ih.shape[0]))
+            for b in range(B):
+                dh = d_h_n[k * D + d, b].copy()
+                for st in reversed(cache["records"][k][d][b]):
+                    t = st["t"]
+                    dh = dh + d_layer_out[b, t, d * H:(d + 1) * H]
+                    dx_t, dh = _cell_step_back(cell, W_ih, W_hh, st, dh, g)
+                    d_layer_in[b, t] += dx_t
+                d_h0[k * D + d, b] = dh
+            grads[f"weight_ih_l{k}{sfx}"] += g["W_ih"]
+            grads[f"weight_hh_l{k}{sfx}"] += g["W_hh"]
+            grads[f"bias_ih_l{k}{sfx}"] += g["b_ih"]
+            grads[f"bias_hh_l{k}{sfx}"] += g["b_hh"]
+        d_layer_out = d_layer_in
+    if cache["has_h0"]:
+        grads["h0"] = d_h0
+    return grads, d_layer_out
