@@ -188,7 +188,8 @@ def lstm_to_torch(layer):
     Returns
     -------
     module : torch.nn.LSTM
-        A new module with ``batch_first=True``, ``bias=True`` and ``proj_size=0``.
+        A new module with ``batch_first=True``, ``bias=True`` and the layer's
+        ``proj_size``.
 
     Raises
     ------
@@ -196,6 +197,8 @@ def lstm_to_torch(layer):
         If PyTorch is not installed.
     TypeError
         If ``layer`` is not a :class:`numlstm.LSTM`.
+    ValueError
+        If the layer has peephole connections (PyTorch has no such LSTM).
 
     See Also
     --------
@@ -225,13 +228,16 @@ def lstm_to_torch(layer):
     torch = _import_torch()
     if not isinstance(layer, LSTM):
         raise TypeError(f"layer must be a numlstm.LSTM, got {type(layer).__name__}")
+    if getattr(layer, "peephole", False):
+        raise ValueError("layer has peephole connections, which torch.nn.LSTM does not "
+                         "have: it cannot be converted")
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[layer.dtype.name]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*dropout.*num_layers", category=UserWarning)
         module = torch.nn.LSTM(layer.input_size, layer.hidden_size,
                                num_layers=layer.num_layers, bias=True, batch_first=True,
                                dropout=layer.dropout, bidirectional=layer.bidirectional,
-                               dtype=torch_dtype)
+                               proj_size=getattr(layer, "proj_size", 0), dtype=torch_dtype)
     state = {name: torch.from_numpy(np.array(value, copy=True))
              for name, value in layer.state_dict().items()}
     module.load_state_dict(state, strict=True)

@@ -1,0 +1,174 @@
+"""LSTM options: projections (``proj_size``, PyTorch semantics) and peephole connections.
+
+Finite differences for every weight, the input and both initial states; PyTorch's
+``nn.LSTM(proj_size=...)`` with copied weights; layout, float types, threads, errors.
+"""
+
+import pickle
+
+import numba
+import numpy as np
+import pytest
+
+from numlstm import LSTM
+
+OPTIONS = {"proj": dict(proj_size=2), "peephole": dict(peephole=True),
+           "proj+peephole": dict(proj_size=2, peephole=True)}
+
+
+def problem(options, B, T, I, H, L, bidirectional, ragged, seed=0, scale=0.7,
+            dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    D = 2 if bidirectional else 1
+    layer = LSTM(I, H, num_layers=L, bidirectional=bidirectional, dtype=dtype,
+                 random_state=seed, **options)
+    layer.load_state_dict({k: rng.uniform(-scale, scale, v.shape)
+                           for k, v in layer.state_dict().items()})
+    R = layer.state_size
+    x = rng.standard_normal((B, T, I))
+    h0 = 0.5 * rng.standard_normal((L * D, B, R))
+    c0 = 0.5 * rng.standard_normal((L * D, B, H))
+    lengths = rng.integers(1, T + 1, size=B) if ragged else None
+    if ragged:
+        lengths[0] = T
+    grads_in = (rng.standard_normal((B, T, D * R)), rng.standard_normal((L * D, B, R)),
+                rng.standard_normal((L * D, B, H)))
+    return layer, x, h0, c0, lengths, grads_in
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_gradients_finite_differences(name, bidirectional):
+    B, T, I, H, L = 3, 4, 2, 3, 2
+    layer, x, h0, c0, lengths, (d_out, d_h_n, d_c_n) = problem(
+        OPTIONS[name], B, T, I, H, L, bidirectional, True, seed=11)
+    rng = np.random.default_rng(2)
+
+    def loss(x_, h0_, c0_):
+        out, (h_n, c_n) = layer.forward(x_, h0_, c0_, lengths=lengths, requires_grad=False)
+        return float(np.sum(d_out * out) + np.sum(d_h_n * h_n) + np.sum(d_c_n * c_n))
+
+    layer.forward(x, h0, c0, lengths=lengths)
+    grads, dx = layer.backward(d_out, d_h_n, d_c_n)
+    grads = {k: np.array(v) for k, v in grads.items()}
+    assert set(grads) == set(layer.state_dict()) | {"h0", "c0"}
+    eps = 1e-6
+
+    def check(fd, analytic, what):
+        assert abs(fd - analytic) <= 1e-7 + 1e-6 * abs(fd), (what, fd, analytic)
+
+    for key, p in layer.parameters().items():
+        for j in rng.choice(p.size, size=min(p.size, 3), replace=False):
+            idx = np.unravel_index(j, p.shape)
+            orig = p[idx]
+            p[idx] = orig + eps
+            plus = loss(x, h0, c0)
+            p[idx] = orig - eps
+            minus = loss(x, h0, c0)
+            p[idx] = orig
+            check((plus - minus) / (2 * eps), grads[key][idx], key)
+    for key, arr, g in (("x", x, dx), ("h0", h0, grads["h0"]), ("c0", c0, grads["c0"])):
+        for j in rng.choice(arr.size, size=5, replace=False):
+            idx = np.unravel_index(j, arr.shape)
+            values = []
+            for sign in (1, -1):
+                args = {"x": x, "h0": h0, "c0": c0}
+                a = arr.copy()
+                a[idx] += sign * eps
+                args[key] = a
+                values.append(loss(args["x"], args["h0"], args["c0"]))
+            check((values[0] - values[1]) / (2 * eps), g[idx], key)
+    for b, n in enumerate(lengths):
+        assert np.all(dx[b, n:] == 0.0)
+
+
+def test_zero_peepholes_compute_the_plain_lstm():
+    layer, x, h0, c0, lengths, grads_in = problem(OPTIONS["peephole"], 4, 5, 3, 4, 2, True,
+                                                  True)
+    plain = LSTM(3, 4, num_layers=2, bidirectional=True, dtype=np.float64)
+    sd = layer.state_dict()
+    plain.load_state_dict({k: v for k, v in sd.items() if not k.startswith("weight_c")})
+    for k in sd:
+        if k.startswith("weight_c"):
+            layer.parameters()[k][:] = 0.0
+    results = []
+    for lay in (layer, plain):
+        out, (h_n, c_n) = lay.forward(x, h0, c0, lengths=lengths)
+        grads, dx = lay.backward(*grads_in)
+        results.append((out, h_n, c_n, dx, grads["weight_hh_l1_reverse"], grads["h0"],
+                        grads["c0"]))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
+
+
+def test_state_dict_keys_and_shapes():
+    layer = LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2, peephole=True)
+    sd = layer.state_dict()
+    assert list(sd)[:9] == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
+                            "weight_ci_l0", "weight_cf_l0", "weight_co_l0", "weight_hr_l0",
+                            "weight_ih_l0_reverse"]
+    assert sd["weight_hh_l0"].shape == (20, 2)
+    assert sd["weight_hr_l1_reverse"].shape == (2, 5)
+    assert sd["weight_ih_l1"].shape == (20, 4)
+    assert sd["weight_co_l1_reverse"].shape == (5,)
+    assert layer.flat_parameters.size == sum(v.size for v in sd.values())
+    assert layer.state_size == 2 and layer.output_size == 4
+    assert repr(layer) == ("LSTM(3, 5, num_layers=2, proj_size=2, peephole=True, "
+                           "bidirectional=True, dtype=float32, device='cpu')")
+    out, (h_n, c_n) = layer.forward(np.zeros((3, 4, 3)))
+    assert out.shape == (3, 4, 4) and h_n.shape == (4, 3, 2) and c_n.shape == (4, 3, 5)
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_float32_matches_float64(name):
+    layer, x, h0, c0, lengths, grads_in = problem(OPTIONS[name], 6, 5, 3, 4, 2, True, True,
+                                                  scale=0.4)
+    single = LSTM(3, 4, num_layers=2, bidirectional=True, dtype=np.float32, **OPTIONS[name])
+    single.load_state_dict(layer.state_dict())
+    results = []
+    for lay in (layer, single):
+        out, (h_n, c_n) = lay.forward(x, h0, c0, lengths=lengths)
+        grads, dx = lay.backward(*grads_in)
+        results.append((out, h_n, c_n, dx, lay.flat_gradient.copy()))
+    for a, b in zip(*results):
+        assert b.dtype == np.float32
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4 * np.abs(a).max())
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_parallel_slices_match_one_thread(name):
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two threads")
+    layer, x, h0, c0, lengths, grads_in = problem(OPTIONS[name], 12, 4, 3, 4, 1, True, True)
+    saved = numba.get_num_threads()
+    results = []
+    for n_threads in (1, 2):
+        numba.set_num_threads(n_threads)
+        try:
+            out, (h_n, c_n) = layer.forward(x, h0, c0, lengths=lengths)
+            grads, dx = layer.backward(*grads_in)
+            inference, _ = layer.forward(x, h0, c0, lengths=lengths, requires_grad=False)
+        finally:
+            numba.set_num_threads(saved)
+        results.append((out, h_n, c_n, dx, inference, layer.flat_gradient.copy()))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(b, a, rtol=1e-13, atol=1e-13)
+
+
+def test_pickle_and_errors():
+    layer, x, h0, c0, lengths, grads_in = problem(OPTIONS["proj+peephole"], 3, 4, 2, 3, 1,
+                                                  False, True)
+    out, _ = layer.forward(x, h0, c0, lengths=lengths)
+    clone = pickle.loads(pickle.dumps(layer))
+    assert clone.proj_size == 2 and clone.peephole
+    np.testing.assert_array_equal(clone.forward(x, h0, c0, lengths=lengths)[0], out)
+    with pytest.raises(ValueError, match="proj_size"):
+        LSTM(3, 4, proj_size=4)
+    with pytest.raises(ValueError, match="proj_size"):
+        LSTM(3, 4, proj_size=-1)
+    with pytest.raises(TypeError, match="proj_size"):
+        LSTM(3, 4, proj_size=True)
+    with pytest.raises(ValueError, match=r"h0 must have shape \(1, 3, 2\).*proj_size"):
+        layer.forward(x, np.zeros((1, 3, 3)))
+    with pytest.raises(ValueError, match=r"c0 must have shape \(1, 3, 3\)"):
+        layer.forward(x, h0, np.zeros((1, 3, 2)))
