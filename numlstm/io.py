@@ -1,13 +1,14 @@
 """Save and load models in a versioned file format that holds no code.
 
 :func:`save` writes a fitted (or unfitted) :class:`~numlstm.LSTMRegressor`,
-:class:`~numlstm.LSTMClassifier` or :class:`~numlstm.LSTM` to one file; :func:`load`
+:class:`~numlstm.LSTMClassifier`, or a :class:`~numlstm.LSTM`, :class:`~numlstm.GRU` or
+:class:`~numlstm.RNN` layer to one file; :func:`load`
 reads it back. Unlike :mod:`pickle`, loading a file can never run code: the file holds
 only numeric and string arrays and a JSON header, and :func:`load` reads it with
 ``numpy.load(..., allow_pickle=False)`` and rebuilds the object from a fixed list of
 known classes. Predictions of a loaded model are bit-identical to the saved one's.
 
-.. rubric:: File format (``format_version`` 1)
+.. rubric:: File format (``format_version`` 2)
 
 A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` arrays, readable with
 ``numpy.load(path, allow_pickle=False)``) with these members:
@@ -16,15 +17,16 @@ A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` arrays, readabl
     A ``uint8`` array holding the header: UTF-8 JSON of an object with the keys
 
     - ``"format"``: always ``"numlstm-model"``;
-    - ``"format_version"``: integer, 1 here; bumped on any change that older readers
-      cannot read;
+    - ``"format_version"``: integer, 2 here (version 1 files, which predate GRU and RNN
+      layers, read unchanged); bumped on any change that older readers cannot read;
     - ``"numlstm_version"``, ``"numpy_version"``: versions that wrote the file
       (informational);
-    - ``"class"``: ``"LSTMRegressor"``, ``"LSTMClassifier"`` or ``"LSTM"``;
+    - ``"class"``: ``"LSTMRegressor"``, ``"LSTMClassifier"``, ``"LSTM"``, ``"GRU"`` or
+      ``"RNN"``;
     - ``"params"``: for the estimators, ``get_params(deep=False)``;
     - ``"attributes"``: for the estimators, their fitted attributes (empty when the
       estimator is not fitted), e.g. ``"classes_"``, ``"loss_curve_"``, ``"network_"``;
-    - ``"layer"``: for ``"LSTM"``, the layer (see ``$lstm`` below);
+    - ``"layer"``: for the layer classes, the layer (see ``$lstm`` below);
     - ``"arrays"``: for every other member, its ``"dtype"`` (NumPy ``dtype.str``),
       ``"shape"`` and ``"sha256"`` (hex digest of its C-ordered bytes).
 
@@ -48,10 +50,13 @@ strings and lists, or objects with exactly one key naming their kind:
 - ``{"$random_state": {"bit_generator": name, "state": ...}}``: a
   ``numpy.random.RandomState`` (``get_state(legacy=False)``);
   ``{"$generator": ...}``: a ``numpy.random.Generator`` (its bit generator's state);
-- ``{"$lstm": {...}}``: a :class:`numlstm.LSTM`: ``input_size``, ``hidden_size``,
+- ``{"$lstm": {...}}``: a recurrent layer: ``cell`` (``"lstm"``, ``"gru"`` or ``"rnn"``;
+  absent in version 1, meaning ``"lstm"``), ``input_size``, ``hidden_size``,
   ``num_layers``, ``bidirectional``, ``dropout``, ``dtype``, ``device``, ``training``,
-  ``rng`` (a ``$generator``) and ``flat_parameters`` (an ``$array``);
-- ``{"$network": {...}}``: the estimators' ``network_``: ``lstm`` (an ``$lstm``),
+  ``rng`` (a ``$generator``) and ``flat_parameters`` (an ``$array``); for the LSTM also
+  ``proj_size`` and ``peephole`` (absent: 0 and false), for the RNN ``nonlinearity``;
+- ``{"$network": {...}}``: the estimators' ``network_``: ``lstm`` (the layer, an
+  ``$lstm``),
   ``n_outputs``, ``loss``, ``sequence_output``, ``coef_`` and ``intercept_``.
 
 Not saved: gradients, scratch memory, and the optimizer's running state (Adam's moment
@@ -77,17 +82,19 @@ import numpy as np
 from ._files import atomic_write
 from ._version import __version__
 from .estimators import LSTMClassifier, LSTMRegressor
-from .layers import LSTM
+from .layers import GRU, LSTM, RNN
 from .network import LSTMNetwork
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "load", "read_header", "save"]
 
 #: Version of the file format written by :func:`save`; :func:`load` reads 1 to this.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _FORMAT_NAME = "numlstm-model"
 _HEADER_MEMBER = "__numlstm__"
-_CLASSES = {"LSTMRegressor": LSTMRegressor, "LSTMClassifier": LSTMClassifier, "LSTM": LSTM}
+_LAYERS = {"LSTM": LSTM, "GRU": GRU, "RNN": RNN}
+_CELL_CLASSES = {cls.cell: cls for cls in _LAYERS.values()}
+_CLASSES = {"LSTMRegressor": LSTMRegressor, "LSTMClassifier": LSTMClassifier, **_LAYERS}
 _BIT_GENERATORS = {name: getattr(np.random, name)
                    for name in ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64")}
 # Fitted state that is not saved: optimizer moments (see the module docstring) and the
@@ -185,7 +192,7 @@ class _Encoder:
             return {"$random_state": self.value(value.get_state(legacy=False), where)}
         if isinstance(value, np.random.Generator):
             return {"$generator": self.value(value.bit_generator.state, where)}
-        if type(value) is LSTM:
+        if type(value) in _LAYERS.values():
             return {"$lstm": self.lstm(value)}
         if type(value) is LSTMNetwork:
             return {"$network": self.network(value)}
@@ -200,14 +207,20 @@ class _Encoder:
         return dtype.str
 
     def lstm(self, layer):
-        return {
+        spec = {
+            "cell": layer.cell,
             "input_size": layer.input_size, "hidden_size": layer.hidden_size,
             "num_layers": layer.num_layers, "bidirectional": layer.bidirectional,
             "dropout": layer.dropout, "dtype": layer.dtype.name, "device": layer.device,
             "training": bool(layer.training),
-            "rng": self.value(getattr(layer, "_rng", None), "LSTM random generator"),
+            "rng": self.value(getattr(layer, "_rng", None), "layer random generator"),
             "flat_parameters": self.array(layer.flat_parameters),
         }
+        if layer.cell == "lstm":
+            spec.update(proj_size=layer.proj_size, peephole=layer.peephole)
+        elif layer.cell == "rnn":
+            spec["nonlinearity"] = layer.nonlinearity
+        return spec
 
     def network(self, net):
         return {
@@ -236,6 +249,21 @@ def _encode_estimator(est, encoder):
 
 
 # ---------------------------------------------------------------------- decoding
+_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def _parameter_count(cell, input_size, hidden_size, num_layers, n_dirs, proj_size, peephole):
+    """Weights of a layer with these sizes, in closed form (before allocating any)."""
+    G, H = _GATES[cell], hidden_size
+    state = proj_size or H
+
+    def per_direction(in_size):
+        return G * H * (in_size + state + 2) + (3 * H if peephole else 0) + proj_size * H
+
+    return n_dirs * (per_direction(input_size)
+                     + (num_layers - 1) * per_direction(n_dirs * state))
+
+
 class _Decoder:
     """Turns the JSON values of a header back into Python values."""
 
@@ -327,16 +355,24 @@ class _Decoder:
     def lstm(self, spec):
         # Check the sizes against the stored weights before allocating anything: a
         # damaged header must not make us reserve gigabytes.
+        cell = spec.get("cell", "lstm")
+        if cell not in _CELL_CLASSES:
+            raise ValueError(f"unknown cell {cell!r}")
         sizes = [spec[key] for key in ("input_size", "hidden_size", "num_layers")]
-        if not all(type(size) is int and size > 0 for size in sizes):
-            raise ValueError(f"invalid LSTM sizes {sizes}")
+        proj_size = spec.get("proj_size", 0) if cell == "lstm" else 0
+        if not (all(type(size) is int and size > 0 for size in sizes)
+                and type(proj_size) is int and proj_size >= 0):
+            raise ValueError(f"invalid layer sizes {sizes + [proj_size]}")
+        peephole = spec.get("peephole", False) if cell == "lstm" else False
+        if type(peephole) is not bool:
+            raise ValueError(f"invalid peephole flag {peephole!r}")
         I, H, L = sizes
         D = 2 if spec["bidirectional"] else 1
-        n_params = sum(D * 4 * H * ((I if k == 0 else D * H) + H + 2) for k in range(L))
-        stored = self._array_spec(spec["flat_parameters"], "LSTM flat_parameters")
+        n_params = _parameter_count(cell, I, H, L, D, proj_size, peephole)
+        stored = self._array_spec(spec["flat_parameters"], "layer flat_parameters")
         if stored.shape != (n_params,):
-            raise ValueError(f"LSTM flat_parameters has shape {stored.shape}, an LSTM of "
-                             f"these sizes has {n_params} weights")
+            raise ValueError(f"layer flat_parameters has shape {stored.shape}, a {cell} "
+                             f"layer of these sizes has {n_params} weights")
         device = spec["device"]
         if device == "cuda":
             from ._backend import resolve_device
@@ -344,24 +380,29 @@ class _Decoder:
                 device = "cpu"
         rng = self.value(spec["rng"])
         if rng is not None and not isinstance(rng, np.random.Generator):
-            raise ValueError("LSTM rng must be a $generator")
+            raise ValueError("layer rng must be a $generator")
         state = None if rng is None else rng.bit_generator.state
-        layer = LSTM(spec["input_size"], spec["hidden_size"], num_layers=spec["num_layers"],
-                     bidirectional=spec["bidirectional"], dropout=spec["dropout"],
-                     dtype=np.dtype(spec["dtype"]), forget_bias=None, random_state=rng,
-                     device=device)
+        options = {}
+        if cell == "lstm":
+            options = dict(forget_bias=None, proj_size=proj_size, peephole=peephole)
+        elif cell == "rnn":
+            options = dict(nonlinearity=spec.get("nonlinearity", "tanh"))
+        layer = _CELL_CLASSES[cell](
+            I, H, num_layers=L, bidirectional=spec["bidirectional"],
+            dropout=spec["dropout"], dtype=np.dtype(spec["dtype"]), random_state=rng,
+            device=device, **options)
         if rng is not None:
             rng.bit_generator.state = state  # undo the draws of the initialisation
-        self._into(layer.flat_parameters, "LSTM flat_parameters", spec["flat_parameters"])
+        self._into(layer.flat_parameters, "layer flat_parameters", spec["flat_parameters"])
         layer.train(spec["training"])
         return layer
 
     def network(self, spec):
         lstm = self.lstm(spec["lstm"])
         coef = self._array_spec(spec["coef_"], "network coef_")
-        if coef.shape != (lstm.num_directions * lstm.hidden_size, spec["n_outputs"]):
+        if coef.shape != (lstm.output_size, spec["n_outputs"]):
             raise ValueError(f"network coef_ has shape {coef.shape}, expected "
-                             f"{(lstm.num_directions * lstm.hidden_size, spec['n_outputs'])}")
+                             f"{(lstm.output_size, spec['n_outputs'])}")
         net = LSTMNetwork(lstm, spec["n_outputs"], loss=spec["loss"],
                           sequence_output=spec["sequence_output"])
         self._into(net.coef_, "network coef_", spec["coef_"])
@@ -451,14 +492,14 @@ def save(obj, path, *, compress=False):
     cls = type(obj)
     name = next((key for key, value in _CLASSES.items() if value is cls), None)
     if name is None:
-        raise TypeError(f"numlstm.save stores LSTMRegressor, LSTMClassifier and LSTM "
-                        f"objects, got {cls.__module__}.{cls.__qualname__}; use pickle "
+        raise TypeError(f"numlstm.save stores LSTMRegressor, LSTMClassifier, LSTM, GRU and "
+                        f"RNN objects, got {cls.__module__}.{cls.__qualname__}; use pickle "
                         "for other objects (subclasses included)")
     encoder = _Encoder()
     header = {"format": _FORMAT_NAME, "format_version": FORMAT_VERSION,
               "numlstm_version": __version__, "numpy_version": np.__version__,
               "class": name}
-    if cls is LSTM:
+    if name in _LAYERS:
         header["layer"] = encoder.lstm(obj)
     else:
         header.update(_encode_estimator(obj, encoder))
@@ -665,8 +706,10 @@ def _load_from(f, what):
     if cls is None:
         raise ValueError(f"unknown class {header.get('class')!r}")
     decoder = _Decoder(arrays)
-    if cls is LSTM:
+    if cls in _LAYERS.values():
         obj = decoder.lstm(header["layer"])
+        if type(obj) is not cls:
+            raise ValueError(f"class {header['class']!r} holds a {obj.cell!r} layer")
     else:
         obj = _decode_estimator(cls, header, decoder)
     if decoder.used != set(arrays):

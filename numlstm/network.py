@@ -1,9 +1,9 @@
-"""An LSTM with a dense output layer: the network the estimators fit.
+"""Recurrent layers with a dense output layer: the network the estimators fit.
 
-:class:`LSTMNetwork` joins a :class:`numlstm.LSTM` and a dense output layer
-and computes the training loss and its gradient for a batch. It is what a
-fitted estimator keeps in ``network_``; researchers can reach the recurrent
-part as ``est.network_.lstm`` and the output layer as ``coef_`` /
+:class:`LSTMNetwork` joins recurrent layers (a :class:`numlstm.LSTM`, :class:`numlstm.GRU`
+or :class:`numlstm.RNN`) and a dense output layer and computes the training loss and its
+gradient for a batch. It is what a fitted estimator keeps in ``network_``; researchers can
+reach the recurrent part as ``est.network_.lstm`` and the output layer as ``coef_`` /
 ``intercept_``.
 """
 
@@ -17,7 +17,7 @@ __all__ = ["LSTMNetwork"]
 
 
 class LSTMNetwork:
-    """A (stacked, optionally bidirectional) LSTM followed by a dense layer.
+    """(Stacked, optionally bidirectional) recurrent layers followed by a dense layer.
 
     Sequence-to-one (``sequence_output=False``): the dense layer reads the
     last layer's final hidden state, ``h_n`` — for the forward direction the
@@ -25,13 +25,13 @@ class LSTMNetwork:
     the state after reading ``t = 0`` — concatenated over directions.
 
     Sequence-to-sequence (``sequence_output=True``): the dense layer is
-    applied to the LSTM output at every timestep; padded steps are ignored by
+    applied to the recurrent output at every timestep; padded steps are ignored by
     the loss and receive no gradient.
 
     Parameters
     ----------
-    lstm : numlstm.LSTM
-        The recurrent layers.
+    lstm : numlstm.LSTM, numlstm.GRU or numlstm.RNN
+        The recurrent layers (the name is historical: any cell works).
     n_outputs : int
         Number of outputs of the dense layer.
     loss : {"squared_error", "binary_log_loss", "log_loss"}, default="squared_error"
@@ -44,9 +44,9 @@ class LSTMNetwork:
 
     Attributes
     ----------
-    lstm : LSTM
+    lstm : LSTM, GRU or RNN
         The recurrent layers.
-    coef_ : ndarray of shape (num_directions * hidden_size, n_outputs)
+    coef_ : ndarray of shape (lstm.output_size, n_outputs)
         Weights of the dense layer (``raw = features @ coef_ + intercept_``).
     intercept_ : ndarray of shape (n_outputs,)
         Intercepts of the dense layer.
@@ -77,7 +77,7 @@ class LSTMNetwork:
         self.out_activation = OUTPUT_FOR_LOSS[loss]
         self.sequence_output = bool(sequence_output)
         rng = np.random.default_rng(random_state)
-        n_in = lstm.num_directions * lstm.hidden_size
+        n_in = lstm.output_size
         bound = 1.0 / np.sqrt(n_in)  # torch.nn.Linear's default range
         dtype = lstm.dtype
         self.coef_ = rng.uniform(-bound, bound, (n_in, self.n_outputs)).astype(dtype)
@@ -220,7 +220,8 @@ class LSTMNetwork:
             was_training = self.lstm.training
             self.lstm.eval()
             try:
-                out, (h_n, _) = self.lstm.forward(X, lengths=lengths, requires_grad=False)
+                out, (h_n, *_) = self.lstm.forward_states(X, lengths=lengths,
+                                                          requires_grad=False)
             finally:
                 self.lstm.train(was_training)
             raw = self._features(out, h_n) @ self.coef_ + self.intercept_
@@ -279,7 +280,7 @@ class LSTMNetwork:
     def _loss_and_gradient(self, X, Y, lengths, alpha, training):
         n = X.shape[0]
         self.lstm.train(training)
-        out, (h_n, _) = self.lstm.forward(X, lengths=lengths)
+        out, (h_n, *_) = self.lstm.forward_states(X, lengths=lengths)
         feats = self._features(out, h_n)
         if self.sequence_output:
             if lengths is None:
@@ -297,16 +298,17 @@ class LSTMNetwork:
         self._intercept_grad[...] = d_raw.sum(axis=0)
         d_feats = d_raw @ self.coef_.T
 
-        D, H = self.lstm.num_directions, self.lstm.hidden_size
+        D, H = self.lstm.num_directions, self.lstm.state_size
         if self.sequence_output:
             d_out = np.zeros_like(out)
             d_out[valid] = d_feats
-            self.lstm.backward(d_out)
+            self.lstm.backward_states(d_out)
         else:
             d_h_n = np.zeros_like(h_n)
             for d in range(D):
                 d_h_n[h_n.shape[0] - D + d] = d_feats[:, d * H:(d + 1) * H]
-            self.lstm.backward(np.zeros_like(out), d_h_n=d_h_n)
+            self.lstm.backward_states(np.zeros_like(out), (d_h_n,) + (None,) * (
+                self.lstm.n_states - 1))
 
         if alpha:
             mask = self._lstm_weight_mask()

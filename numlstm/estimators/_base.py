@@ -22,11 +22,14 @@ from .._files import atomic_write
 from .._memory import available_memory as _available_memory
 from .._memory import format_bytes as _gib
 from .._validation import check_n_features, check_sequences, valid_steps_mask
-from ..layers import LSTM
+from ..layers import GRU, LSTM, RNN
 from ..network import LSTMNetwork
 from ..optimizers import AdamOptimizer, SGDOptimizer, clip_grad_norm, global_norm
 
 __all__ = ["BaseLSTM", "TrainingDivergedError", "load_checkpoint"]
+
+#: Recurrent layer class of each ``cell`` parameter value.
+_CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 
 #: Largest number of sequences of one forward pass at predict time.
 _PREDICT_CHUNK = 65536
@@ -126,6 +129,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "num_layers": [Interval(Integral, 1, None, closed="left")],
         "bidirectional": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "cell": [StrOptions(set(_CELLS))],
         "solver": [StrOptions({"adam", "sgd", "lbfgs"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="both")],
@@ -160,7 +164,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                  clip_grad_norm=1.0, shuffle=True, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, warm_start=False,
                  random_state=None, verbose=0, dtype="float32", device="cpu",
-                 checkpoint=None, checkpoint_every=1):
+                 checkpoint=None, checkpoint_every=1, cell="lstm"):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
@@ -189,6 +193,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.device = device
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
+        self.cell = cell
 
     # ------------------------------------------------------------ subclass API
     @abstractmethod
@@ -476,9 +481,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self._fit_input_scaler(X3, lengths)
         self._random_state = check_random_state(self.random_state)
         seed_lstm, seed_head = self._random_state.randint(0, 2**31 - 1, size=2)
-        lstm = LSTM(self.n_features_in_, self.hidden_size, num_layers=self.num_layers,
-                    bidirectional=self.bidirectional, dropout=self.dropout, dtype=self._dtype,
-                    random_state=int(seed_lstm), device=self.device)
+        lstm = _CELLS[self.cell](self.n_features_in_, self.hidden_size,
+                                 num_layers=self.num_layers, bidirectional=self.bidirectional,
+                                 dropout=self.dropout, dtype=self._dtype,
+                                 random_state=int(seed_lstm), device=self.device)
         self.network_ = LSTMNetwork(lstm, Y.shape[-1], loss=self._loss,
                                     sequence_output=Y.ndim == 3, random_state=int(seed_head))
         self.n_iter_ = 0
@@ -494,12 +500,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     def _check_network_matches(self):
         lstm = self.network_.lstm
-        current = (lstm.hidden_size, lstm.num_layers, lstm.bidirectional, lstm.dtype)
-        wanted = (self.hidden_size, self.num_layers, bool(self.bidirectional), self._dtype)
+        current = (lstm.cell, lstm.hidden_size, lstm.num_layers, lstm.bidirectional,
+                   lstm.dtype)
+        wanted = (self.cell, self.hidden_size, self.num_layers, bool(self.bidirectional),
+                  self._dtype)
         if current != wanted:
             raise ValueError(
                 "warm_start=True (or partial_fit) continues training the fitted network, but "
-                "hidden_size, num_layers, bidirectional or dtype changed since it was built: "
+                "cell, hidden_size, num_layers, bidirectional or dtype changed since it was "
+                "built: "
                 f"network has {current}, parameters ask for {wanted}. Set warm_start=False "
                 "to train a new network."
             )

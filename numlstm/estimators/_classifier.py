@@ -117,6 +117,11 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         ``GridSearchCV``). Checkpoints are pickles: load only trusted files.
     checkpoint_every : int, default=1
         Epochs ("lbfgs": iterations) between two checkpoint saves.
+    cell : {"lstm", "gru", "rnn"}, default="lstm"
+        The recurrent cell: :class:`numlstm.LSTM`, :class:`numlstm.GRU`, or a
+        plain (Elman, tanh) :class:`numlstm.RNN`. The gated cells keep
+        information over long sequences where the plain RNN loses it (see
+        ``benchmarks/long_memory.py``); the others serve as baselines.
 
     Attributes
     ----------
@@ -206,7 +211,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
                  clip_grad_norm=1.0, shuffle=True, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, warm_start=False,
                  random_state=None, verbose=0, dtype="float32", device="cpu",
-                 checkpoint=None, checkpoint_every=1):
+                 checkpoint=None, checkpoint_every=1, cell="lstm"):
         super().__init__(
             hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
             dropout=dropout, solver=solver, learning_rate_init=learning_rate_init,
@@ -216,7 +221,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, tol=tol, warm_start=warm_start,
             random_state=random_state, verbose=verbose, dtype=dtype, device=device,
-            checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+            checkpoint=checkpoint, checkpoint_every=checkpoint_every, cell=cell,
         )
 
     @property
