@@ -686,7 +686,461 @@ def _backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, persistent
     return dx, d_h0, d_c_n, dW_ih, dW_hh, d_bias
 
 
+# ------------------------------------------------- every other cell: per-step launches
+# GRU, RNN and the LSTM with a projection or peepholes run an unfused sweep: per timestep
+# the recurrent product is one launch of the tiled matrix-product kernel (both directions
+# at once, ``blockIdx.z``), and one elementwise kernel of the cell applies the gate math.
+# A thread of these kernels owns one (direction, row, unit). The projection adds one
+# product and one elementwise kernel per step; the backward sweep mirrors the forward one.
+# The fused LSTM kernels above remain the path of the plain LSTM.
+class _CellKernels(NamedTuple):
+    """The elementwise kernels of one float type and cell (see :func:`_cell_kernels`)."""
+
+    forward: object
+    backward: object
+    project_commit: object
+    gather_dh: object
+    peephole_grads: object
+
+
+@functools.lru_cache(maxsize=None)
+def _cell_kernels(dtype_name, cell, peephole):
+    """Build (lazily compiled) elementwise step kernels for one cell.
+
+    ``cell`` is ``"lstm"``, ``"gru"``, ``"rnn_tanh"`` or ``"rnn_relu"``; the cell and
+    ``peephole`` are compile-time constants, so each kernel holds only its own branch.
+    Layouts are those of the fused kernels (gates, caches (B, T, D, ...), states
+    (D, B, ...)); ``rec`` (D, B, G*H) is the recurrent product of the step, ``m`` the
+    LSTM's ``o * tanh(c)`` with a projection ((B, T, D, H) stored, (B, 1, D, H) when only
+    inferring).
+    """
+    dtype = np.dtype(dtype_name)
+    zero = dtype.type(0)
+    one = dtype.type(1)
+    if dtype == np.float32:
+        sigmoid, tanh = sigmoid_float32, tanh_float32
+    else:
+        sigmoid, tanh = sigmoid_exact, tanh_exact
+    is_lstm = cell == "lstm"
+    is_gru = cell == "gru"
+    is_relu = cell == "rnn_relu"
+
+    @cuda.jit
+    def forward(u, store, proj, lengths, bias, bias_hn, peep, rec, h, c, gates, out, h_prev,
+                c_prev, m):
+        n_dirs, batch, rec_size = h.shape
+        n_steps = gates.shape[1]
+        hidden = rec.shape[2] // (4 if is_lstm else (3 if is_gru else 1))
+        idx = cuda.grid(1)
+        if idx >= n_dirs * batch * hidden:
+            return
+        j = idx % hidden
+        b = (idx // hidden) % batch
+        d = idx // (hidden * batch)
+        t = step_order(u, n_steps, d == 1)
+        if store and not proj:
+            h_prev[b, t, d, j] = h[d, b, j]
+        ts = t if store else 0
+        if t >= lengths[b]:
+            if proj:
+                m[b, ts, d, j] = zero  # a row of a product later: finite, whatever it is
+            else:
+                out[b, t, d * rec_size + j] = zero
+            return
+        if is_lstm:
+            cp = c[d, b, j]
+            a_i = gates[b, t, d, j] + rec[d, b, j] + bias[d, j]
+            a_f = gates[b, t, d, hidden + j] + rec[d, b, hidden + j] + bias[d, hidden + j]
+            a_g = (gates[b, t, d, 2 * hidden + j] + rec[d, b, 2 * hidden + j]
+                   + bias[d, 2 * hidden + j])
+            a_o = (gates[b, t, d, 3 * hidden + j] + rec[d, b, 3 * hidden + j]
+                   + bias[d, 3 * hidden + j])
+            if peephole:
+                a_i += peep[d, 0, j] * cp
+                a_f += peep[d, 1, j] * cp
+            i_gate = sigmoid(a_i)
+            f_gate = sigmoid(a_f)
+            g_gate = tanh(a_g)
+            c_new = f_gate * cp + i_gate * g_gate
+            if peephole:
+                a_o += peep[d, 2, j] * c_new
+            o_gate = sigmoid(a_o)
+            h_new = o_gate * tanh(c_new)
+            c[d, b, j] = c_new
+            if store:
+                c_prev[b, t, d, j] = cp
+                gates[b, t, d, j] = i_gate
+                gates[b, t, d, hidden + j] = f_gate
+                gates[b, t, d, 2 * hidden + j] = g_gate
+                gates[b, t, d, 3 * hidden + j] = o_gate
+            if proj:
+                m[b, ts, d, j] = h_new
+                return
+        elif is_gru:
+            r_gate = sigmoid(gates[b, t, d, j] + rec[d, b, j] + bias[d, j])
+            z_gate = sigmoid(gates[b, t, d, hidden + j] + rec[d, b, hidden + j]
+                             + bias[d, hidden + j])
+            a = rec[d, b, 2 * hidden + j] + bias_hn[d, j]
+            n_gate = tanh(gates[b, t, d, 2 * hidden + j] + bias[d, 2 * hidden + j]
+                          + r_gate * a)
+            h_new = n_gate + z_gate * (h[d, b, j] - n_gate)
+            if store:
+                c_prev[b, t, d, j] = a
+                gates[b, t, d, j] = r_gate
+                gates[b, t, d, hidden + j] = z_gate
+                gates[b, t, d, 2 * hidden + j] = n_gate
+        else:
+            v = gates[b, t, d, j] + rec[d, b, j] + bias[d, j]
+            if is_relu:
+                h_new = v if v > zero else v * zero
+            else:
+                h_new = tanh(v)
+            if store:
+                gates[b, t, d, j] = h_new
+        h[d, b, j] = h_new
+        out[b, t, d * rec_size + j] = h_new
+
+    @cuda.jit
+    def project_commit(u, store, lengths, hp, h, out, h_prev):
+        """The projected state ``hp`` (D, B, P) becomes the state of the valid rows."""
+        n_dirs, batch, rec_size = h.shape
+        n_steps = out.shape[1]
+        idx = cuda.grid(1)
+        if idx >= n_dirs * batch * rec_size:
+            return
+        p = idx % rec_size
+        b = (idx // rec_size) % batch
+        d = idx // (rec_size * batch)
+        t = step_order(u, n_steps, d == 1)
+        if store:
+            h_prev[b, t, d, p] = h[d, b, p]
+        if t < lengths[b]:
+            h[d, b, p] = hp[d, b, p]
+            out[b, t, d * rec_size + p] = hp[d, b, p]
+        else:
+            out[b, t, d * rec_size + p] = zero
+
+    @cuda.jit
+    def gather_dh(u, lengths, d_h, d_out, dh_store):
+        """With a projection: ``dh_store`` of the step gets ``d_h + d_out`` (zero at padded
+        steps) and ``d_h`` of the valid rows is cleared for the recurrent product."""
+        n_dirs, batch, rec_size = d_h.shape
+        n_steps = d_out.shape[1]
+        idx = cuda.grid(1)
+        if idx >= n_dirs * batch * rec_size:
+            return
+        p = idx % rec_size
+        b = (idx // rec_size) % batch
+        d = idx // (rec_size * batch)
+        t = step_order(u, n_steps, d == 1)
+        if t < lengths[b]:
+            dh_store[b, t, d, p] = d_h[d, b, p] + d_out[b, t, d * rec_size + p]
+            d_h[d, b, p] = zero
+        else:
+            dh_store[b, t, d, p] = zero
+
+    @cuda.jit
+    def backward(u, proj, lengths, peep, gates, h_prev, c_prev, d_out, dm, d_h, d_c, d_gates,
+                 d_rec):
+        """Gate gradients of step ``u``. ``d_h`` of the valid rows becomes the part of the
+        gradient w.r.t. ``h_prev`` that does not go through ``W_hh`` (zero but for the GRU);
+        the recurrent product is then added to it."""
+        n_dirs, batch, rec_size = d_h.shape
+        n_steps = gates.shape[1]
+        n_gate_cols = gates.shape[3]
+        hidden = n_gate_cols // (4 if is_lstm else (3 if is_gru else 1))
+        idx = cuda.grid(1)
+        if idx >= n_dirs * batch * hidden:
+            return
+        j = idx % hidden
+        b = (idx // hidden) % batch
+        d = idx // (hidden * batch)
+        t = step_order(u, n_steps, d == 1)
+        if t >= lengths[b]:
+            for g in range(n_gate_cols // hidden):
+                d_gates[b, t, d, g * hidden + j] = zero
+                if is_gru:
+                    d_rec[b, t, d, g * hidden + j] = zero
+            return
+        if is_lstm:
+            if proj:
+                dh = dm[d, b, j]
+            else:
+                dh = d_h[d, b, j] + d_out[b, t, d * rec_size + j]
+                d_h[d, b, j] = zero
+            i_gate = gates[b, t, d, j]
+            f_gate = gates[b, t, d, hidden + j]
+            g_gate = gates[b, t, d, 2 * hidden + j]
+            o_gate = gates[b, t, d, 3 * hidden + j]
+            cp = c_prev[b, t, d, j]
+            c_new = f_gate * cp + i_gate * g_gate
+            tc = tanh(c_new)
+            do_pre = dh * tc * o_gate * (one - o_gate)
+            dc = d_c[d, b, j] + dh * o_gate * (one - tc * tc)
+            if peephole:
+                dc += do_pre * peep[d, 2, j]
+            di_pre = dc * g_gate * i_gate * (one - i_gate)
+            df_pre = dc * cp * f_gate * (one - f_gate)
+            d_gates[b, t, d, j] = di_pre
+            d_gates[b, t, d, hidden + j] = df_pre
+            d_gates[b, t, d, 2 * hidden + j] = dc * i_gate * (one - g_gate * g_gate)
+            d_gates[b, t, d, 3 * hidden + j] = do_pre
+            dc_prev = dc * f_gate
+            if peephole:
+                dc_prev += di_pre * peep[d, 0, j] + df_pre * peep[d, 1, j]
+            d_c[d, b, j] = dc_prev
+        elif is_gru:
+            dh = d_h[d, b, j] + d_out[b, t, d * rec_size + j]
+            r_gate = gates[b, t, d, j]
+            z_gate = gates[b, t, d, hidden + j]
+            n_gate = gates[b, t, d, 2 * hidden + j]
+            dn_pre = dh * (one - z_gate) * (one - n_gate * n_gate)
+            dz_pre = dh * (h_prev[b, t, d, j] - n_gate) * z_gate * (one - z_gate)
+            dr_pre = dn_pre * c_prev[b, t, d, j] * r_gate * (one - r_gate)
+            d_gates[b, t, d, j] = dr_pre
+            d_gates[b, t, d, hidden + j] = dz_pre
+            d_gates[b, t, d, 2 * hidden + j] = dn_pre
+            d_rec[b, t, d, j] = dr_pre
+            d_rec[b, t, d, hidden + j] = dz_pre
+            d_rec[b, t, d, 2 * hidden + j] = dn_pre * r_gate
+            d_h[d, b, j] = dh * z_gate
+        else:
+            dh = d_h[d, b, j] + d_out[b, t, d * rec_size + j]
+            h_new = gates[b, t, d, j]
+            if is_relu:
+                d_gates[b, t, d, j] = dh if h_new > zero else zero
+            else:
+                d_gates[b, t, d, j] = dh * (one - h_new * h_new)
+            d_h[d, b, j] = zero
+
+    @cuda.jit
+    def peephole_grads(lengths, gates, c_prev, d_gates, d_peep):
+        """``d_peep[d, :, j]``: sums over the valid steps of every row."""
+        n_dirs = d_peep.shape[0]
+        hidden = d_peep.shape[2]
+        batch = gates.shape[0]
+        idx = cuda.grid(1)
+        if idx >= n_dirs * hidden:
+            return
+        j = idx % hidden
+        d = idx // hidden
+        s_i = zero
+        s_f = zero
+        s_o = zero
+        for b in range(batch):
+            for t in range(lengths[b]):
+                cp = c_prev[b, t, d, j]
+                c_new = (gates[b, t, d, hidden + j] * cp
+                         + gates[b, t, d, j] * gates[b, t, d, 2 * hidden + j])
+                s_i += d_gates[b, t, d, j] * cp
+                s_f += d_gates[b, t, d, hidden + j] * cp
+                s_o += d_gates[b, t, d, 3 * hidden + j] * c_new
+        d_peep[d, 0, j] = s_i
+        d_peep[d, 1, j] = s_f
+        d_peep[d, 2, j] = s_o
+
+    return _CellKernels(forward, backward, project_commit, gather_dh, peephole_grads)
+
+
+def _elementwise(kernel, n_threads):
+    """``kernel`` configured for a 1-D grid of at least ``n_threads`` threads."""
+    per_block = _config.CUDA_THREADS_PER_BLOCK
+    return _configured(kernel, _cdiv(n_threads, per_block), per_block)
+
+
+class _GenericCache:
+    """What the backward pass of a GRU, RNN or LSTM with options needs, on the device.
+
+    Attributes
+    ----------
+    x, lengths, gates : device arrays
+        As in :class:`_DeviceCache` (``gates`` (B, T, D, G*H)).
+    h_prev : device array (B, T, D, R)
+    c_prev : device array (B, T, D, H)
+        The LSTM's cell state each step started from, or the GRU's ``W_hn h + b_hn``.
+    m : device array (B, T, D, H)
+        The projected LSTM's ``o * tanh(c)`` (dummy without projection).
+    cell : str
+    peep, W_hr : device arrays or None
+    """
+
+    __slots__ = ("x", "lengths", "gates", "h_prev", "c_prev", "m", "cell", "peep", "W_hr")
+
+    def __init__(self, x, lengths, gates, h_prev, c_prev, m, cell, peep, W_hr):
+        self.x = x
+        self.lengths = lengths
+        self.gates = gates
+        self.h_prev = h_prev
+        self.c_prev = c_prev
+        self.m = m
+        self.cell = cell
+        self.peep = peep
+        self.W_hr = W_hr
+
+
+def _generic_forward_on_device(kern, cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr,
+                               h0, c0, store):
+    """Forward pass of one GRU, RNN or LSTM-with-options layer on device arrays.
+
+    ``bias_hn`` (D, H) is the GRU's (else a dummy), ``peep`` (D, 3, H) and ``W_hr`` (D, P, H)
+    the LSTM's options or ``None``; ``c0`` is ``None`` but for the LSTM. Returns ``out,
+    h_n, c_n, cache`` like :func:`_forward_on_device` (``c_n`` ``None`` without a cell
+    state).
+    """
+    n_dirs, n_gate_cols, in_size = W_ih.shape
+    rec_size = W_hh.shape[2]
+    batch, n_steps, _ = x.shape
+    dtype = x.dtype
+    proj = W_hr is not None
+    hidden = W_hr.shape[2] if proj else (c0.shape[2] if c0 is not None else rec_size)
+    ck = _cell_kernels(dtype.name, cell, peep is not None)
+    dummy = cuda.device_array((1, 1, 1, 1), dtype)
+    gates = cuda.device_array((batch, n_steps, n_dirs, n_gate_cols), dtype)
+    out = cuda.device_array((batch, n_steps, n_dirs * rec_size), dtype)
+    h_prev = cuda.device_array((batch, n_steps, n_dirs, rec_size), dtype) if store else dummy
+    c_prev = (cuda.device_array((batch, n_steps, n_dirs, hidden), dtype)
+              if store and cell in ("lstm", "gru") else dummy)
+    m = (cuda.device_array((batch, n_steps if store else 1, n_dirs, hidden), dtype)
+         if proj else dummy)
+    _matmul(kern, batch * n_steps, n_dirs * n_gate_cols, in_size,
+            _Mat(_flat(x), in_size), _Mat(_flat(W_ih), in_size, trans=True),
+            _Mat(_flat(gates), n_dirs * n_gate_cols))
+    h = cuda.device_array(h0.shape, dtype)
+    h.copy_to_device(h0)
+    c = cuda.device_array(c0.shape, dtype) if c0 is not None else dummy
+    if c0 is not None:
+        c.copy_to_device(c0)
+    rec = cuda.device_array((n_dirs, batch, n_gate_cols), dtype)
+    hp = cuda.device_array((n_dirs, batch, rec_size), dtype) if proj else dummy
+    peep_arg = peep if peep is not None else dummy[0]
+    cell_step = _elementwise(ck.forward, n_dirs * batch * hidden)
+    commit = _elementwise(ck.project_commit, n_dirs * batch * rec_size)
+    m_slots = n_steps if store else 1
+    for u in range(n_steps):
+        # rec[d] = h[d] @ W_hh[d]^T for both directions.
+        _matmul(kern, batch, n_gate_cols, rec_size,
+                _Mat(_flat(h), rec_size, stride=batch * rec_size),
+                _Mat(_flat(W_hh), rec_size, stride=n_gate_cols * rec_size, trans=True),
+                _Mat(_flat(rec), n_gate_cols, stride=batch * n_gate_cols), batch=n_dirs)
+        cell_step(u, store, proj, lengths, bias, bias_hn, peep_arg, rec, h, c, gates, out,
+                  h_prev, c_prev, m)
+        if proj:
+            # hp[d] = m[:, step, d] @ W_hr[d]^T; forward and reverse are at different steps.
+            for d in range(n_dirs):
+                t = step_order(u, n_steps, d == 1)
+                slot = t if store else 0
+                _matmul(kern, batch, rec_size, hidden,
+                        _Mat(_flat(m), m_slots * n_dirs * hidden,
+                             offset=(slot * n_dirs + d) * hidden),
+                        _Mat(_flat(W_hr), hidden, offset=d * rec_size * hidden, trans=True),
+                        _Mat(_flat(hp), rec_size, offset=d * batch * rec_size))
+            commit(u, store, lengths, hp, h, out, h_prev)
+    cache = (_GenericCache(x, lengths, gates, h_prev, c_prev, m, cell, peep, W_hr)
+             if store else None)
+    return out, h, (c if c0 is not None else None), cache
+
+
+def _generic_backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n):
+    """Backward pass of :func:`_generic_forward_on_device` on device arrays.
+
+    Returns ``dx, d_h0, d_c0, dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr`` (``d_c0``,
+    ``d_bias_hh`` (GRU), ``d_peep`` and ``dW_hr`` ``None`` where the layer has no such
+    thing; ``d_bias`` flat (D*G*H,), ``d_bias_hh`` too).
+    """
+    n_dirs, n_gate_cols, in_size = W_ih.shape
+    rec_size = W_hh.shape[2]
+    x = cache.x
+    batch, n_steps, _ = x.shape
+    dtype = x.dtype
+    cell = cache.cell
+    proj = cache.W_hr is not None
+    hidden = cache.W_hr.shape[2] if proj else n_gate_cols // {"lstm": 4, "gru": 3}.get(cell, 1)
+    ck = _cell_kernels(dtype.name, cell, cache.peep is not None)
+    dummy = cuda.device_array((1, 1, 1, 1), dtype)
+    d_gates = cuda.device_array_like(cache.gates)
+    d_rec = cuda.device_array_like(cache.gates) if cell == "gru" else d_gates
+    dh_store = (cuda.device_array((batch, n_steps, n_dirs, rec_size), dtype) if proj
+                else dummy)
+    dm = cuda.device_array((n_dirs, batch, hidden), dtype) if proj else dummy
+    d_h = d_h_n  # updated in place: ends as d_h0
+    d_c = d_c_n if d_c_n is not None else dummy
+    peep_arg = cache.peep if cache.peep is not None else dummy[0]
+    cell_step = _elementwise(ck.backward, n_dirs * batch * hidden)
+    gather = _elementwise(ck.gather_dh, n_dirs * batch * rec_size)
+    for u in range(n_steps - 1, -1, -1):
+        if proj:
+            gather(u, cache.lengths, d_h, d_out, dh_store)
+            for d in range(n_dirs):
+                t = step_order(u, n_steps, d == 1)
+                # dm[d] = dh_store[:, t, d] @ W_hr[d]
+                _matmul(kern, batch, hidden, rec_size,
+                        _Mat(_flat(dh_store), n_steps * n_dirs * rec_size,
+                             offset=(t * n_dirs + d) * rec_size),
+                        _Mat(_flat(cache.W_hr), hidden, offset=d * rec_size * hidden),
+                        _Mat(_flat(dm), hidden, offset=d * batch * hidden))
+        cell_step(u, proj, cache.lengths, peep_arg, cache.gates, cache.h_prev, cache.c_prev,
+                  d_out, dm, d_h, d_c, d_gates, d_rec)
+        # d_h[d] += d_rec[:, t, d] @ W_hh[d]; padded rows have zero d_rec.
+        for d in range(n_dirs):
+            t = step_order(u, n_steps, d == 1)
+            _matmul(kern, batch, rec_size, n_gate_cols,
+                    _Mat(_flat(d_rec), n_steps * n_dirs * n_gate_cols,
+                         offset=(t * n_dirs + d) * n_gate_cols),
+                    _Mat(_flat(W_hh), rec_size, offset=d * n_gate_cols * rec_size),
+                    _Mat(_flat(d_h), rec_size, offset=d * batch * rec_size), accumulate=True)
+    rows = batch * n_steps
+    width = n_dirs * n_gate_cols
+    dg = _flat(d_gates)
+    dW_ih = cuda.device_array_like(W_ih)
+    dW_hh = cuda.device_array_like(W_hh)
+    _matmul(kern, n_gate_cols, in_size, rows, _Mat(dg, width, stride=n_gate_cols, trans=True),
+            _Mat(_flat(x), in_size), _Mat(_flat(dW_ih), in_size, stride=n_gate_cols * in_size),
+            batch=n_dirs)
+    _matmul(kern, n_gate_cols, rec_size, rows,
+            _Mat(_flat(d_rec), width, stride=n_gate_cols, trans=True),
+            _Mat(_flat(cache.h_prev), n_dirs * rec_size, stride=rec_size),
+            _Mat(_flat(dW_hh), rec_size, stride=n_gate_cols * rec_size), batch=n_dirs)
+    dx = cuda.device_array_like(x)
+    _matmul(kern, rows, in_size, width, _Mat(dg, width), _Mat(_flat(W_ih), in_size),
+            _Mat(_flat(dx), in_size))
+
+    def column_sums(a):
+        sums = cuda.to_device(np.zeros(width, dtype))
+        launch = _configured(kern.column_sums,
+                             (_cdiv(width, _config.CUDA_THREADS_PER_BLOCK),
+                              _cdiv(rows, _config.CUDA_ROWS_PER_SUM_BLOCK)),
+                             _config.CUDA_THREADS_PER_BLOCK)
+        launch(a, rows, width, _config.CUDA_ROWS_PER_SUM_BLOCK, sums)
+        return sums
+
+    d_bias = column_sums(dg)
+    d_bias_hh = column_sums(_flat(d_rec)) if cell == "gru" else None
+    d_peep = dW_hr = None
+    if cache.peep is not None:
+        d_peep = cuda.device_array_like(cache.peep)
+        _elementwise(ck.peephole_grads, n_dirs * hidden)(cache.lengths, cache.gates,
+                                                         cache.c_prev, d_gates, d_peep)
+    if proj:
+        dW_hr = cuda.device_array_like(cache.W_hr)
+        _matmul(kern, rec_size, hidden, rows,
+                _Mat(_flat(dh_store), n_dirs * rec_size, stride=rec_size, trans=True),
+                _Mat(_flat(cache.m), n_dirs * hidden, stride=hidden),
+                _Mat(_flat(dW_hr), hidden, stride=rec_size * hidden), batch=n_dirs)
+    return (dx, d_h, d_c_n, dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr)
+
+
 # ------------------------------------------------------------------------ public API
+def _plain_lstm(spec):
+    """Whether ``spec`` (a :class:`numlstm._backend.LayerSpec` or ``None``) runs on the
+    fused LSTM kernels."""
+    return spec is None or (spec.cell == "lstm" and spec.peephole is None
+                            and spec.W_hr is None)
+
+
+def _host(array):
+    return None if array is None else array.copy_to_host()
+
+
 class CUDABackend:
     """Runs layers with the ``numba.cuda`` kernels of this module.
 
@@ -718,7 +1172,7 @@ class CUDABackend:
 
     @staticmethod
     def supports(cell, proj_size=0, peephole=False):
-        """Why this backend cannot run such a layer, or ``None`` when it can.
+        """Why this backend cannot run such a layer, or ``None`` when it can (always).
 
         Parameters
         ----------
@@ -726,28 +1180,26 @@ class CUDABackend:
         proj_size : int, default=0
         peephole : bool, default=False
         """
-        if cell != "lstm":
-            return (f"the CUDA backend runs LSTM layers only, not cell={cell!r}; use "
-                    "device='cpu'")
-        if proj_size or peephole:
-            return ("the CUDA backend does not run LSTMs with proj_size or peephole "
-                    "connections; use device='cpu'")
         return None
-
-    def _check_spec(self, spec):
-        if spec is not None:
-            problem = self.supports(spec.cell, 0 if spec.W_hr is None else 1,
-                                    spec.peephole is not None)
-            if problem:
-                raise NotImplementedError(problem)
 
     @staticmethod
     def _to_device(a, dtype=None):
         return cuda.to_device(np.ascontiguousarray(a, dtype=dtype))
 
-    def _run_forward(self, x, lengths, W_ih, W_hh, bias, h0, c0, store):
+    def _run_forward(self, x, lengths, W_ih, W_hh, bias, h0, c0, store, spec=None):
         dtype = x.dtype
         put = self._to_device
+        if not _plain_lstm(spec):
+            def optional(a):
+                return None if a is None else put(a, dtype)
+
+            n_dirs = W_ih.shape[0]
+            bias_hn = spec.bias_hn if spec.bias_hn is not None else np.zeros((n_dirs, 1))
+            return _generic_forward_on_device(
+                self._kernels(dtype), spec.cell, put(x), put(lengths, np.int64),
+                put(W_ih, dtype), put(W_hh, dtype), put(bias, dtype), put(bias_hn, dtype),
+                optional(spec.peephole), optional(spec.W_hr), put(h0, dtype),
+                optional(c0 if spec.cell == "lstm" else None), store)
         return _forward_on_device(
             self._kernels(dtype), put(x), put(lengths, np.int64), put(W_ih, dtype),
             put(W_hh, dtype), put(bias, dtype), put(h0, dtype), put(c0, dtype), store,
@@ -765,7 +1217,9 @@ class CUDABackend:
         workspace : numlstm._backend.Workspace, optional
             Accepted for the backend interface; device buffers are allocated per call.
         spec : numlstm._backend.LayerSpec, optional
-            Must describe an LSTM without options (:meth:`supports`).
+            The cell and its options; an LSTM without options when omitted. That one runs
+            on the fused kernels; the other cells and options on per-step launches of the
+            matrix-product kernel and an elementwise kernel of the cell.
 
         Returns
         -------
@@ -774,15 +1228,15 @@ class CUDABackend:
         cache : object
             Opaque; device arrays to hand back to :meth:`backward`.
         """
-        self._check_spec(spec)
-        out, h_n, c_n, cache = self._run_forward(x, lengths, W_ih, W_hh, bias, h0, c0, True)
-        return out.copy_to_host(), h_n.copy_to_host(), c_n.copy_to_host(), cache
+        out, h_n, c_n, cache = self._run_forward(x, lengths, W_ih, W_hh, bias, h0, c0, True,
+                                                 spec)
+        return out.copy_to_host(), h_n.copy_to_host(), _host(c_n), cache
 
     def inference(self, x, lengths, W_ih, W_hh, bias, h0, c0, workspace=None, spec=None):
         """Forward one layer without caches; returns ``out, h_n, c_n`` (see :meth:`forward`)."""
-        self._check_spec(spec)
-        out, h_n, c_n, _ = self._run_forward(x, lengths, W_ih, W_hh, bias, h0, c0, False)
-        return out.copy_to_host(), h_n.copy_to_host(), c_n.copy_to_host()
+        out, h_n, c_n, _ = self._run_forward(x, lengths, W_ih, W_hh, bias, h0, c0, False,
+                                             spec)
+        return out.copy_to_host(), h_n.copy_to_host(), _host(c_n)
 
     def backward(self, x, lengths, W_ih, W_hh, cache, d_out, d_h_n, d_c_n,
                  dW_ih, dW_hh, d_bias, workspace=None, grads=None):
@@ -804,8 +1258,8 @@ class CUDABackend:
         workspace : numlstm._backend.Workspace, optional
             Accepted for the backend interface (unused).
         grads : dict, optional
-            Accepted for the backend interface (an LSTM without options has no further
-            gradients).
+            Arrays for the gradients of the options (see
+            :meth:`numlstm._backend.CPUBackend.backward`).
 
         Returns
         -------
@@ -814,6 +1268,21 @@ class CUDABackend:
         """
         dtype = cache.gates.dtype
         put = self._to_device
+        if isinstance(cache, _GenericCache):
+            grads = grads or {}
+            (dx, d_h0, d_c0, g_ih, g_hh, g_bias, g_bias_hh, g_peep,
+             g_hr) = _generic_backward_on_device(
+                self._kernels(dtype), put(W_ih, dtype), put(W_hh, dtype), cache,
+                put(d_out, dtype), put(d_h_n, dtype),
+                None if d_c_n is None else put(d_c_n, dtype))
+            dW_ih[...] = g_ih.copy_to_host()
+            dW_hh[...] = g_hh.copy_to_host()
+            d_bias[...] = g_bias.copy_to_host().reshape(d_bias.shape)
+            for name, value in (("bias_hh", g_bias_hh), ("peephole", g_peep), ("W_hr", g_hr)):
+                if value is not None and grads.get(name) is not None:
+                    target = grads[name]
+                    target[...] = value.copy_to_host().reshape(target.shape)
+            return dx.copy_to_host(), d_h0.copy_to_host(), _host(d_c0)
         dx, d_h0, d_c0, g_ih, g_hh, g_bias = _backward_on_device(
             self._kernels(dtype), put(W_ih, dtype), put(W_hh, dtype), cache,
             put(d_out, dtype), put(d_h_n, dtype), put(d_c_n, dtype), self.persistent)
