@@ -1,5 +1,8 @@
 """Move LSTM weights between :class:`numlstm.LSTM` and PyTorch's ``torch.nn.LSTM``.
 
+(:meth:`numlstm.GRU.from_torch`, :meth:`numlstm.RNN.from_torch` and their ``to_torch``
+methods do the same for ``torch.nn.GRU`` and ``torch.nn.RNN``, through the functions here.)
+
 :class:`numlstm.LSTM` uses the weight layout, the gate order (input, forget, cell,
 output) and the state-dict keys of ``torch.nn.LSTM(batch_first=True)``, so a conversion
 is a plain copy of every weight: converting a module and converting it back gives
@@ -13,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from .layers import LSTM
+from .layers import LSTM, RNN
 
 __all__ = ["lstm_from_torch", "lstm_to_torch"]
 
@@ -113,24 +116,34 @@ def lstm_from_torch(module, *, dtype=None, device="cpu", random_state=None,
     <All keys matched successfully>
     >>> layer = lstm_from_torch(module)
     """
+    return _from_torch(module, LSTM, dtype=dtype, device=device, random_state=random_state,
+                       require_batch_first=require_batch_first)
+
+
+def _from_torch(module, layer_cls, *, dtype=None, device="cpu", random_state=None,
+                require_batch_first=True):
+    """:func:`lstm_from_torch` for any of the layer classes (``torch.nn.<same name>``)."""
     torch = _import_torch()
-    if not isinstance(module, torch.nn.LSTM):
+    name = layer_cls.__name__
+    torch_cls = getattr(torch.nn, name)
+    if not isinstance(module, torch_cls):
+        others = [f"torch.nn.{other} -> numlstm.{other}.from_torch"
+                  for other in ("LSTM", "GRU", "RNN") if other != name]
         raise TypeError(
-            f"module must be a torch.nn.LSTM, got {type(module).__module__}."
-            f"{type(module).__qualname__}. numlstm implements the LSTM cell only (no GRU "
-            "or plain RNN).")
+            f"module must be a torch.nn.{name}, got {type(module).__module__}."
+            f"{type(module).__qualname__} (for the other cells: {', '.join(others)}).")
     if getattr(module, "proj_size", 0):
         raise ValueError(
             f"module has proj_size={module.proj_size}: LSTMs with projections are not "
-            "supported by numlstm.LSTM. Use a module with proj_size=0.")
+            "converted from PyTorch by numlstm. Use a module with proj_size=0.")
     if not module.bias:
         raise ValueError(
-            "module has bias=False: numlstm.LSTM always has bias_ih and bias_hh. Use a "
+            f"module has bias=False: numlstm.{name} always has bias_ih and bias_hh. Use a "
             "module with bias=True (zero biases compute the same function).")
     if not module.batch_first and require_batch_first:
         raise ValueError(
             "module has batch_first=False (inputs of shape (time, batch, features)), but "
-            "numlstm.LSTM reads (batch, time, features). The weights are the same either "
+            f"numlstm.{name} reads (batch, time, features). The weights are the same either "
             "way: build the module with batch_first=True, or pass "
             "require_batch_first=False and transpose the inputs yourself.")
     # The weights as the module computes with them: attribute access also evaluates
@@ -141,32 +154,37 @@ def lstm_from_torch(module, *, dtype=None, device="cpu", random_state=None,
              for block in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
     state = {}
     with torch.no_grad():
-        for name in names:
-            tensor = getattr(module, name, None)
+        for key in names:
+            tensor = getattr(module, key, None)
             if not isinstance(tensor, torch.Tensor):
-                raise ValueError(f"module has no tensor {name!r}, which every "
-                                 "torch.nn.LSTM of its sizes has")
-            state[name] = tensor.detach()
+                raise ValueError(f"module has no tensor {key!r}, which every "
+                                 f"torch.nn.{name} of its sizes has")
+            state[key] = tensor.detach()
     dtypes = sorted({str(t.dtype) for t in state.values()})
     if len(dtypes) != 1:
         raise TypeError(f"module parameters have mixed dtypes {dtypes}; convert the module "
                         "with module.float() or module.double() first.")
     if dtype is None:
-        name = _numpy_dtype(next(iter(state.values())).dtype)
-        if name is None:
+        dtype_name = _numpy_dtype(next(iter(state.values())).dtype)
+        if dtype_name is None:
             raise TypeError(
-                f"module parameters are {dtypes[0]}, but numlstm.LSTM computes in float32 "
+                f"module parameters are {dtypes[0]}, but numlstm.{name} computes in float32 "
                 "or float64. Pass dtype=np.float32 (or np.float64) to convert them.")
-        dtype = np.dtype(name)
-    layer = LSTM(module.input_size, module.hidden_size, num_layers=module.num_layers,
-                 bidirectional=module.bidirectional, dropout=float(module.dropout),
-                 dtype=dtype, forget_bias=None, random_state=random_state, device=device)
+        dtype = np.dtype(dtype_name)
+    kwargs = dict(num_layers=module.num_layers, bidirectional=module.bidirectional,
+                  dropout=float(module.dropout), dtype=dtype, random_state=random_state,
+                  device=device)
+    if layer_cls is LSTM:
+        kwargs["forget_bias"] = None
+    elif layer_cls is RNN:
+        kwargs["nonlinearity"] = module.nonlinearity
+    layer = layer_cls(module.input_size, module.hidden_size, **kwargs)
     arrays = {}
-    for name, tensor in state.items():
+    for key, tensor in state.items():
         tensor = tensor.cpu()
         if _numpy_dtype(tensor.dtype) is None:  # float16/bfloat16: NumPy may lack it
             tensor = tensor.to(torch.float64)
-        arrays[name] = tensor.numpy()
+        arrays[key] = tensor.numpy()
     layer.load_state_dict(arrays)
     layer.train(module.training)
     return layer
@@ -225,21 +243,32 @@ def lstm_to_torch(layer):
     >>> bool(np.allclose(out, out_torch.detach().numpy(), atol=1e-12))
     True
     """
+    return _to_torch(layer, LSTM)
+
+
+def _to_torch(layer, layer_cls):
+    """:func:`lstm_to_torch` for any of the layer classes."""
     torch = _import_torch()
-    if not isinstance(layer, LSTM):
-        raise TypeError(f"layer must be a numlstm.LSTM, got {type(layer).__name__}")
+    name = layer_cls.__name__
+    if not isinstance(layer, layer_cls):
+        raise TypeError(f"layer must be a numlstm.{name}, got {type(layer).__name__}")
     if getattr(layer, "peephole", False):
         raise ValueError("layer has peephole connections, which torch.nn.LSTM does not "
                          "have: it cannot be converted")
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[layer.dtype.name]
+    kwargs = {}
+    if layer_cls is LSTM:
+        kwargs["proj_size"] = layer.proj_size
+    elif layer_cls is RNN:
+        kwargs["nonlinearity"] = layer.nonlinearity
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*dropout.*num_layers", category=UserWarning)
-        module = torch.nn.LSTM(layer.input_size, layer.hidden_size,
-                               num_layers=layer.num_layers, bias=True, batch_first=True,
-                               dropout=layer.dropout, bidirectional=layer.bidirectional,
-                               proj_size=getattr(layer, "proj_size", 0), dtype=torch_dtype)
-    state = {name: torch.from_numpy(np.array(value, copy=True))
-             for name, value in layer.state_dict().items()}
+        module = getattr(torch.nn, name)(
+            layer.input_size, layer.hidden_size, num_layers=layer.num_layers, bias=True,
+            batch_first=True, dropout=layer.dropout, bidirectional=layer.bidirectional,
+            dtype=torch_dtype, **kwargs)
+    state = {key: torch.from_numpy(np.array(value, copy=True))
+             for key, value in layer.state_dict().items()}
     module.load_state_dict(state, strict=True)
     module.train(layer.training)
     return module

@@ -515,6 +515,29 @@ class RecurrentLayer:
                 grads[name] = value
         return grads, d_out
 
+    @classmethod
+    def from_torch(cls, module, **kwargs):
+        """Build a layer with the weights of the PyTorch module of the same name
+        (``torch.nn.GRU`` for :class:`GRU`, ``torch.nn.RNN`` for :class:`RNN`).
+
+        Keyword arguments (``dtype``, ``device``, ``random_state``, ``require_batch_first``)
+        and checks are those of :func:`numlstm.interop.lstm_from_torch`.
+
+        Returns
+        -------
+        layer : instance of this class
+        """
+        from .interop import _from_torch
+
+        return _from_torch(module, cls, **kwargs)
+
+    def to_torch(self):
+        """Return the PyTorch module of the same name (``batch_first=True``) holding copies
+        of these weights; see :func:`numlstm.interop.lstm_to_torch`."""
+        from .interop import _to_torch
+
+        return _to_torch(self, type(self))
+
     def __getstate__(self):
         # Caches and scratch are large and rebuilt on demand; the backend is chosen again on
         # unpickling, so a model trained on a GPU loads on a machine without one.

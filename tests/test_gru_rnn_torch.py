@@ -92,3 +92,29 @@ def test_matches_torch(cell, case, dtype, tol):
     assert set(grads) == set(t_grads)
     for k in t_grads:
         close(grads[k], t_grads[k], k)
+
+
+@pytest.mark.parametrize("cell", list(MODULES))
+def test_from_torch_and_to_torch(cell):
+    make, module_cls, module_kw = MODULES[cell]
+    torch.manual_seed(0)
+    module = module_cls(3, 4, num_layers=2, bidirectional=True, batch_first=True,
+                        dtype=torch.float64, **module_kw).eval()
+    cls = type(make(3, 4))
+    layer = cls.from_torch(module)
+    assert type(layer) is cls and layer.dtype == np.float64 and not layer.training
+    x = np.random.default_rng(0).normal(size=(2, 5, 3))
+    with torch.no_grad():
+        expected, h_expected = module(torch.from_numpy(x))
+    out, h_n = layer.forward(x, requires_grad=False)
+    np.testing.assert_allclose(out, expected.numpy(), atol=1e-12)
+    np.testing.assert_allclose(h_n, h_expected.numpy(), atol=1e-12)
+    back = layer.to_torch()
+    assert type(back) is module_cls and back.batch_first
+    assert getattr(back, "nonlinearity", None) == getattr(module, "nonlinearity", None)
+    for k, v in module.state_dict().items():
+        assert torch.equal(back.state_dict()[k], v), k
+    with pytest.raises(TypeError, match="torch.nn.LSTM -> numlstm.LSTM.from_torch"):
+        cls.from_torch(torch.nn.LSTM(3, 4, batch_first=True))
+    with pytest.raises(ValueError, match="batch_first=False"):
+        cls.from_torch(module_cls(3, 4, **module_kw))
