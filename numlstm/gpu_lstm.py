@@ -1,4 +1,11 @@
-"""CUDA kernels: one LSTM layer (one or two directions), forward and backward through time.
+"""CUDA kernels: one recurrent layer (one or two directions), forward and backward through time.
+
+The plain LSTM runs on the fused kernels described below. The GRU, the RNN and the LSTM
+with a projection or peepholes run a simpler sweep (:func:`_generic_forward_on_device`,
+:func:`_generic_backward_on_device`): per timestep, one launch of the same tiled
+matrix-product kernel for the recurrent product of both directions and one elementwise
+kernel of the cell (:func:`_cell_kernels`), with the cell math of
+:mod:`numlstm.cpu_lstm`; the weight gradients are the same large products after the sweep.
 
 The ``numba.cuda`` twin of :mod:`numlstm.cpu_lstm`, behind the same backend interface
 (:class:`CUDABackend`, chosen by :mod:`numlstm._backend`). Three layers, bottom up:
