@@ -427,3 +427,66 @@ def cell_backward(cache, d_out, d_h_n=None):
     if cache["has_h0"]:
         grads["h0"] = d_h0
     return grads, d_layer_out
+
+
+# ------------------------------------------------------------- LSTM options (forward)
+def lstm_options_forward(params, x, h0=None, c0=None, lengths=None):
+    """Forward pass of an LSTM with peepholes and/or a projection, from the equations.
+
+    ``params`` has torch's keys plus, per layer and direction, ``weight_ci``,
+    ``weight_cf``, ``weight_co`` (H,) for peepholes and ``weight_hr`` (P, H) for a
+    projection::
+
+        i = sigmoid(W_ii x + b_ii + W_hi h + b_hi + w_ci * c_prev)
+        f = sigmoid(W_if x + b_if + W_hf h + b_hf + w_cf * c_prev)
+        g = tanh(W_ig x + b_ig + W_hg h + b_hg)
+        c = f * c_prev + i * g
+        o = sigmoid(W_io x + b_io + W_ho h + b_ho + w_co * c)
+        h = W_hr (o * tanh(c))          (without a projection: o * tanh(c))
+
+    Returns (out, h_n, c_n), float64.
+    """
+    p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    num_layers = 0
+    while f"weight_ih_l{num_layers}" in p:
+        num_layers += 1
+    D = 2 if "weight_ih_l0_reverse" in p else 1
+    H = p["weight_ih_l0"].shape[0] // 4
+    R = p["weight_hh_l0"].shape[1]
+    x = np.asarray(x, dtype=np.float64)
+    B, T, _ = x.shape
+    lengths = _check_lengths(lengths, B, T)
+    h_init = np.zeros((num_layers * D, B, R)) if h0 is None else np.asarray(h0, np.float64)
+    c_init = np.zeros((num_layers * D, B, H)) if c0 is None else np.asarray(c0, np.float64)
+    h_n = np.zeros_like(h_init)
+    c_n = np.zeros_like(c_init)
+    layer_in = x
+    for k in range(num_layers):
+        layer_out = np.zeros((B, T, D * R))
+        for d in range(D):
+            sfx = _suffix(d)
+
+            def w(name, default=None):
+                return p.get(f"{name}_l{k}{sfx}", default)
+
+            zeros = np.zeros(H)
+            w_ci, w_cf, w_co = w("weight_ci", zeros), w("weight_cf", zeros), w("weight_co", zeros)
+            W_hr = w("weight_hr")
+            for b in range(B):
+                h, c = h_init[k * D + d, b], c_init[k * D + d, b]
+                order = range(lengths[b]) if d == 0 else range(lengths[b] - 1, -1, -1)
+                for t in order:
+                    z = (w("weight_ih") @ layer_in[b, t] + w("bias_ih") + w("weight_hh") @ h
+                         + w("bias_hh"))
+                    i = _sigmoid(z[:H] + w_ci * c)
+                    f = _sigmoid(z[H:2 * H] + w_cf * c)
+                    g = np.tanh(z[2 * H:3 * H])
+                    c = f * c + i * g
+                    o = _sigmoid(z[3 * H:] + w_co * c)
+                    h = o * np.tanh(c)
+                    if W_hr is not None:
+                        h = W_hr @ h
+                    layer_out[b, t, d * R:(d + 1) * R] = h
+                h_n[k * D + d, b], c_n[k * D + d, b] = h, c
+        layer_in = layer_out
+    return layer_in, h_n, c_n

@@ -172,3 +172,15 @@ def test_pickle_and_errors():
         layer.forward(x, np.zeros((1, 3, 3)))
     with pytest.raises(ValueError, match=r"c0 must have shape \(1, 3, 3\)"):
         layer.forward(x, h0, np.zeros((1, 3, 2)))
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_forward_matches_reference(name):
+    from lstm_reference import lstm_options_forward
+
+    layer, x, h0, c0, lengths, _ = problem(OPTIONS[name], 5, 4, 3, 4, 2, True, True, seed=4)
+    out, (h_n, c_n) = layer.forward(x, h0, c0, lengths=lengths)
+    ref_out, ref_h, ref_c = lstm_options_forward(layer.state_dict(), x, h0, c0, lengths)
+    np.testing.assert_allclose(out, ref_out, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h_n, ref_h, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(c_n, ref_c, rtol=1e-12, atol=1e-12)
