@@ -955,6 +955,23 @@ def _elementwise(kernel, n_threads):
     return _configured(kernel, _cdiv(n_threads, per_block), per_block)
 
 
+def _step_rows(u, n_slots, n_dirs, width):
+    """``(offset, stride)`` of the rows of step ``u`` of both directions in a
+    (B, n_slots, D, width) buffer, for one product batched over the directions.
+
+    The directions are at different timesteps (``t_d = step_order(u, T, d == 1)``), but
+    entry ``z`` of a batched product starts at ``offset + z * stride``: with two entries any
+    two starting points fit, the stride negative if need be. With one slot (a buffer of
+    only the current step) both directions use slot 0.
+    """
+    def start(d):
+        t = step_order(u, n_slots, d == 1) if n_slots > 1 else 0
+        return (t * n_dirs + d) * width
+
+    offset = start(0)
+    return offset, (start(1) - offset if n_dirs == 2 else 0)
+
+
 class _GenericCache:
     """What the backward pass of a GRU, RNN or LSTM with options needs, on the device.
 
@@ -1033,14 +1050,11 @@ def _generic_forward_on_device(kern, cell, x, lengths, W_ih, W_hh, bias, bias_hn
                   h_prev, c_prev, m)
         if proj:
             # hp[d] = m[:, step, d] @ W_hr[d]^T; forward and reverse are at different steps.
-            for d in range(n_dirs):
-                t = step_order(u, n_steps, d == 1)
-                slot = t if store else 0
-                _matmul(kern, batch, rec_size, hidden,
-                        _Mat(_flat(m), m_slots * n_dirs * hidden,
-                             offset=(slot * n_dirs + d) * hidden),
-                        _Mat(_flat(W_hr), hidden, offset=d * rec_size * hidden, trans=True),
-                        _Mat(_flat(hp), rec_size, offset=d * batch * rec_size))
+            offset, stride = _step_rows(u, n_steps if store else 1, n_dirs, hidden)
+            _matmul(kern, batch, rec_size, hidden,
+                    _Mat(_flat(m), m_slots * n_dirs * hidden, offset=offset, stride=stride),
+                    _Mat(_flat(W_hr), hidden, stride=rec_size * hidden, trans=True),
+                    _Mat(_flat(hp), rec_size, stride=batch * rec_size), batch=n_dirs)
             commit(u, store, lengths, hp, h, out, h_prev)
     cache = (_GenericCache(x, lengths, gates, h_prev, c_prev, m, cell, peep, W_hr)
              if store else None)
@@ -1077,24 +1091,23 @@ def _generic_backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n):
     for u in range(n_steps - 1, -1, -1):
         if proj:
             gather(u, cache.lengths, d_h, d_out, dh_store)
-            for d in range(n_dirs):
-                t = step_order(u, n_steps, d == 1)
-                # dm[d] = dh_store[:, t, d] @ W_hr[d]
-                _matmul(kern, batch, hidden, rec_size,
-                        _Mat(_flat(dh_store), n_steps * n_dirs * rec_size,
-                             offset=(t * n_dirs + d) * rec_size),
-                        _Mat(_flat(cache.W_hr), hidden, offset=d * rec_size * hidden),
-                        _Mat(_flat(dm), hidden, offset=d * batch * hidden))
+            # dm[d] = dh_store[:, t_d, d] @ W_hr[d]
+            offset, stride = _step_rows(u, n_steps, n_dirs, rec_size)
+            _matmul(kern, batch, hidden, rec_size,
+                    _Mat(_flat(dh_store), n_steps * n_dirs * rec_size, offset=offset,
+                         stride=stride),
+                    _Mat(_flat(cache.W_hr), hidden, stride=rec_size * hidden),
+                    _Mat(_flat(dm), hidden, stride=batch * hidden), batch=n_dirs)
         cell_step(u, proj, cache.lengths, peep_arg, cache.gates, cache.h_prev, cache.c_prev,
                   d_out, dm, d_h, d_c, d_gates, d_rec)
-        # d_h[d] += d_rec[:, t, d] @ W_hh[d]; padded rows have zero d_rec.
-        for d in range(n_dirs):
-            t = step_order(u, n_steps, d == 1)
-            _matmul(kern, batch, rec_size, n_gate_cols,
-                    _Mat(_flat(d_rec), n_steps * n_dirs * n_gate_cols,
-                         offset=(t * n_dirs + d) * n_gate_cols),
-                    _Mat(_flat(W_hh), rec_size, offset=d * n_gate_cols * rec_size),
-                    _Mat(_flat(d_h), rec_size, offset=d * batch * rec_size), accumulate=True)
+        # d_h[d] += d_rec[:, t_d, d] @ W_hh[d]; padded rows have zero d_rec.
+        offset, stride = _step_rows(u, n_steps, n_dirs, n_gate_cols)
+        _matmul(kern, batch, rec_size, n_gate_cols,
+                _Mat(_flat(d_rec), n_steps * n_dirs * n_gate_cols, offset=offset,
+                     stride=stride),
+                _Mat(_flat(W_hh), rec_size, stride=n_gate_cols * rec_size),
+                _Mat(_flat(d_h), rec_size, stride=batch * rec_size), accumulate=True,
+                batch=n_dirs)
     rows = batch * n_steps
     width = n_dirs * n_gate_cols
     dg = _flat(d_gates)
