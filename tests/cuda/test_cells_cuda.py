@@ -39,12 +39,9 @@ def run(layer, x, states, lengths, d_out, d_states):
     return result
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("name", list(MAKERS))
-def test_matches_cpu(name, dtype):
-    # float64 on two layers; float32 (the other kernels' compilation) on one, for time.
-    B, T, L = 3, 3, 2 if dtype == np.float64 else 1
-    kw = dict(num_layers=L, bidirectional=True, dtype=dtype, random_state=0)
+def compare(name, dtype, B, T, L, bidirectional, lengths):
+    D = 2 if bidirectional else 1
+    kw = dict(num_layers=L, bidirectional=bidirectional, dtype=dtype, random_state=0)
     cpu = MAKERS[name](device="cpu", **kw)
     gpu = MAKERS[name](device="cuda", **kw)
     rng = np.random.default_rng(1)
@@ -53,9 +50,8 @@ def test_matches_cpu(name, dtype):
     gpu.load_state_dict(cpu.state_dict())
     sizes = cpu._state_sizes()
     x = rng.standard_normal((B, T, 3))
-    lengths = np.array([3, 1, 2])
-    states = tuple(rng.standard_normal((2 * L, B, n)) for n in sizes)
-    d_states = tuple(rng.standard_normal((2 * L, B, n)) for n in sizes)
+    states = tuple(rng.standard_normal((D * L, B, n)) for n in sizes)
+    d_states = tuple(rng.standard_normal((D * L, B, n)) for n in sizes)
     d_out = rng.standard_normal((B, T, cpu.output_size))
     expected = run(cpu, x, states, lengths, d_out, d_states)
     actual = run(gpu, x, states, lengths, d_out, d_states)
@@ -63,8 +59,22 @@ def test_matches_cpu(name, dtype):
     for key, value in expected.items():
         assert actual[key].dtype == np.dtype(dtype), key
         assert_matches(actual[key], value, dtype, key)
+    return actual
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(MAKERS))
+def test_matches_cpu(name, dtype):
+    # float64 on two layers; float32 (the other kernels' compilation) on one, for time.
+    actual = compare(name, dtype, 3, 3, 2 if dtype == np.float64 else 1, True,
+                     np.array([3, 1, 2]))
     # Padded steps: zero output, no input gradient.
     assert np.all(actual["out"][1, 1:] == 0.0) and np.all(actual["dx"][1, 1:] == 0.0)
+
+
+@pytest.mark.parametrize("name", ["gru", "lstm_proj_peephole"])
+def test_matches_cpu_one_direction(name):
+    compare(name, np.float64, 2, 4, 1, False, np.array([2, 4]))
 
 
 def test_plain_lstm_still_runs_fused(monkeypatch):
