@@ -421,7 +421,9 @@ def layer_forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, 
     n_rows = b1 - b0
     hidden = c_n.shape[2] if cell == CELL_LSTM else h_n.shape[2]
     rec = np.empty((n_rows, W_hh.shape[1] if cell == CELL_GRU else 0), dtype=x.dtype)
-    m_rows = np.empty((n_rows, hidden), dtype=x.dtype)
+    # Rows of W_hn h + b_hn (GRU) or o * tanh(c) (projection) that training would store.
+    need_m_rows = not store and (cell == CELL_GRU or W_hr.shape[1] > 0)
+    m_rows = np.empty((n_rows, hidden if need_m_rows else 0), dtype=x.dtype)
     h_rows = np.empty((n_rows, W_hr.shape[1]), dtype=x.dtype)
     for d in range(W_hh.shape[0]):
         _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, c_n, out,
