@@ -121,6 +121,9 @@ class _NoWorkspace:
         return allocate(shape, dtype)
 
 
+_CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+
+
 def _empty(dtype, *shape):
     return np.empty(shape, dtype)
 
@@ -155,11 +158,10 @@ class LayerSpec:
         return self.cell == "lstm"
 
 
-_CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 _LSTM = LayerSpec()
 
 
-def _kernel_extras(spec, n_dirs, hidden, dtype):
+def _kernel_extras(spec, n_dirs, dtype):
     """``bias_hn, peep, W_hr`` as the kernels take them (size-0 arrays when unused)."""
     bias_hn = spec.bias_hn if spec.bias_hn is not None else _empty(dtype, n_dirs, 0)
     peep = spec.peephole if spec.peephole is not None else _empty(dtype, n_dirs, 3, 0)
@@ -195,7 +197,7 @@ class CPUBackend:
         code, n_dirs, hidden, rec_size = self._sizes(W_ih, W_hh, spec)
         batch, n_steps, _ = x.shape
         dtype = x.dtype
-        bias_hn, peep, W_hr = _kernel_extras(spec, n_dirs, hidden, dtype)
+        bias_hn, peep, W_hr = _kernel_extras(spec, n_dirs, dtype)
         if c0 is None:
             c0 = _empty(dtype, n_dirs, batch, hidden if spec.has_cell_state else 0)
         out = np.empty((batch, n_steps, n_dirs * rec_size), dtype)
@@ -294,7 +296,7 @@ class CPUBackend:
         ws = workspace or _NoWorkspace
         batch, n_steps, _ = x.shape
         dtype = x.dtype
-        _, peep, W_hr = _kernel_extras(spec, n_dirs, hidden, dtype)
+        _, peep, W_hr = _kernel_extras(spec, n_dirs, dtype)
         proj = W_hr.shape[1] > 0
         bounds = _chunk_bounds(batch)
         n_chunks = bounds.shape[0] - 1
