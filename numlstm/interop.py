@@ -53,8 +53,8 @@ def lstm_from_torch(module, *, dtype=None, device="cpu", random_state=None,
     Parameters
     ----------
     module : torch.nn.LSTM
-        The module to convert. It must have ``bias=True`` and ``proj_size=0``, and (by
-        default) ``batch_first=True``. Its parameters may live on any device; they are
+        The module to convert. It must have ``bias=True`` and (by default)
+        ``batch_first=True``; a ``proj_size`` carries over. Its parameters may live on any device; they are
         copied to host memory.
     dtype : {None, numpy.float32, numpy.float64, "float32", "float64"}, default=None
         Float type of the new layer. ``None`` keeps the module's dtype, which must then
@@ -88,8 +88,7 @@ def lstm_from_torch(module, *, dtype=None, device="cpu", random_state=None,
         parameters are not float32/float64 and no ``dtype`` is given, or its parameters
         do not all have the same dtype.
     ValueError
-        If the module has ``proj_size > 0``, ``bias=False``, or ``batch_first=False``
-        while ``require_batch_first`` is true, or weights that are not finite.
+        If the module has ``bias=False``, or ``batch_first=False`` while ``require_batch_first`` is true, or weights that are not finite.
 
     See Also
     --------
@@ -132,10 +131,6 @@ def _from_torch(module, layer_cls, *, dtype=None, device="cpu", random_state=Non
         raise TypeError(
             f"module must be a torch.nn.{name}, got {type(module).__module__}."
             f"{type(module).__qualname__} (for the other cells: {', '.join(others)}).")
-    if getattr(module, "proj_size", 0):
-        raise ValueError(
-            f"module has proj_size={module.proj_size}: LSTMs with projections are not "
-            "converted from PyTorch by numlstm. Use a module with proj_size=0.")
     if not module.bias:
         raise ValueError(
             f"module has bias=False: numlstm.{name} always has bias_ih and bias_hh. Use a "
@@ -149,9 +144,11 @@ def _from_torch(module, layer_cls, *, dtype=None, device="cpu", random_state=Non
     # The weights as the module computes with them: attribute access also evaluates
     # parametrizations such as weight normalisation.
     suffixes = ("", "_reverse") if module.bidirectional else ("",)
+    proj_size = getattr(module, "proj_size", 0)
+    blocks = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + (
+        ("weight_hr",) if proj_size else ())
     names = [f"{block}_l{k}{suffix}" for k in range(module.num_layers)
-             for suffix in suffixes
-             for block in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+             for suffix in suffixes for block in blocks]
     state = {}
     with torch.no_grad():
         for key in names:
@@ -175,7 +172,7 @@ def _from_torch(module, layer_cls, *, dtype=None, device="cpu", random_state=Non
                   dropout=float(module.dropout), dtype=dtype, random_state=random_state,
                   device=device)
     if layer_cls is LSTM:
-        kwargs["forget_bias"] = None
+        kwargs.update(forget_bias=None, proj_size=proj_size)
     elif layer_cls is RNN:
         kwargs["nonlinearity"] = module.nonlinearity
     layer = layer_cls(module.input_size, module.hidden_size, **kwargs)

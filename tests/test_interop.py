@@ -155,7 +155,6 @@ def test_random_state_and_device_are_passed_on():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"proj_size": 2}, "proj_size=2"),
     ({"bias": False}, "bias=False"),
     ({"batch_first": False}, "batch_first=False"),
 ])

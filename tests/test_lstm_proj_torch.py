@@ -96,3 +96,21 @@ def test_to_torch_with_projection_and_peephole_refusal():
     np.testing.assert_allclose(out, expected.numpy(), atol=1e-12)
     with pytest.raises(ValueError, match="peephole"):
         LSTM(3, 4, peephole=True).to_torch()
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_from_torch_with_projection_round_trip(bidirectional):
+    module = torch.nn.LSTM(3, 6, num_layers=2, proj_size=2, bidirectional=bidirectional,
+                           batch_first=True).double().eval()
+    layer = LSTM.from_torch(module)
+    assert (layer.proj_size, layer.hidden_size) == (2, 6)
+    x = np.random.default_rng(1).normal(size=(3, 5, 3))
+    with torch.no_grad():
+        expected, (h_t, c_t) = module(torch.from_numpy(x))
+    out, (h_n, c_n) = layer.forward(x, requires_grad=False)
+    np.testing.assert_allclose(out, expected.numpy(), atol=1e-12)
+    np.testing.assert_allclose(h_n, h_t.numpy(), atol=1e-12)
+    np.testing.assert_allclose(c_n, c_t.numpy(), atol=1e-12)
+    back = layer.to_torch()
+    for key, value in module.state_dict().items():
+        np.testing.assert_array_equal(back.state_dict()[key].numpy(), value.numpy())
