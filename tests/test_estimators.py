@@ -283,7 +283,7 @@ def test_bidirectional_and_stacked():
     X = rng.normal(size=(100, 12, 1))
     y = X[:, 0, 0]
     reg = LSTMRegressor(hidden_size=8, num_layers=2, bidirectional=True, max_iter=25,
-                        random_state=0).fit(X, y)
+                        learning_rate_init=0.01, random_state=0).fit(X, y)
     assert reg.network_.lstm.num_directions == 2 and reg.network_.lstm.num_layers == 2
     assert reg.network_.coef_.shape == (16, 1)
     assert reg.score(X, y) > 0.8
@@ -373,10 +373,32 @@ def test_stops_when_loss_stalls():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         reg = LSTMRegressor(hidden_size=4, max_iter=200, tol=10.0, n_iter_no_change=2,
-                            random_state=0).fit(X, y)
+                            learning_rate="constant", random_state=0).fit(X, y)
+        adaptive = LSTMRegressor(hidden_size=4, max_iter=200, tol=10.0, n_iter_no_change=2,
+                                 random_state=0).fit(X, y)
     # scikit-learn's MLP rule: stop once more than n_iter_no_change epochs failed to
     # improve; the first epoch always improves on the initial infinite best loss.
     assert reg.n_iter_ == 4
+    # learning_rate="adaptive" divides the step size the first two times instead, and
+    # goes on from the best epoch.
+    assert adaptive.n_iter_ == 4 + 3 + 3
+
+
+def test_auto_budget_counts_optimizer_steps():
+    X, y = _adding(n=60)
+    params = dict(hidden_size=4, tol=10.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        # one mini-batch per epoch: wait 50 epochs (steps) instead of 10
+        one_step = LSTMRegressor(**params, learning_rate="constant").fit(X, y)
+        # 60 mini-batches of 1 per epoch: 10 epochs
+        many_steps = LSTMRegressor(**params, learning_rate="constant",
+                                   batch_size=1).fit(X, y)
+    assert one_step.n_iter_ == 52
+    assert many_steps.n_iter_ == 12
+    with pytest.warns(ConvergenceWarning, match=r"maximum iterations \(1000\)"):
+        LSTMRegressor(hidden_size=2, tol=0.0, max_iter="auto", random_state=0,
+                      n_iter_no_change=100000).fit(X[:8], y[:8])
 
 
 def test_max_iter_reached_warns():
@@ -414,12 +436,12 @@ def test_partial_fit_classifier_needs_classes():
 def test_pipeline_and_cross_val_score():
     X, y = _sign_task(n=90, labels=(0, 1))
     X2 = X[:, :, 0]  # univariate series
-    pipe = make_pipeline(StandardScaler(), LSTMClassifier(hidden_size=4, max_iter=10,
-                                                          random_state=0))
+    # a small fixed budget of epochs, at a step size large enough for it
+    params = dict(hidden_size=4, max_iter=10, learning_rate_init=0.01, random_state=0)
+    pipe = make_pipeline(StandardScaler(), LSTMClassifier(**params))
     pipe.fit(X2, y)
     assert pipe.score(X2, y) > 0.7
-    scores = cross_val_score(LSTMClassifier(hidden_size=4, max_iter=10, random_state=0),
-                             X, y, cv=3)
+    scores = cross_val_score(LSTMClassifier(**params), X, y, cv=3)
     assert scores.shape == (3,) and np.all(scores > 0.5)
 
 

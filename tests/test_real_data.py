@@ -15,10 +15,7 @@ of Numba threads (they change float32 rounding, which long training amplifies), 
 seed counts below are what keeps the checks stable across thread counts; see
 ``docs/real_data.rst`` for the measurements.
 
-``PROPOSED_DEFAULTS`` holds the settings those measurements support as defaults; any of
-them that the estimator does not use by default yet is passed explicitly (and shown in
-the assertion messages), so these tests measure the proposal until the defaults adopt
-it, and the defaults themselves afterwards.
+The estimator runs with its defaults: only ``hidden_size`` and ``random_state`` are set.
 """
 
 import functools
@@ -45,19 +42,12 @@ LOADERS = {"ItalyPowerDemand": "load_italy_power_demand", "GunPoint": "load_gunp
 HIDDEN_SIZE = {"ItalyPowerDemand": 64, "GunPoint": 64}
 #: ItalyPowerDemand's margin over 1-NN is small (about 0.5 point), so it gets more seeds.
 SEEDS = {"ItalyPowerDemand": tuple(range(10)), "GunPoint": (0, 1, 2)}
-#: Settings that reach the targets (docs/real_data.rst), proposed as the new defaults.
-PROPOSED_DEFAULTS = {"learning_rate_init": 0.005, "max_iter": 500, "n_iter_no_change": 50}
 FIT_SECONDS = 60.0
 
 
 def _load(name, split):
     X, y = getattr(sktime_datasets, LOADERS[name])(split=split, return_type="numpy3D")
     return X.transpose(0, 2, 1), y  # sktime: (n, channels, time); numlstm: (n, time, features)
-
-
-def _overrides():
-    defaults = LSTMClassifier().get_params()
-    return {k: v for k, v in PROPOSED_DEFAULTS.items() if defaults[k] != v}
 
 
 def _warm_up():
@@ -74,14 +64,12 @@ def _measure(name):
     flat_test = X_test.reshape(len(X_test), -1)
     knn = KNeighborsClassifier(n_neighbors=1).fit(flat_train, y_train)
 
-    overrides = _overrides()
     lstm_acc, mlp_acc, seconds = [], [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         _warm_up()
         for seed in SEEDS[name]:
-            clf = LSTMClassifier(hidden_size=HIDDEN_SIZE[name], random_state=seed,
-                                 **overrides)
+            clf = LSTMClassifier(hidden_size=HIDDEN_SIZE[name], random_state=seed)
             start = time.perf_counter()
             clf.fit(X_train, y_train)
             seconds.append(time.perf_counter() - start)
@@ -89,9 +77,8 @@ def _measure(name):
             mlp = MLPClassifier(random_state=seed).fit(flat_train, y_train)
             mlp_acc.append(mlp.score(flat_test, y_test))
     lstm_mean, mlp_mean = float(np.mean(lstm_acc)), float(np.mean(mlp_acc))
-    report = (f"{name}: LSTMClassifier(hidden_size={HIDDEN_SIZE[name]}"
-              + "".join(f", {k}={v}" for k, v in overrides.items())
-              + f") test accuracy {[round(a, 4) for a in lstm_acc]} (mean {lstm_mean:.4f}); "
+    report = (f"{name}: LSTMClassifier(hidden_size={HIDDEN_SIZE[name]}) test accuracy "
+              f"{[round(a, 4) for a in lstm_acc]} (mean {lstm_mean:.4f}); "
               f"MLPClassifier {[round(a, 4) for a in mlp_acc]} (mean {mlp_mean:.4f}); "
               f"1-NN {knn.score(flat_test, y_test):.4f}, published "
               f"{PUBLISHED_1NN[name]:.4f}; fit seconds {[round(s, 1) for s in seconds]}")
@@ -115,15 +102,7 @@ def test_lstm_beats_published_1nn(name):
     assert result["lstm"] > PUBLISHED_1NN[name], result["report"]
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("ItalyPowerDemand", marks=pytest.mark.xfail(
-        strict=False,
-        reason="known gap: over 30 runs (seeds 0-9 x 1, 2 and 4 Numba threads) the LSTM "
-               "averages 96.0% on ItalyPowerDemand against the default MLP's 96.3%, about "
-               "3 of 1029 test days; some thread counts pass, others do not "
-               "(docs/real_data.rst)")),
-    "GunPoint",
-])
+@pytest.mark.parametrize("name", list(LOADERS))
 def test_lstm_matches_default_mlp(name):
     result = _measure(name)
     assert result["lstm"] >= result["mlp"], result["report"]

@@ -31,6 +31,20 @@ __all__ = ["BaseLSTM", "TrainingDivergedError", "load_checkpoint"]
 #: Recurrent layer class of each ``cell`` parameter value.
 _CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 
+#: ``max_iter="auto"``: this many epochs ("adam"/"sgd"), or as many as make
+#: ``_AUTO_MAX_STEPS`` optimizer steps if that is more (small training sets, where an
+#: epoch is one or a few mini-batches); "lbfgs": ``_AUTO_MAX_EPOCHS`` iterations.
+_AUTO_MAX_EPOCHS = 100
+_AUTO_MAX_STEPS = 1000
+#: ``n_iter_no_change="auto"``: this many epochs, or as many as make
+#: ``_AUTO_PATIENCE_STEPS`` optimizer steps if that is more.
+_AUTO_PATIENCE_EPOCHS = 10
+_AUTO_PATIENCE_STEPS = 50
+#: ``learning_rate="adaptive"``: on a plateau the learning rate is divided by
+#: ``_ADAPTIVE_FACTOR``, at most ``_ADAPTIVE_DECAYS`` times; the next plateau stops.
+_ADAPTIVE_FACTOR = 5.0
+_ADAPTIVE_DECAYS = 2
+
 #: Largest number of sequences of one forward pass at predict time.
 _PREDICT_CHUNK = 65536
 #: Scratch memory (bytes) one predict chunk may use: activations of the LSTM layers and
@@ -131,6 +145,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "cell": [StrOptions(set(_CELLS))],
         "solver": [StrOptions({"adam", "sgd", "lbfgs"})],
+        "learning_rate": [StrOptions({"constant", "adaptive"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
@@ -138,14 +153,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "shuffle": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
+                             StrOptions({"auto"})],
         "tol": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
@@ -158,11 +174,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     @abstractmethod
     def __init__(self, hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0,
-                 solver="adam", learning_rate_init=0.01, momentum=0.9,
-                 nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 batch_size="auto", max_iter=100, max_fun=15000, alpha=1e-4,
-                 clip_grad_norm=1.0, shuffle=True, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, warm_start=False,
+                 solver="adam", learning_rate="adaptive", learning_rate_init=0.005,
+                 momentum=0.9, nesterovs_momentum=True, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, batch_size="auto", max_iter="auto", max_fun=15000,
+                 alpha=1e-4, clip_grad_norm=1.0, shuffle=True, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change="auto", tol=1e-4,
+                 warm_start=False,
                  random_state=None, verbose=0, dtype="float32", device="cpu",
                  checkpoint=None, checkpoint_every=1, cell="lstm"):
         self.hidden_size = hidden_size
@@ -170,6 +187,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.bidirectional = bidirectional
         self.dropout = dropout
         self.solver = solver
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.momentum = momentum
         self.nesterovs_momentum = nesterovs_momentum
@@ -304,6 +322,20 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """
         self._validate_params()
         return self._fit(X, y, incremental=False)
+
+    def _max_iter(self, steps_per_epoch=1):
+        """``max_iter`` in epochs (iterations for "lbfgs"), "auto" resolved."""
+        if self.max_iter != "auto":
+            return self.max_iter
+        if self.solver == "lbfgs":
+            return _AUTO_MAX_EPOCHS
+        return max(_AUTO_MAX_EPOCHS, -(-_AUTO_MAX_STEPS // steps_per_epoch))
+
+    def _n_iter_no_change(self, steps_per_epoch):
+        """``n_iter_no_change`` in epochs, "auto" resolved."""
+        if self.n_iter_no_change != "auto":
+            return self.n_iter_no_change
+        return max(_AUTO_PATIENCE_EPOCHS, -(-_AUTO_PATIENCE_STEPS // steps_per_epoch))
 
     def _check_stochastic_solver(self):
         if self.solver not in ("sgd", "adam"):
@@ -584,8 +616,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                               f"{n_train} training samples; clipping it to {n_train}.")
             batch_size = min(self.batch_size, n_train)
 
+        steps_per_epoch = -(-n_train // batch_size)
+        max_iter = self._max_iter(steps_per_epoch)
+        patience = self._n_iter_no_change(steps_per_epoch)
         done = self.n_iter_ - state["start_iter"]
-        n_epochs = 1 if incremental else max(0, self.max_iter - done)
+        n_epochs = 1 if incremental else max(0, max_iter - done)
         if state["finished"]:
             n_epochs = 0
         rng = self._random_state
@@ -636,20 +671,25 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 self._report_epoch(bar, val_score, time.perf_counter() - start)
                 if incremental:
                     break
-                if self._no_improvement_count > self.n_iter_no_change:
+                if self._no_improvement_count > patience:
                     if early_stopping:
                         msg = (f"Validation score did not improve more than tol={self.tol} "
-                               f"for {self.n_iter_no_change} consecutive epochs.")
+                               f"for {patience} consecutive epochs.")
                     else:
                         msg = (f"Training loss did not improve more than tol={self.tol} for "
-                               f"{self.n_iter_no_change} consecutive epochs.")
-                    if bar is not None:
-                        bar.write(msg + " Stopping.")
-                    if self._optimizer.trigger_stopping(msg, self.verbose and bar is None):
+                               f"{patience} consecutive epochs.")
+                    decays = state.get("decays", 0)
+                    if self.learning_rate == "adaptive" and decays < _ADAPTIVE_DECAYS:
+                        state["decays"] = decays + 1
+                        self._decay_learning_rate(state, msg, bar)
+                    elif self._optimizer.trigger_stopping(
+                            msg, self.verbose and bar is None):
+                        if bar is not None:
+                            bar.write(msg + " Stopping.")
                         state["stopped"] = True
                         break
                     self._no_improvement_count = 0
-                if self.n_iter_ - state["start_iter"] < self.max_iter:
+                if self.n_iter_ - state["start_iter"] < max_iter:
                     self._maybe_checkpoint(fingerprint)
         except KeyboardInterrupt:
             if updating:  # stopped inside an update: undo the half-applied step
@@ -676,11 +716,28 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self._maybe_checkpoint(fingerprint, force=True)
         if not state["stopped"]:
             warnings.warn(
-                f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and the "
+                f"Stochastic optimizer: maximum iterations ({max_iter}) reached and the "
                 "optimization hasn't converged yet.", ConvergenceWarning,
             )
-        if early_stopping:
+        if state["best_params"] is not None:
+            # the epoch with the best validation score (early_stopping) or the lowest
+            # training loss
             net.set_flat_params(state["best_params"])
+
+    def _decay_learning_rate(self, state, msg, bar):
+        """learning_rate="adaptive": divide the step size, go back to the best weights."""
+        optimizer = self._optimizer
+        optimizer.learning_rate_init /= _ADAPTIVE_FACTOR
+        optimizer.learning_rate /= _ADAPTIVE_FACTOR
+        if state["best_params"] is not None:
+            self.network_.set_flat_params(state["best_params"])
+        if self.verbose:
+            msg += (f" Dividing the learning rate by {_ADAPTIVE_FACTOR:g} (to "
+                    f"{optimizer.learning_rate_init:g}) and going on from the best epoch.")
+            if bar is not None:
+                bar.write(msg)
+            else:
+                print(msg, flush=True)
 
     def _report_epoch(self, bar, val_score, seconds):
         if not self.verbose:
@@ -747,7 +804,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         else:
             state = {"start_iter": self.n_iter_, "finished": False}
             self._fit_state = state
-        remaining = self.max_iter - (self.n_iter_ - state["start_iter"])
+        remaining = self._max_iter() - (self.n_iter_ - state["start_iter"])
         if state["finished"] or remaining <= 0:
             return
         x0 = net.get_flat_params().astype(np.float64)

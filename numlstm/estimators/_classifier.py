@@ -37,8 +37,16 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         ``scipy.optimize.minimize(method="L-BFGS-B")`` on the flat parameter
         vector over the whole training set (it needs ``dropout=0`` when
         ``num_layers > 1``).
-    learning_rate_init : float, default=0.01
-        Step size of "adam" and "sgd".
+    learning_rate : {"adaptive", "constant"}, default="adaptive"
+        Step-size schedule of "adam" and "sgd". "constant" keeps
+        ``learning_rate_init`` and stops training the first time the
+        stopping rule (``n_iter_no_change``) fires. "adaptive" divides the
+        step size by 5 at that point instead, goes back to the weights of the
+        best epoch and trains on; the third time the rule fires, training
+        stops. Smaller steps at the end let the weights settle in the
+        minimum the large steps found instead of jittering around it.
+    learning_rate_init : float, default=0.005
+        Initial step size of "adam" and "sgd".
     momentum : float, default=0.9
         Momentum of "sgd", in [0, 1].
     nesterovs_momentum : bool, default=True
@@ -51,8 +59,12 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         Numerical-stability term of Adam.
     batch_size : int or "auto", default="auto"
         Mini-batch size of "adam"/"sgd"; "auto" is ``min(64, n_samples)``.
-    max_iter : int, default=100
+    max_iter : int or "auto", default="auto"
         Maximum number of epochs ("adam"/"sgd") or iterations ("lbfgs").
+        "auto" allows 100 epochs, or as many as make 1000 optimizer steps
+        when that is more: on a small training set, where an epoch is one or
+        a few mini-batches, the budget counts updates rather than passes
+        over the data. "lbfgs": 100 iterations.
     max_fun : int, default=15000
         Maximum number of loss evaluations of "lbfgs".
     alpha : float, default=1e-4
@@ -67,13 +79,19 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     early_stopping : bool, default=False
         Whether to hold out ``validation_fraction`` of the training data
         (stratified) and stop when its accuracy stops improving; the weights
-        of the best epoch are kept. Only for "adam"/"sgd" and ``fit``.
+        of the best epoch are kept. Only for "adam"/"sgd" and ``fit``. Without it,
+        ``fit`` ends with the weights of the epoch with the lowest training
+        loss.
     validation_fraction : float, default=0.1
         Fraction of the training data held out for early stopping.
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int or "auto", default="auto"
         Number of epochs without an improvement of at least ``tol`` (in
-        training loss, or validation score with early stopping) before
-        training stops.
+        training loss, or validation score with early stopping) before the
+        step size is divided (``learning_rate="adaptive"``) or training
+        stops. "auto" waits 10 epochs, or as many as make 50 optimizer steps
+        when that is more (small training sets, where the loss can sit near
+        its starting value for tens of steps before the network finds the
+        signal).
     tol : float, default=1e-4
         Tolerance of the stopping criterion (and L-BFGS's gradient tolerance).
     warm_start : bool, default=False
@@ -205,16 +223,18 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     """
 
     def __init__(self, hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0,
-                 solver="adam", learning_rate_init=0.01, momentum=0.9,
-                 nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 batch_size="auto", max_iter=100, max_fun=15000, alpha=1e-4,
-                 clip_grad_norm=1.0, shuffle=True, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, warm_start=False,
+                 solver="adam", learning_rate="adaptive", learning_rate_init=0.005,
+                 momentum=0.9, nesterovs_momentum=True, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, batch_size="auto", max_iter="auto", max_fun=15000,
+                 alpha=1e-4, clip_grad_norm=1.0, shuffle=True, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change="auto", tol=1e-4,
+                 warm_start=False,
                  random_state=None, verbose=0, dtype="float32", device="cpu",
                  checkpoint=None, checkpoint_every=1, cell="lstm"):
         super().__init__(
             hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-            dropout=dropout, solver=solver, learning_rate_init=learning_rate_init,
+            dropout=dropout, solver=solver, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
             momentum=momentum, nesterovs_momentum=nesterovs_momentum, beta_1=beta_1,
             beta_2=beta_2, epsilon=epsilon, batch_size=batch_size, max_iter=max_iter,
             max_fun=max_fun, alpha=alpha, clip_grad_norm=clip_grad_norm, shuffle=shuffle,
