@@ -835,7 +835,54 @@ class LSTM(RecurrentLayer):
         return extra
 
 
-class GRU(RecurrentLayer):
+class _SingleStateLayer(RecurrentLayer):
+    """The torch-style ``forward``/``backward`` of the cells with one state (GRU, RNN)."""
+
+    def forward(self, x, h0=None, lengths=None, *, requires_grad=True):
+        """Run the network over a batch of sequences.
+
+        Parameters
+        ----------
+        x : array-like of shape (batch, time, input_size)
+        h0 : array-like of shape (num_layers * num_directions, batch, hidden_size), optional
+            Initial hidden state; zeros when omitted.
+        lengths : array-like of int, shape (batch,), optional
+            Valid steps of each sequence, in ``[1, time]``; the rest is padding.
+        requires_grad : bool, default=True
+            Keep what :meth:`backward` needs. ``False`` runs a cheaper inference path.
+
+        Returns
+        -------
+        out : ndarray of shape (batch, time, num_directions * hidden_size)
+            Last layer's hidden state at each step, zero at padded steps.
+        h_n : ndarray shaped like ``h0``
+            Final hidden state of every layer and direction.
+        """
+        out, (h_n,) = self.forward_states(x, (h0,), lengths, requires_grad=requires_grad)
+        return out, h_n
+
+    def backward(self, d_out, d_h_n=None):
+        """Backpropagate through the last :meth:`forward` call.
+
+        Parameters
+        ----------
+        d_out : array-like of shape (batch, time, num_directions * hidden_size)
+            Gradient of the loss w.r.t. ``out`` (entries at padded steps are ignored).
+        d_h_n : array-like shaped like ``h_n``, optional
+            Gradient w.r.t. the final state; zero when omitted.
+
+        Returns
+        -------
+        grads : dict
+            Gradient of every weight, keyed like :meth:`state_dict` (views into
+            :attr:`flat_gradient`), plus ``"h0"`` when ``forward`` was given ``h0``.
+        dx : ndarray like ``x``
+            Gradient w.r.t. the input.
+        """
+        return self.backward_states(d_out, (d_h_n,))
+
+
+class GRU(_SingleStateLayer):
     """Multi-layer gated recurrent unit network, forward and backward on NumPy arrays.
 
     Computes, for every layer and direction and every timestep ``t``::
@@ -933,51 +980,8 @@ class GRU(RecurrentLayer):
         spec = LayerSpec("gru", bias_hn=np.ascontiguousarray(b_hh[:, 2 * H:]))
         return bias, spec
 
-    def forward(self, x, h0=None, lengths=None, *, requires_grad=True):
-        """Run the network over a batch of sequences.
 
-        Parameters
-        ----------
-        x : array-like of shape (batch, time, input_size)
-        h0 : array-like of shape (num_layers * num_directions, batch, hidden_size), optional
-            Initial hidden state; zeros when omitted.
-        lengths : array-like of int, shape (batch,), optional
-            Valid steps of each sequence, in ``[1, time]``; the rest is padding.
-        requires_grad : bool, default=True
-            Keep what :meth:`backward` needs. ``False`` runs a cheaper inference path.
-
-        Returns
-        -------
-        out : ndarray of shape (batch, time, num_directions * hidden_size)
-            Last layer's hidden state at each step, zero at padded steps.
-        h_n : ndarray shaped like ``h0``
-            Final hidden state of every layer and direction.
-        """
-        out, (h_n,) = self.forward_states(x, (h0,), lengths, requires_grad=requires_grad)
-        return out, h_n
-
-    def backward(self, d_out, d_h_n=None):
-        """Backpropagate through the last :meth:`forward` call.
-
-        Parameters
-        ----------
-        d_out : array-like of shape (batch, time, num_directions * hidden_size)
-            Gradient of the loss w.r.t. ``out`` (entries at padded steps are ignored).
-        d_h_n : array-like shaped like ``h_n``, optional
-            Gradient w.r.t. the final state; zero when omitted.
-
-        Returns
-        -------
-        grads : dict
-            Gradient of every weight, keyed like :meth:`state_dict` (views into
-            :attr:`flat_gradient`), plus ``"h0"`` when ``forward`` was given ``h0``.
-        dx : ndarray like ``x``
-            Gradient w.r.t. the input.
-        """
-        return self.backward_states(d_out, (d_h_n,))
-
-
-class RNN(RecurrentLayer):
+class RNN(_SingleStateLayer):
     """Multi-layer Elman recurrent network, forward and backward on NumPy arrays.
 
     Computes, for every layer and direction and every timestep ``t``::
@@ -1068,49 +1072,6 @@ class RNN(RecurrentLayer):
     @property
     def _kernel_cell(self):
         return "rnn_" + self.nonlinearity
-
-    def forward(self, x, h0=None, lengths=None, *, requires_grad=True):
-        """Run the network over a batch of sequences.
-
-        Parameters
-        ----------
-        x : array-like of shape (batch, time, input_size)
-        h0 : array-like of shape (num_layers * num_directions, batch, hidden_size), optional
-            Initial hidden state; zeros when omitted.
-        lengths : array-like of int, shape (batch,), optional
-            Valid steps of each sequence, in ``[1, time]``; the rest is padding.
-        requires_grad : bool, default=True
-            Keep what :meth:`backward` needs. ``False`` runs a cheaper inference path.
-
-        Returns
-        -------
-        out : ndarray of shape (batch, time, num_directions * hidden_size)
-            Last layer's hidden state at each step, zero at padded steps.
-        h_n : ndarray shaped like ``h0``
-            Final hidden state of every layer and direction.
-        """
-        out, (h_n,) = self.forward_states(x, (h0,), lengths, requires_grad=requires_grad)
-        return out, h_n
-
-    def backward(self, d_out, d_h_n=None):
-        """Backpropagate through the last :meth:`forward` call.
-
-        Parameters
-        ----------
-        d_out : array-like of shape (batch, time, num_directions * hidden_size)
-            Gradient of the loss w.r.t. ``out`` (entries at padded steps are ignored).
-        d_h_n : array-like shaped like ``h_n``, optional
-            Gradient w.r.t. the final state; zero when omitted.
-
-        Returns
-        -------
-        grads : dict
-            Gradient of every weight, keyed like :meth:`state_dict` (views into
-            :attr:`flat_gradient`), plus ``"h0"`` when ``forward`` was given ``h0``.
-        dx : ndarray like ``x``
-            Gradient w.r.t. the input.
-        """
-        return self.backward_states(d_out, (d_h_n,))
 
     def _repr_extra(self):
         return ", nonlinearity='relu'" if self.nonlinearity == "relu" else ""
