@@ -1,7 +1,7 @@
 """scikit-learn's estimator checks over both estimators, with default parameters.
 
 Except one: ``max_iter=100`` caps every fit at 100 epochs, the budget that
-``max_iter="auto"`` gives any training set of 640 sequences or more. The checks fit
+``max_iter="auto"`` gives any training set of more than 576 sequences. The checks fit
 about two hundred models on data sets of 10 to 150 samples, where "auto" allows up to
 1000 optimizer steps (1000 epochs of one mini-batch) so that small real data sets get
 enough updates; uncapped, the checks took 17 minutes on a busy two-core machine and
