@@ -9,6 +9,8 @@ import numlstm
 from numlstm import GRU, LSTM, RNN, LSTMClassifier, LSTMRegressor
 from numlstm.datasets import make_adding_problem
 
+from test_sklearn_checks import CHECKS_MAX_ITER
+
 
 def _regression_data(n=96, seq_len=12, seed=0):
     rng = np.random.default_rng(seed)
@@ -132,7 +134,9 @@ def test_layer_header_names_class_and_cell(tmp_path):
     assert header["class"] == "GRU" and header["layer"]["cell"] == "gru"
 
 
-@parametrize_with_checks([LSTMRegressor(cell="gru"), LSTMClassifier(cell="rnn")],
+# max_iter capped as in tests/test_sklearn_checks.py (see its docstring for why).
+@parametrize_with_checks([LSTMRegressor(cell="gru", max_iter=CHECKS_MAX_ITER),
+                          LSTMClassifier(cell="rnn", max_iter=CHECKS_MAX_ITER)],
                          expected_failed_checks=lambda est: est._more_tags()["_xfail_checks"])
 def test_sklearn_checks_with_other_cells(estimator, check):
     check(estimator)
