@@ -56,15 +56,21 @@ def has_estimators():
 if mode == "kernels":
     from numlstm import LSTM
     for dtype in ("float32", "float64"):
-        # Two bidirectional layers: every kernel and the code path of layer k > 0.
+        # Two bidirectional layers: every kernel and the code path of layer k > 0. A batch
+        # of 4 runs the serial kernels, one of 32 the parallel ones (one slice per thread,
+        # given two threads or more): a first fit meets both.
         layer = LSTM(3, 4, num_layers=2, bidirectional=True, dtype=dtype, random_state=0)
-        x = np.random.default_rng(0).standard_normal((4, 5, 3))
-        d_out = np.ones((4, 5, 8))
+        batches = []
+        for batch in (4, 32):
+            x = np.random.default_rng(0).standard_normal((batch, 5, 3))
+            lengths = [5, 4, 3, 1] * (batch // 4)
+            batches.append((x, lengths, np.ones((batch, 5, 8))))
 
         def step():
-            layer.forward(x, requires_grad=False)
-            layer.forward(x, lengths=[5, 4, 3, 1])
-            layer.backward(d_out)
+            for x, lengths, d_out in batches:
+                layer.forward(x, requires_grad=False)
+                layer.forward(x, lengths=lengths)
+                layer.backward(d_out)
 
         result[dtype] = first_minus_second(step)
     if has_estimators():
