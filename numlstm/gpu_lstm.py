@@ -101,6 +101,12 @@ def _cdiv(a, b):
 
 # ---------------------------------------------------------------------------- kernels
 @cuda.jit(device=True)
+def _unit_of_thread(idx, batch, size):
+    """``(direction, row, unit)`` of flat thread index ``idx`` over a (D, B, size) grid."""
+    return idx // (size * batch), (idx // size) % batch, idx % size
+
+
+@cuda.jit(device=True)
 def _grid_sync():
     """Barrier across the whole grid (the kernel is then launched cooperatively)."""
     cuda.cg.this_grid().sync()
@@ -741,9 +747,7 @@ def _cell_kernels(dtype_name, cell, peephole):
         idx = cuda.grid(1)
         if idx >= n_dirs * batch * hidden:
             return
-        j = idx % hidden
-        b = (idx // hidden) % batch
-        d = idx // (hidden * batch)
+        d, b, j = _unit_of_thread(idx, batch, hidden)
         t = step_order(u, n_steps, d == 1)
         if store and not proj:
             h_prev[b, t, d, j] = h[d, b, j]
@@ -815,9 +819,7 @@ def _cell_kernels(dtype_name, cell, peephole):
         idx = cuda.grid(1)
         if idx >= n_dirs * batch * rec_size:
             return
-        p = idx % rec_size
-        b = (idx // rec_size) % batch
-        d = idx // (rec_size * batch)
+        d, b, p = _unit_of_thread(idx, batch, rec_size)
         t = step_order(u, n_steps, d == 1)
         if store:
             h_prev[b, t, d, p] = h[d, b, p]
@@ -836,9 +838,7 @@ def _cell_kernels(dtype_name, cell, peephole):
         idx = cuda.grid(1)
         if idx >= n_dirs * batch * rec_size:
             return
-        p = idx % rec_size
-        b = (idx // rec_size) % batch
-        d = idx // (rec_size * batch)
+        d, b, p = _unit_of_thread(idx, batch, rec_size)
         t = step_order(u, n_steps, d == 1)
         if t < lengths[b]:
             dh_store[b, t, d, p] = d_h[d, b, p] + d_out[b, t, d * rec_size + p]
@@ -859,9 +859,7 @@ def _cell_kernels(dtype_name, cell, peephole):
         idx = cuda.grid(1)
         if idx >= n_dirs * batch * hidden:
             return
-        j = idx % hidden
-        b = (idx // hidden) % batch
-        d = idx // (hidden * batch)
+        d, b, j = _unit_of_thread(idx, batch, hidden)
         t = step_order(u, n_steps, d == 1)
         if t >= lengths[b]:
             for g in range(n_gate_cols // hidden):
