@@ -128,6 +128,15 @@ def _empty(dtype, *shape):
     return np.empty(shape, dtype)
 
 
+def _packed(ws, name, n_dirs, n_k, n_cols, dtype):
+    """Workspace array for a (K, N) weight matrix per direction packed by the kernels
+    (:mod:`numlstm._packed_gemm`)."""
+    from ._packed_gemm import panel_width
+
+    width = panel_width(dtype)
+    return ws.get(name, (n_dirs, -(-n_cols // width), n_k, width), dtype)
+
+
 class LayerSpec:
     """What a kernel needs to know about a layer besides its main weights.
 
@@ -216,11 +225,13 @@ class CPUBackend:
             gates = ws.get("inference", (1, batch, n_steps, n_gate_cols), dtype)
             h_prev = c_prev = m_store = _empty(dtype, 1, 1, 1, 0)
         bounds = _chunk_bounds(batch)
+        packed_ih = _packed(ws, "packed_ih", n_dirs, x.shape[2], n_gate_cols, dtype)
+        packed_hh = _packed(ws, "packed_hh", n_dirs, rec_size, n_gate_cols, dtype)
         args = (code, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0, out, h_n,
-                c_n, gates, h_prev, c_prev, m_store, store)
+                c_n, gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh)
         with _single_threaded_blas:
             if bounds.shape[0] == 2:
-                layer_forward_rows(*args, 0, batch)
+                layer_forward_rows(*args, True, 0, batch)
             else:
                 layer_forward(*args, bounds)
         if not spec.has_cell_state:
@@ -318,12 +329,14 @@ class CPUBackend:
         dW_hr = grads.get("W_hr")
         if dW_hr is None or not proj:
             dW_hr = np.empty_like(W_hr)
+        packed_hh = _packed(ws, "packed_hh_backward", n_dirs, W_hh.shape[1], rec_size, dtype)
         args = (code, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev, m_store,
                 d_out, d_h_n, d_c_n, dx)
         with _single_threaded_blas:
             if n_chunks == 1:
                 layer_backward_rows(*args, d_h0, d_c0, d_gates, d_rec, dh_store, dW_ih,
-                                    dW_hh, d_bias, d_bias_hh, d_peep, dW_hr, 0, batch)
+                                    dW_hh, d_bias, d_bias_hh, d_peep, dW_hr, packed_hh, True,
+                                    0, batch)
             else:
                 def partial(name, like):
                     return ws.get("partial_" + name, (n_chunks,) + like.shape, dtype)
@@ -332,7 +345,7 @@ class CPUBackend:
                                d_c0, d_gates, d_rec, dh_store, partial("W_ih", dW_ih),
                                partial("W_hh", dW_hh), partial("bias", d_bias),
                                partial("bias_hh", d_bias_hh), partial("peephole", d_peep),
-                               partial("W_hr", dW_hr), bounds)
+                               partial("W_hr", dW_hr), packed_hh, bounds)
         if not spec.has_cell_state:
             d_c0 = None
         return dx, d_h0, d_c0

@@ -61,6 +61,7 @@ from numba import njit, prange
 
 from ._activations import sigmoid, tanh
 from ._blas import gemm, new_gemm_scratch
+from ._packed_gemm import MAX_TILE_ROWS, matmul_packed, pack, pack_transposed
 
 __all__ = ["CELL_CODES", "CELL_GRU", "CELL_LSTM", "CELL_RNN_RELU", "CELL_RNN_TANH",
            "N_GATES", "layer_backward", "layer_backward_rows", "layer_forward",
@@ -84,16 +85,23 @@ _JIT = dict(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
 
 
 @njit(**_JIT)
-def _project_inputs(x, W_ih, d, b0, b1, dest, ld_dest, scratch):
-    """``dest[rows b0:b1, all t] = x[b0:b1] @ W_ih[d]^T`` as one product."""
+def _project_inputs(x, packed_ih, n_cols, b0, b1, dest, edge):
+    """``dest[rows b0:b1, all t] = x[b0:b1] @ W_ih[d]^T`` as one product; ``dest`` is the
+    (contiguous) gate block of these rows, ``packed_ih`` the packed ``W_ih[d]^T``."""
     n_rows = (b1 - b0) * x.shape[1]
     if n_rows == 0:
         return
-    in_size = x.shape[2]
-    n_cols = W_ih.shape[1]
-    gemm(False, True, n_rows, n_cols, in_size, 1.0,
-         x[b0:].ctypes.data, in_size, W_ih[d].ctypes.data, in_size,
-         0.0, dest, ld_dest, scratch)
+    dest[:] = 0.0
+    matmul_packed(n_rows, n_cols, x[b0:].ctypes.data, x.shape[2], packed_ih,
+                  dest.ctypes.data, n_cols, edge)
+
+
+@njit(**_JIT)
+def _pack_forward_weights(W_ih, W_hh, packed_ih, packed_hh):
+    """Pack ``W_ih[d]^T`` and ``W_hh[d]^T`` of every direction for :func:`matmul_packed`."""
+    for d in range(W_hh.shape[0]):
+        pack_transposed(W_ih[d], packed_ih[d])
+        pack_transposed(W_hh[d], packed_hh[d])
 
 
 @njit(**_JIT)
@@ -307,14 +315,16 @@ def _rnn_relu_backward(h_new, d_out, d_h, d_pre):
 # ------------------------------------------------------------------------- forward
 @njit(**_JIT)
 def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, c_n, out,
-                  gates, h_prev, c_prev, m_store, store, d, b0, b1, scratch, rec, m_rows,
-                  h_rows):
+                  gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh, d, b0, b1,
+                  scratch, edge, rec, m_rows, h_rows):
     """Run direction ``d`` over rows ``b0:b1`` for all timesteps.
 
     ``h_n``/``c_n`` hold the initial state on entry and the final state on exit. With
     ``store`` the activated gates and the state each step started from are kept for the
     backward pass; otherwise ``gates[0]`` is only scratch for the pre-activations.
-    ``rec`` (rows, G*H), ``m_rows`` (rows, H) and ``h_rows`` (rows, P) are this thread's
+    ``packed_ih``/``packed_hh`` hold ``W_ih^T``/``W_hh^T`` packed for
+    :func:`numlstm._packed_gemm.matmul_packed`. ``edge`` is this thread's scratch for those
+    products; ``rec`` (rows, G*H), ``m_rows`` (rows, H) and ``h_rows`` (rows, P) its
     scratch for the GRU's recurrent product, the GRU's ``W_hn h + b_hn`` or the projected
     LSTM's ``o * tanh(c)`` when not stored, and the projected state.
     """
@@ -326,8 +336,8 @@ def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, 
     hidden = c_n.shape[2] if cell == CELL_LSTM else rec_size
     reverse = d == 1
     g = gates[d] if store else gates[0]
-    _project_inputs(x, W_ih, d, b0, b1, g[b0:].ctypes.data, n_gate_cols, scratch)
-    w_hh = W_hh[d].ctypes.data
+    _project_inputs(x, packed_ih[d], n_gate_cols, b0, b1, g[b0:b1], edge)
+    w_hh = packed_hh[d]
     col = d * rec_size
     for s in range(n_steps):
         t = step_order(s, n_steps, reverse)
@@ -348,12 +358,15 @@ def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, 
         else:
             h_src = h_n[d, b0:].ctypes.data
             ld_h = rec_size
+        # The recurrent product is added straight onto the input projection (the GRU
+        # keeps it apart, see the module docstring).
         if cell == CELL_GRU:
-            gemm(False, True, b1 - b0, n_gate_cols, rec_size, 1.0, h_src, ld_h, w_hh,
-                 rec_size, 0.0, rec.ctypes.data, n_gate_cols, scratch)
+            rec[:] = 0.0
+            matmul_packed(b1 - b0, n_gate_cols, h_src, ld_h, w_hh, rec.ctypes.data,
+                          n_gate_cols, edge)
         else:
-            gemm(False, True, b1 - b0, n_gate_cols, rec_size, 1.0, h_src, ld_h, w_hh,
-                 rec_size, 1.0, g[b0:, t].ctypes.data, n_steps * n_gate_cols, scratch)
+            matmul_packed(b1 - b0, n_gate_cols, h_src, ld_h, w_hh, g[b0:, t].ctypes.data,
+                          n_steps * n_gate_cols, edge)
         for b in range(b0, b1):
             h_out = out[b, t][col:col + rec_size]
             if t >= lengths[b]:
@@ -411,13 +424,19 @@ def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, 
 
 @njit(**_JIT)
 def layer_forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0, out,
-                       h_n, c_n, gates, h_prev, c_prev, m_store, store, b0, b1):
+                       h_n, c_n, gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh,
+                       pack_weights, b0, b1):
     """Both directions of one layer over rows ``b0:b1``: one thread's share, or the whole
-    batch when a single thread runs it (no parallel region to start).
+    batch when a single thread runs it (no parallel region to start). With
+    ``pack_weights`` the weights are packed into ``packed_ih``/``packed_hh`` first (see
+    :func:`layer_forward`); otherwise they must hold them already.
     """
+    if pack_weights:
+        _pack_forward_weights(W_ih, W_hh, packed_ih, packed_hh)
     h_n[:, b0:b1] = h0[:, b0:b1]
     c_n[:, b0:b1] = c0[:, b0:b1]
     scratch = new_gemm_scratch(x)
+    edge = np.empty((MAX_TILE_ROWS, packed_hh.shape[3]), dtype=x.dtype)
     n_rows = b1 - b0
     hidden = c_n.shape[2] if cell == CELL_LSTM else h_n.shape[2]
     rec = np.empty((n_rows, W_hh.shape[1] if cell == CELL_GRU else 0), dtype=x.dtype)
@@ -427,13 +446,14 @@ def layer_forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, 
     h_rows = np.empty((n_rows, W_hr.shape[1]), dtype=x.dtype)
     for d in range(W_hh.shape[0]):
         _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, c_n, out,
-                      gates, h_prev, c_prev, m_store, store, d, b0, b1, scratch, rec, m_rows,
-                      h_rows)
+                      gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh, d, b0, b1,
+                      scratch, edge, rec, m_rows, h_rows)
 
 
 @njit(parallel=True, **_JIT)
 def layer_forward(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0, out, h_n,
-                  c_n, gates, h_prev, c_prev, m_store, store, chunk_bounds):
+                  c_n, gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh,
+                  chunk_bounds):
     """Forward pass of one layer, one batch slice per thread.
 
     Parameters
@@ -456,26 +476,32 @@ def layer_forward(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c
         size 0 when unused)
     store : bool
         Keep what the backward pass needs (training) or not (inference).
+    packed_ih, packed_hh : ndarrays (D, ceil(G*H / NR), I, NR), (D, ceil(G*H / NR), R, NR)
+        Written: ``W_ih^T`` and ``W_hh^T`` packed in panels of NR columns
+        (:func:`numlstm._packed_gemm.panel_width`), shared by the threads.
     chunk_bounds : int64 ndarray (n_chunks + 1,), batch slice of each thread
     """
+    _pack_forward_weights(W_ih, W_hh, packed_ih, packed_hh)
     for chunk in prange(chunk_bounds.shape[0] - 1):
         layer_forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0,
-                           out, h_n, c_n, gates, h_prev, c_prev, m_store, store,
-                           chunk_bounds[chunk], chunk_bounds[chunk + 1])
+                           out, h_n, c_n, gates, h_prev, c_prev, m_store, store, packed_ih,
+                           packed_hh, False, chunk_bounds[chunk], chunk_bounds[chunk + 1])
 
 
 # ------------------------------------------------------------------------ backward
 @njit(**_JIT)
 def _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out, d_gates,
-                   d_rec, dh_store, d_h, d_c, d_peep, d, b0, b1, scratch, carry, dm, zeros):
+                   d_rec, dh_store, d_h, d_c, d_peep, packed_hh, d, b0, b1, scratch, edge,
+                   carry, dm, zeros):
     """Backward sweep of direction ``d`` over rows ``b0:b1``.
 
     ``d_h``/``d_c`` hold the gradients w.r.t. the final state on entry and w.r.t. the initial
     state on exit. ``d_gates`` receives the gradients w.r.t. the gate pre-activations,
     ``d_rec`` (the GRU's; ``d_gates`` itself for the other cells) those w.r.t. the recurrent
     pre-activations, ``dh_store`` (with a projection) those w.r.t. each step's ``h``.
-    ``d_peep`` (3, H) accumulates the peephole weight gradients. ``carry`` (rows, R),
-    ``dm`` (rows, H) and ``zeros`` (H,) are scratch.
+    ``d_peep`` (3, H) accumulates the peephole weight gradients. ``packed_hh`` holds
+    ``W_hh`` packed for :func:`numlstm._packed_gemm.matmul_packed`. ``edge``,
+    ``carry`` (rows, R), ``dm`` (rows, H) and ``zeros`` (H,) are scratch.
     """
     n_steps = gates.shape[2]
     n_gate_cols = W_hh.shape[1]
@@ -486,7 +512,7 @@ def _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out
     reverse = d == 1
     col = d * rec_size
     dg_dir = d_gates[d]
-    w_hh = W_hh[d].ctypes.data
+    w_hh = packed_hh[d]
     for s in range(n_steps - 1, -1, -1):
         t = step_order(s, n_steps, reverse)
         if proj:
@@ -536,13 +562,12 @@ def _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out
         if cell == CELL_GRU:
             # d_h holds dh * z of the valid rows; padded rows have zero d_rec, so adding the
             # product to every row leaves theirs unchanged.
-            gemm(False, False, b1 - b0, rec_size, n_gate_cols, 1.0,
-                 d_rec[d, b0:, t].ctypes.data, n_steps * n_gate_cols, w_hh, rec_size,
-                 1.0, d_h[d, b0:].ctypes.data, rec_size, scratch)
+            matmul_packed(b1 - b0, rec_size, d_rec[d, b0:, t].ctypes.data,
+                          n_steps * n_gate_cols, w_hh, d_h[d, b0:].ctypes.data, rec_size, edge)
         else:
-            gemm(False, False, b1 - b0, rec_size, n_gate_cols, 1.0,
-                 dg_dir[b0:, t].ctypes.data, n_steps * n_gate_cols, w_hh, rec_size,
-                 0.0, carry.ctypes.data, rec_size, scratch)
+            carry[:] = 0.0
+            matmul_packed(b1 - b0, rec_size, dg_dir[b0:, t].ctypes.data,
+                          n_steps * n_gate_cols, w_hh, carry.ctypes.data, rec_size, edge)
             for b in range(b0, b1):
                 if t < lengths[b]:
                     d_h[d, b][:] = carry[b - b0]
@@ -591,13 +616,18 @@ def _weight_gradients(cell, x, W_ih, h_prev, m_store, d_gates, d_rec, dh_store, 
 def layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev,
                         m_store, d_out, d_h_n, d_c_n, dx, d_h0, d_c0, d_gates, d_rec, dh_store,
                         partial_W_ih, partial_W_hh, partial_bias, partial_bias_hh,
-                        partial_peep, partial_W_hr, b0, b1):
+                        partial_peep, partial_W_hr, packed_hh, pack_weights, b0, b1):
     """Both directions of one layer over rows ``b0:b1``; the weight gradients of these rows
     go to ``partial_*`` (overwritten). Serial use passes the final gradient arrays there.
+    With ``pack_weights`` ``W_hh`` is packed into ``packed_hh`` first (see
+    :func:`layer_backward`); otherwise it must hold it already.
     """
+    if pack_weights:
+        _pack_backward_weights(W_hh, packed_hh)
     d_h0[:, b0:b1] = d_h_n[:, b0:b1]
     d_c0[:, b0:b1] = d_c_n[:, b0:b1]
     scratch = new_gemm_scratch(x)
+    edge = np.empty((MAX_TILE_ROWS, packed_hh.shape[3]), dtype=x.dtype)
     n_rows = b1 - b0
     rec_size = W_hh.shape[2]
     hidden = W_hr.shape[2]
@@ -612,11 +642,18 @@ def layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev,
     partial_W_hr[:] = 0.0
     for d in range(W_hh.shape[0]):
         _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out, d_gates,
-                       d_rec, dh_store, d_h0, d_c0, partial_peep, d, b0, b1, scratch, carry,
-                       dm, zeros)
+                       d_rec, dh_store, d_h0, d_c0, partial_peep, packed_hh, d, b0, b1,
+                       scratch, edge, carry, dm, zeros)
         _weight_gradients(cell, x, W_ih, h_prev, m_store, d_gates, d_rec, dh_store, dx,
                           partial_W_ih, partial_W_hh, partial_bias, partial_bias_hh,
                           partial_W_hr, d, b0, b1, scratch)
+
+
+@njit(**_JIT)
+def _pack_backward_weights(W_hh, packed_hh):
+    """Pack ``W_hh[d]`` of every direction for :func:`matmul_packed`."""
+    for d in range(W_hh.shape[0]):
+        pack(W_hh[d], packed_hh[d])
 
 
 @njit(**_JIT)
@@ -630,7 +667,8 @@ def _sum_partials(partial, total):
 def layer_backward(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev, m_store,
                    d_out, d_h_n, d_c_n, dx, dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr,
                    d_h0, d_c0, d_gates, d_rec, dh_store, partial_W_ih, partial_W_hh,
-                   partial_bias, partial_bias_hh, partial_peep, partial_W_hr, chunk_bounds):
+                   partial_bias, partial_bias_hh, partial_peep, partial_W_hr, packed_hh,
+                   chunk_bounds):
     """Backward pass through time of one layer.
 
     Parameters
@@ -650,13 +688,17 @@ def layer_backward(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_pr
     dh_store : ndarray like ``h_prev`` with a projection (else size 0), scratch
     partial_* : ndarrays with a leading ``n_chunks`` axis, scratch for each thread's share
         of the weight gradients
+    packed_hh : ndarray (D, ceil(R / NR), G*H, NR)
+        Written: ``W_hh`` packed in panels of NR columns, shared by the threads.
     """
+    _pack_backward_weights(W_hh, packed_hh)
     for chunk in prange(chunk_bounds.shape[0] - 1):
         layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev,
                             m_store, d_out, d_h_n, d_c_n, dx, d_h0, d_c0, d_gates, d_rec,
                             dh_store, partial_W_ih[chunk], partial_W_hh[chunk],
                             partial_bias[chunk], partial_bias_hh[chunk], partial_peep[chunk],
-                            partial_W_hr[chunk], chunk_bounds[chunk], chunk_bounds[chunk + 1])
+                            partial_W_hr[chunk], packed_hh, False, chunk_bounds[chunk],
+                            chunk_bounds[chunk + 1])
     _sum_partials(partial_W_ih, dW_ih)
     _sum_partials(partial_W_hh, dW_hh)
     _sum_partials(partial_bias, d_bias)

@@ -1,0 +1,67 @@
+"""The register-blocked products of numlstm._packed_gemm against NumPy in float64."""
+
+import numpy as np
+import pytest
+from numba import njit
+
+from numlstm._packed_gemm import (MAX_TILE_ROWS, matmul_packed, pack, pack_transposed,
+                                  panel_width)
+
+
+@njit
+def _run(m, n, a, lda, packed, c, ldc, edge):
+    matmul_packed(m, n, a.ctypes.data, lda, packed, c.ctypes.data, ldc, edge)
+
+
+def _packed_for(w_t, dtype):
+    """``w_t`` (N, K) packed as the right-hand matrix ``w_t.T`` of shape (K, N)."""
+    n, k = w_t.shape
+    width = panel_width(dtype)
+    packed = np.full((-(-n // width), k, width), np.nan, dtype)
+    pack_transposed(w_t, packed)
+    return packed
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [1, 2, 5, 6, 7, 13, 16, 33])
+@pytest.mark.parametrize("k, n", [(1, 1), (8, 12), (32, 128), (20, 80), (33, 100)])
+def test_matmul_packed_adds_the_product(dtype, m, k, n):
+    rng = np.random.default_rng(m * 100 + k + n)
+    # Leading dimensions larger than the rows used: the kernels pass strided row blocks.
+    a = rng.standard_normal((m, k + 3)).astype(dtype)
+    w_t = rng.standard_normal((n, k)).astype(dtype)
+    c = rng.standard_normal((m, n + 5)).astype(dtype)
+    expected = c.astype(np.float64)
+    expected[:, :n] += a[:, :k].astype(np.float64) @ w_t.T.astype(np.float64)
+    edge = np.full((MAX_TILE_ROWS, panel_width(dtype)), np.nan, dtype)
+    _run(m, n, a, a.shape[1], _packed_for(w_t, dtype), c, c.shape[1], edge)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(c, expected, rtol=tol, atol=tol * np.sqrt(k))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pack_and_pack_transposed_agree_and_pad_with_zeros(dtype):
+    rng = np.random.default_rng(0)
+    w_t = rng.standard_normal((45, 7)).astype(dtype)
+    width = panel_width(dtype)
+    a = _packed_for(w_t, dtype)
+    b = np.full_like(a, np.nan)
+    pack(np.ascontiguousarray(w_t.T), b)
+    np.testing.assert_array_equal(a, b)
+    flat = a.transpose(1, 0, 2).reshape(7, -1)
+    np.testing.assert_array_equal(flat[:, :45], w_t.T)
+    assert not np.any(flat[:, 45:]), "padding columns must be zero"
+    assert a.shape == (-(-45 // width), 7, width)
+
+
+def test_nan_in_the_input_reaches_the_output():
+    # A diverging model must show NaN, not have it masked by the tiles.
+    dtype = np.float32
+    a = np.ones((3, 4), dtype)
+    a[1, 2] = np.nan
+    w_t = np.ones((40, 4), dtype)
+    c = np.zeros((3, 40), dtype)
+    _run(3, 40, a, 4, _packed_for(w_t, dtype), c, 40,
+         np.empty((MAX_TILE_ROWS, panel_width(dtype)), dtype))
+    assert np.isnan(c[1]).all()
+    assert np.isfinite(c[[0, 2]]).all()
