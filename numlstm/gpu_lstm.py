@@ -569,6 +569,25 @@ def _flat(a):
     return a.reshape(a.size)
 
 
+@cuda.jit
+def _fill_kernel(a, value):
+    i = cuda.grid(1)
+    if i < a.size:
+        a[i] = value
+
+
+def _zero(a):
+    """Set the contiguous device array ``a`` to zero on the device (no host transfer)."""
+    flat = _flat(a)
+    if flat.size:
+        _elementwise(_fill_kernel, flat.size)(flat, a.dtype.type(0))
+    return a
+
+
+def _device_zeros(shape, dtype):
+    return _zero(cuda.device_array(shape, dtype))
+
+
 class _DeviceCache:
     """What :meth:`CUDABackend.backward` needs, kept on the device after the forward pass.
 
@@ -643,7 +662,8 @@ def _forward_on_device(kern, x, lengths, W_ih, W_hh, bias, h0, c0, store, persis
     return out, h_n, c_n, cache
 
 
-def _backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, persistent=True):
+def _backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, persistent=True,
+                        out=None):
     """Backward pass through time of one layer on device arrays.
 
     Parameters
@@ -656,6 +676,10 @@ def _backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, persistent
     d_c_n : device array (D, B, H), overwritten with ``d_c0``
     persistent : bool, default=True
         Run the sweep in one cooperative launch where that pays (see :func:`_sweep`).
+    out : tuple of device arrays, optional
+        ``(dW_ih, dW_hh, d_bias)`` to write the weight gradients into (``d_bias`` of
+        D*4H elements, any contiguous shape), e.g. views of a training run's gradient
+        vector; new arrays when omitted.
 
     Returns
     -------
@@ -679,8 +703,13 @@ def _backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, persistent
     dg = _flat(d_gates)
     # Direction d's gate gradients are columns d*4H:(d+1)*4H of the (B*T, D*4H) matrix.
     dg_t = _Mat(dg, width, stride=four_h, trans=True)
-    dW_ih = cuda.device_array_like(W_ih)
-    dW_hh = cuda.device_array_like(W_hh)
+    if out is None:
+        dW_ih = cuda.device_array_like(W_ih)
+        dW_hh = cuda.device_array_like(W_hh)
+        d_bias = cuda.device_array(width, dtype)
+    else:
+        dW_ih, dW_hh, d_bias = out
+        d_bias = _flat(d_bias)
     _matmul(kern, four_h, in_size, rows, dg_t, _Mat(_flat(x), in_size),
             _Mat(_flat(dW_ih), in_size, stride=four_h * in_size), batch=n_dirs)
     _matmul(kern, four_h, hidden, rows, dg_t,
@@ -690,7 +719,7 @@ def _backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, persistent
     dx = cuda.device_array_like(x)
     _matmul(kern, rows, in_size, width, _Mat(dg, width), _Mat(_flat(W_ih), in_size),
             _Mat(_flat(dx), in_size))
-    d_bias = cuda.to_device(np.zeros(width, dtype))
+    _zero(d_bias)  # the column sums add into it
     sums = _configured(kern.column_sums,
                        (_cdiv(width, _config.CUDA_THREADS_PER_BLOCK),
                         _cdiv(rows, _config.CUDA_ROWS_PER_SUM_BLOCK)),
@@ -1059,13 +1088,21 @@ def _generic_forward_on_device(kern, cell, x, lengths, W_ih, W_hh, bias, bias_hn
     return out, h, (c if c0 is not None else None), cache
 
 
-def _generic_backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n):
+def _generic_backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, out=None):
     """Backward pass of :func:`_generic_forward_on_device` on device arrays.
 
     Returns ``dx, d_h0, d_c0, dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr`` (``d_c0``,
     ``d_bias_hh`` (GRU), ``d_peep`` and ``dW_hr`` ``None`` where the layer has no such
-    thing; ``d_bias`` flat (D*G*H,), ``d_bias_hh`` too).
+    thing; ``d_bias`` flat (D*G*H,), ``d_bias_hh`` too). ``out``, a dict of device
+    arrays keyed ``"W_ih"``, ``"W_hh"``, ``"bias"``, ``"bias_hh"``, ``"peephole"``,
+    ``"W_hr"`` (any subset), receives those gradients instead of new arrays.
     """
+    out = out or {}
+
+    def target(name, like):
+        given = out.get(name)
+        return given if given is not None else cuda.device_array_like(like)
+
     n_dirs, n_gate_cols, in_size = W_ih.shape
     rec_size = W_hh.shape[2]
     x = cache.x
@@ -1109,8 +1146,8 @@ def _generic_backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n):
     rows = batch * n_steps
     width = n_dirs * n_gate_cols
     dg = _flat(d_gates)
-    dW_ih = cuda.device_array_like(W_ih)
-    dW_hh = cuda.device_array_like(W_hh)
+    dW_ih = target("W_ih", W_ih)
+    dW_hh = target("W_hh", W_hh)
     _matmul(kern, n_gate_cols, in_size, rows, _Mat(dg, width, stride=n_gate_cols, trans=True),
             _Mat(_flat(x), in_size), _Mat(_flat(dW_ih), in_size, stride=n_gate_cols * in_size),
             batch=n_dirs)
@@ -1122,8 +1159,9 @@ def _generic_backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n):
     _matmul(kern, rows, in_size, width, _Mat(dg, width), _Mat(_flat(W_ih), in_size),
             _Mat(_flat(dx), in_size))
 
-    def column_sums(a):
-        sums = cuda.to_device(np.zeros(width, dtype))
+    def column_sums(a, name):
+        given = out.get(name)
+        sums = _zero(_flat(given) if given is not None else cuda.device_array(width, dtype))
         launch = _configured(kern.column_sums,
                              (_cdiv(width, _config.CUDA_THREADS_PER_BLOCK),
                               _cdiv(rows, _config.CUDA_ROWS_PER_SUM_BLOCK)),
@@ -1131,15 +1169,15 @@ def _generic_backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n):
         launch(a, rows, width, _config.CUDA_ROWS_PER_SUM_BLOCK, sums)
         return sums
 
-    d_bias = column_sums(dg)
-    d_bias_hh = column_sums(_flat(d_rec)) if cell == "gru" else None
+    d_bias = column_sums(dg, "bias")
+    d_bias_hh = column_sums(_flat(d_rec), "bias_hh") if cell == "gru" else None
     d_peep = dW_hr = None
     if cache.peep is not None:
-        d_peep = cuda.device_array_like(cache.peep)
+        d_peep = target("peephole", cache.peep)
         _elementwise(ck.peephole_grads, n_dirs * hidden)(cache.lengths, cache.gates,
                                                          cache.c_prev, d_gates, d_peep)
     if proj:
-        dW_hr = cuda.device_array_like(cache.W_hr)
+        dW_hr = target("W_hr", cache.W_hr)
         _matmul(kern, rec_size, hidden, rows,
                 _Mat(_flat(dh_store), n_dirs * rec_size, stride=rec_size, trans=True),
                 _Mat(_flat(cache.m), n_dirs * hidden, stride=hidden),
@@ -1308,3 +1346,79 @@ class CUDABackend:
         dW_hh[...] = g_hh.copy_to_host()
         d_bias[...] = g_bias.copy_to_host().reshape(d_bias.shape)
         return dx.copy_to_host(), d_h0.copy_to_host(), d_c0.copy_to_host()
+
+    # ---------------------------------------------------------- device arrays in and out
+    # A training run that keeps its weights on the GPU (numlstm.gpu_training) calls these:
+    # every argument and result is a device array, so nothing crosses the bus.
+    def forward_device(self, x, lengths, W_ih, W_hh, bias, h0, c0=None, spec=None,
+                       store=True):
+        """Forward one layer on device arrays; returns device ``out, h_n, c_n, cache``.
+
+        Parameters
+        ----------
+        x : device array (B, T, I)
+        lengths : device int64 array (B,), each in [1, T]
+        W_ih, W_hh, bias : device arrays (D, G*H, I), (D, G*H, R), (D, G*H)
+            Contiguous; views into a larger parameter vector are fine (they are read,
+            never copied).
+        h0 : device array (D, B, R)
+        c0 : device array (D, B, H) or None
+            The LSTM's initial cell state (``None`` for the other cells).
+        spec : numlstm._backend.LayerSpec, optional
+            As for :meth:`forward`, with ``bias_hn``, ``peephole`` and ``W_hr`` given as
+            device arrays.
+        store : bool, default=True
+            Keep the caches of :meth:`backward_device` (``cache`` is ``None`` otherwise).
+
+        Returns
+        -------
+        out : device array (B, T, D*R)
+        h_n : device array (D, B, R)
+        c_n : device array (D, B, H) or None
+        cache : object or None
+        """
+        dtype = x.dtype
+        if not _plain_lstm(spec):
+            n_dirs = W_ih.shape[0]
+            bias_hn = (spec.bias_hn if spec.bias_hn is not None
+                       else cuda.device_array((n_dirs, 1), dtype))  # read by the GRU only
+            return _generic_forward_on_device(
+                self._kernels(dtype), spec.cell, x, lengths, W_ih, W_hh, bias, bias_hn,
+                spec.peephole, spec.W_hr, h0, c0 if spec.cell == "lstm" else None, store)
+        return _forward_on_device(self._kernels(dtype), x, lengths, W_ih, W_hh, bias, h0,
+                                  c0, store, self.persistent)
+
+    def backward_device(self, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, grads):
+        """Backward one layer on device arrays, writing the weight gradients in place.
+
+        Parameters
+        ----------
+        W_ih, W_hh : device arrays
+            As given to :meth:`forward_device`.
+        cache : object
+            As returned by :meth:`forward_device`.
+        d_out : device array (B, T, D*R)
+        d_h_n : device array (D, B, R)
+            Overwritten (the sweep carries the state gradient in it).
+        d_c_n : device array (D, B, H) or None
+            Overwritten likewise.
+        grads : dict of device arrays
+            Targets of the gradients: ``"W_ih"``, ``"W_hh"``, ``"bias"`` (w.r.t. ``b_ih``)
+            always; ``"bias_hh"`` (GRU), ``"peephole"``, ``"W_hr"`` when the layer has
+            them. Views into a larger gradient vector are fine.
+
+        Returns
+        -------
+        dx : device array (B, T, I)
+        d_h0 : device array (D, B, R)
+        d_c0 : device array (D, B, H) or None
+        """
+        kern = self._kernels(cache.gates.dtype)
+        if isinstance(cache, _GenericCache):
+            dx, d_h0, d_c0, *_ = _generic_backward_on_device(kern, W_ih, W_hh, cache, d_out,
+                                                             d_h_n, d_c_n, out=grads)
+            return dx, d_h0, d_c0
+        dx, d_h0, d_c0, *_ = _backward_on_device(
+            kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, self.persistent,
+            out=(grads["W_ih"], grads["W_hh"], grads["bias"]))
+        return dx, d_h0, d_c0

@@ -188,18 +188,25 @@ class AdamOptimizer(BaseOptimizer):
         updates : list of ndarray
             Values to add to the parameters.
         """
-        self.t += 1
         b1, b2 = self.beta_1, self.beta_2
         for m, v, grad in zip(self.ms, self.vs, grads):
             m *= b1
             m += (1.0 - b1) * grad
             v *= b2
             v += (1.0 - b2) * np.square(grad)
+        self._advance()
+        return [-self.learning_rate * m / (np.sqrt(v) + self.epsilon)
+                for m, v in zip(self.ms, self.vs)]
+
+    def _advance(self):
+        """Count one more update and return its bias-corrected step size (also kept in
+        :attr:`learning_rate`); shared with the GPU update of :mod:`numlstm.gpu_training`."""
+        self.t += 1
+        b1, b2 = self.beta_1, self.beta_2
         # Bias correction folded into the step size (Kingma & Ba, Sec. 2).
         self.learning_rate = (self.learning_rate_init * np.sqrt(1.0 - b2**self.t)
                               / (1.0 - b1**self.t))
-        return [-self.learning_rate * m / (np.sqrt(v) + self.epsilon)
-                for m, v in zip(self.ms, self.vs)]
+        return self.learning_rate
 
 
 def global_norm(arrays):

@@ -24,7 +24,8 @@ from .._memory import format_bytes as _gib
 from .._validation import check_n_features, check_sequences, valid_steps_mask
 from ..layers import GRU, LSTM, RNN
 from ..network import LSTMNetwork
-from ..optimizers import AdamOptimizer, SGDOptimizer, clip_grad_norm, global_norm
+from .._training import make_trainer, take_batch
+from ..optimizers import AdamOptimizer, SGDOptimizer
 
 __all__ = ["BaseLSTM", "TrainingDivergedError", "load_checkpoint"]
 
@@ -469,10 +470,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                    "state": state}
         _atomic_pickle(payload, self.checkpoint)
 
-    def _maybe_checkpoint(self, fingerprint, force=False):
+    def _maybe_checkpoint(self, fingerprint, trainer=None, force=False):
         if self.checkpoint is None:
             return
         if force or self.n_iter_ % self.checkpoint_every == 0:
+            if trainer is not None:
+                trainer.sync_to_host()  # a checkpoint holds host weights and moments
             self._write_checkpoint(fingerprint)
 
     def _resumable_checkpoint(self):
@@ -547,15 +550,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         lstm.dropout = float(self.dropout)
 
     def _batch(self, Xs, Y, lengths, idx):
-        xb, yb = Xs[idx], Y[idx]
-        lb = None
-        if lengths is not None:
-            lb = lengths[idx]
-            steps = int(lb.max())
-            xb = xb[:, :steps]
-            if yb.ndim == 3:
-                yb = yb[:, :steps]
-        return xb, yb, lb
+        return take_batch(Xs, Y, lengths, idx)
 
     def _progress_bar(self, total, initial):
         """A tqdm progress bar over epochs when ``verbose``, tqdm is installed and the
@@ -624,10 +619,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if state["finished"]:
             n_epochs = 0
         rng = self._random_state
-        # Weights of the last step whose loss and gradient were finite (copied just
-        # before that step's update): what the estimator keeps if training diverges.
-        last_finite = [p.copy() for p in params]
-        updating = False
+        # The trainer runs the optimizer steps where the layers run (host arrays, or
+        # device arrays for the whole call with device="cuda"); it also keeps the weights
+        # of the last finite step, which the estimator keeps if training diverges.
+        trainer = make_trainer(net, self._optimizer, Xs, Y, lengths, alpha=self.alpha,
+                               clip_grad_norm=self.clip_grad_norm)
         bar = None if incremental else self._progress_bar(done + n_epochs, done)
         try:
             for _ in range(n_epochs):
@@ -637,24 +633,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 total = 0.0
                 for step, batch in enumerate(gen_batches(n_train, batch_size), 1):
                     idx = order[batch]
-                    xb, yb, lb = self._batch(Xs, Y, lengths, idx)
-                    loss = net.loss_and_gradient(xb, yb, lb, alpha=self.alpha)
-                    if self.clip_grad_norm is not None:
-                        grad_norm = clip_grad_norm(net.grads, self.clip_grad_norm)
-                    else:
-                        grad_norm = global_norm(net.grads)
-                    if not (np.isfinite(loss) and np.isfinite(grad_norm)):
-                        _set_params(params, last_finite)
-                        self._diverged(epoch, step, "loss" if not np.isfinite(loss)
-                                       else "gradient")
-                    for saved, param in zip(last_finite, params):
-                        np.copyto(saved, param)
-                    updating = True
-                    self._optimizer.update_params(params, net.grads)
-                    updating = False
-                    if not net.all_finite():
-                        _set_params(params, last_finite)
-                        self._diverged(epoch, step, "weights")
+                    loss, problem = trainer.step(idx)
+                    if problem is not None:
+                        self._diverged(epoch, step, problem)
                     total += loss * idx.shape[0]
                 self.n_iter_ += 1
                 self.t_ += n_train
@@ -662,10 +643,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 self.loss_curve_.append(self.loss_)
                 val_score = None
                 if early_stopping:
+                    trainer.sync_to_host()  # the validation score reads the host weights
                     val_score = self._validation_score(X_val, Y_val, l_val)
                 elif self.loss_ < state["best_loss"]:
                     state["best_loss"] = self.loss_
-                    state["best_params"] = net.get_flat_params()
+                    state["best_params"] = trainer.snapshot()
                 self._update_no_improvement_count(val_score, state)
                 self._optimizer.iteration_ends(self.t_)
                 self._report_epoch(bar, val_score, time.perf_counter() - start)
@@ -681,7 +663,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                     decays = state.get("decays", 0)
                     if self.learning_rate == "adaptive" and decays < _ADAPTIVE_DECAYS:
                         state["decays"] = decays + 1
-                        self._decay_learning_rate(state, msg, bar)
+                        self._decay_learning_rate(state, msg, bar, trainer)
                     elif self._optimizer.trigger_stopping(
                             msg, self.verbose and bar is None):
                         if bar is not None:
@@ -690,23 +672,19 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                         break
                     self._no_improvement_count = 0
                 if self.n_iter_ - state["start_iter"] < max_iter:
-                    self._maybe_checkpoint(fingerprint)
+                    self._maybe_checkpoint(fingerprint, trainer)
         except KeyboardInterrupt:
-            if updating:  # stopped inside an update: undo the half-applied step
-                _set_params(params, last_finite)
             completed = self.n_iter_ - state["start_iter"]
             if not incremental and completed > 0 and state["best_params"] is not None:
-                net.set_flat_params(state["best_params"])
+                trainer.load(state["best_params"])
             if self.verbose:
                 print(f"Training interrupted during epoch {self.n_iter_ + 1}; keeping the "
                       f"best weights so far ({completed} epoch(s) completed in this call, "
                       f"n_iter_={self.n_iter_}).", flush=True)
             raise
-        except BaseException:
-            if updating:
-                _set_params(params, last_finite)
-            raise
         finally:
+            # The fitted estimator holds host NumPy weights, whatever happened.
+            trainer.sync_to_host()
             if bar is not None:
                 bar.close()
         if incremental:
@@ -722,15 +700,16 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if state["best_params"] is not None:
             # the epoch with the best validation score (early_stopping) or the lowest
             # training loss
-            net.set_flat_params(state["best_params"])
+            trainer.load(state["best_params"])
+            trainer.sync_to_host()
 
-    def _decay_learning_rate(self, state, msg, bar):
+    def _decay_learning_rate(self, state, msg, bar, trainer):
         """learning_rate="adaptive": divide the step size, go back to the best weights."""
         optimizer = self._optimizer
         optimizer.learning_rate_init /= _ADAPTIVE_FACTOR
         optimizer.learning_rate /= _ADAPTIVE_FACTOR
         if state["best_params"] is not None:
-            self.network_.set_flat_params(state["best_params"])
+            trainer.load(state["best_params"])
         if self.verbose:
             msg += (f" Dividing the learning rate by {_ADAPTIVE_FACTOR:g} (to "
                     f"{optimizer.learning_rate_init:g}) and going on from the best epoch.")
@@ -927,11 +906,6 @@ _NOT_APPLICABLE_CHECKS = {
     "check_methods_subset_invariance": _FLOAT32_REASON,
     "check_methods_sample_order_invariance": _FLOAT32_REASON,
 }
-
-
-def _set_params(params, values):
-    for param, value in zip(params, values):
-        np.copyto(param, value)
 
 
 def _same_param(a, b):
