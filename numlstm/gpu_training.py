@@ -101,9 +101,9 @@ def _gather_rows1(src, idx, dst):
 
 
 @cuda.jit
-def _combine_bias(b_ih, b_hh, bias, bias_hn, n_summed):
-    """``bias = b_ih + b_hh`` on the first ``n_summed`` columns, ``b_ih`` after them; the
-    columns after them of ``b_hh`` go to ``bias_hn`` when it has any (the GRU's ``b_hn``)."""
+def _combine_bias(b_ih, b_hh, bias, bias_hn, n_summed, write_hn):
+    """``bias = b_ih + b_hh`` on the first ``n_summed`` columns, ``b_ih`` after them; with
+    ``write_hn`` the columns after them of ``b_hh`` go to ``bias_hn`` (the GRU's ``b_hn``)."""
     i = cuda.grid(1)
     n_dirs, width = bias.shape
     if i >= n_dirs * width:
@@ -114,7 +114,7 @@ def _combine_bias(b_ih, b_hh, bias, bias_hn, n_summed):
         bias[d, c] = b_ih[d, c] + b_hh[d, c]
     else:
         bias[d, c] = b_ih[d, c]
-        if bias_hn.shape[1] > 0:
+        if write_hn:
             bias_hn[d, c - n_summed] = b_hh[d, c]
 
 
@@ -750,9 +750,10 @@ class DeviceTrainer:
             b_ih, b_hh = views[f"bias_ih_l{k}"], views[f"bias_hh_l{k}"]
             bias = self._buffer(f"bias{k}", b_ih.shape)
             gru = lstm.cell == "gru"
-            bias_hn = self._buffer(f"bias_hn{k}", (D, H if gru else 0))
+            # (a one-column placeholder when unused: no zero-size device arrays)
+            bias_hn = self._buffer(f"bias_hn{k}", (D, H if gru else 1))
             _launch(_combine_bias, bias.size, b_ih, b_hh, bias, bias_hn,
-                    2 * H if gru else b_ih.shape[1])
+                    2 * H if gru else b_ih.shape[1], gru)
             if gru:
                 spec.bias_hn = bias_hn
             h0 = _zero(self._buffer(f"h0_{k}", (D, batch, R)))

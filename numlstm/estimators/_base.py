@@ -21,10 +21,10 @@ from sklearn.utils.validation import check_is_fitted
 from .._files import atomic_write
 from .._memory import available_memory as _available_memory
 from .._memory import format_bytes as _gib
+from .._training import make_trainer, take_batch
 from .._validation import check_n_features, check_sequences, valid_steps_mask
 from ..layers import GRU, LSTM, RNN
 from ..network import LSTMNetwork
-from .._training import make_trainer, take_batch
 from ..optimizers import AdamOptimizer, SGDOptimizer
 
 __all__ = ["BaseLSTM", "TrainingDivergedError", "load_checkpoint"]

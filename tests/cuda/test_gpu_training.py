@@ -19,6 +19,7 @@ from numba import cuda
 
 from numlstm import LSTMClassifier, LSTMRegressor
 from numlstm import gpu_training as gt
+from numlstm.estimators._base import _read_checkpoint
 from numlstm.gpu_lstm import _kernels, default_tiling
 from numlstm.losses import LOSS_FUNCTIONS
 from numlstm.optimizers import AdamOptimizer, SGDOptimizer
@@ -217,20 +218,28 @@ def assert_same_fit(cpu, gpu, dtype):
         assert gpu._optimizer.t == cpu._optimizer.t
 
 
-def test_lstm_regressor_two_layers_bidirectional_ragged():
+def test_lstm_regressor_two_layers_bidirectional_ragged_checkpointed(tmp_path):
     rng = np.random.default_rng(10)
-    X, _ = ragged(rng, 6, 4, 2)
+    X, _ = ragged(rng, 6, 3, 2)
     y = rng.standard_normal(6)
 
     def make(device):
         return LSTMRegressor(hidden_size=3, num_layers=2, bidirectional=True, batch_size=3,
-                             max_iter=2, dtype="float64", random_state=0, device=device)
+                             max_iter=2, dtype="float64", random_state=0, device=device,
+                             checkpoint=tmp_path / f"{device}.ckpt")
 
     cpu, gpu = fit_twins(make, X, y)
     assert_same_fit(cpu, gpu, np.float64)
+    # The checkpoint of the GPU fit holds host arrays: its best-epoch weights too.
+    saved = [_read_checkpoint(tmp_path / f"{d}.ckpt")["state"] for d in ("cpu", "cuda")]
+    best_cpu, best_gpu = (s["_fit_state"]["best_params"] for s in saved)
+    assert type(best_gpu) is np.ndarray
+    assert_matches(best_gpu, best_cpu, np.float64, "best_params")
+    assert_matches(saved[1]["network_"].get_flat_params(),
+                   saved[0]["network_"].get_flat_params(), np.float64, "checkpoint weights")
 
 
-def test_gru_binary_classifier_bidirectional_sgd_clipped():
+def test_gru_binary_classifier_bidirectional_sgd_clipped_early_stopping():
     rng = np.random.default_rng(11)
     X, _ = ragged(rng, 6, 3, 2)
     y = np.array(["a", "b", "a", "b", "b", "a"])
@@ -238,11 +247,12 @@ def test_gru_binary_classifier_bidirectional_sgd_clipped():
     def make(device):
         return LSTMClassifier(cell="gru", hidden_size=3, bidirectional=True, batch_size=3,
                               max_iter=2, solver="sgd", learning_rate_init=0.1,
-                              clip_grad_norm=0.05, dtype="float64", random_state=0,
-                              device=device)
+                              clip_grad_norm=0.05, early_stopping=True, dtype="float64",
+                              random_state=0, device=device)
 
     cpu, gpu = fit_twins(make, X, y)
     assert_same_fit(cpu, gpu, np.float64)
+    np.testing.assert_allclose(gpu.validation_scores_, cpu.validation_scores_)
     np.testing.assert_array_equal(gpu.predict(X), cpu.predict(X))
 
 
@@ -328,14 +338,14 @@ def test_only_the_status_comes_back_per_step(monkeypatch):
     monkeypatch.setattr(gt.DeviceTrainer, "step", counted_step)
 
     rng = np.random.default_rng(14)
-    X = rng.standard_normal((6, 3, 2))
-    y = rng.standard_normal(6)
+    X = rng.standard_normal((4, 3, 2))
+    y = rng.standard_normal(4)
     est = LSTMRegressor(hidden_size=3, batch_size=2, max_iter=2, dtype="float32",
                         random_state=0, device="cuda")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(X, y)
-    assert n_steps[0] == 6
+    assert n_steps[0] == 4
     weight_bytes = est.network_.n_params * 4
     first = next(i for i, e in enumerate(events) if e[0] == 1)
     last = max(i for i, e in enumerate(events) if e[0] == n_steps[0])
