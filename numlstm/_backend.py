@@ -4,6 +4,9 @@ A backend runs one recurrent layer (all its directions; LSTM, GRU or RNN cell, s
 :class:`LayerSpec`) forward, forward without caches, or backward, on host NumPy arrays given
 and returned by the layer classes of :mod:`numlstm.layers`. The layer class
 never touches a kernel directly, and the kernels know nothing about layers or estimators.
+The CUDA backend also takes and returns device arrays (``forward_device``,
+``backward_device``) for the device-resident training of :mod:`numlstm.gpu_training`; how
+an estimator's fit runs its steps is chosen in :mod:`numlstm._training`.
 """
 
 import os

@@ -13,7 +13,10 @@ The ``numba.cuda`` twin of :mod:`numlstm.cpu_lstm`, behind the same backend inte
 * private kernels, compiled once per float type by :func:`_kernels`;
 * a private host driver (:func:`_forward_on_device`, :func:`_backward_on_device`) that
   allocates device buffers and launches the kernels;
-* the public :class:`CUDABackend`, which moves host NumPy arrays in and out.
+* the public :class:`CUDABackend`, which moves host NumPy arrays in and out
+  (:meth:`CUDABackend.forward`, ...), or takes and returns device arrays
+  (:meth:`CUDABackend.forward_device`, :meth:`CUDABackend.backward_device`) for a training
+  run that keeps its weights on the GPU (:mod:`numlstm.gpu_training`).
 
 Work split
 ----------
@@ -1203,7 +1206,9 @@ class CUDABackend:
     Same methods, arguments and return values as :class:`numlstm._backend.CPUBackend`:
     host NumPy arrays in and out. The training cache returned by :meth:`forward` holds
     device arrays, so the layer input and the forward caches stay on the GPU until
-    :meth:`backward`.
+    :meth:`backward`. :meth:`forward_device` and :meth:`backward_device` take and return
+    device arrays instead (weights as views of a device parameter vector, gradients
+    written into views of a device gradient vector), with no host copy at all.
 
     Parameters
     ----------

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from numba import cuda
 
-from numlstm import LSTMClassifier, LSTMRegressor
+from numlstm import LSTMClassifier, LSTMRegressor, TrainingDivergedError
 from numlstm import gpu_training as gt
 from numlstm.estimators._base import _read_checkpoint
 from numlstm.gpu_lstm import _kernels, default_tiling
@@ -397,3 +397,28 @@ def test_fitted_gpu_estimator_pickles_and_predicts_without_cuda(tmp_path):
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     np.testing.assert_allclose(np.load(out), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_divergence_is_caught_on_the_same_step_and_keeps_the_same_weights():
+    """A step size that overflows float32: the GPU fit stops where the CPU fit stops, with
+    the same error and the same last finite weights."""
+    rng = np.random.default_rng(16)
+    X = rng.standard_normal((4, 3, 2))
+    y = 10 * rng.standard_normal(4)
+    outcomes = []
+    for device in ("cpu", "cuda"):
+        est = LSTMRegressor(hidden_size=3, batch_size=2, max_iter=2, solver="sgd",
+                            learning_rate_init=3e38, momentum=0.0, clip_grad_norm=None,
+                            dtype="float32", random_state=0, device=device)
+        with pytest.raises(TrainingDivergedError) as info, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the simulator's overflow warnings
+            est.fit(X, y)
+        outcomes.append((est, info.value))
+    (cpu, cpu_err), (gpu, gpu_err) = outcomes
+    # (Which of loss and gradient overflows first depends on the summation order of
+    # products near the float32 limit, so only the step is compared.)
+    assert (gpu_err.epoch, gpu_err.step) == (cpu_err.epoch, cpu_err.step)
+    flat = gpu.network_.get_flat_params()
+    assert type(flat) is np.ndarray and np.isfinite(flat).all()
+    assert_matches(flat, cpu.network_.get_flat_params(), np.float32, "last finite weights")
+    assert not hasattr(gpu, "_optimizer")
