@@ -332,14 +332,15 @@ class CPUBackend:
         dW_hr = grads.get("W_hr")
         if dW_hr is None or not proj:
             dW_hr = np.empty_like(W_hr)
+        packed_ih = _packed(ws, "packed_ih_backward", n_dirs, W_ih.shape[1], x.shape[2], dtype)
         packed_hh = _packed(ws, "packed_hh_backward", n_dirs, W_hh.shape[1], rec_size, dtype)
         args = (code, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev, m_store,
                 d_out, d_h_n, d_c_n, dx)
         with _single_threaded_blas:
             if n_chunks == 1:
                 layer_backward_rows(*args, d_h0, d_c0, d_gates, d_rec, dh_store, dW_ih,
-                                    dW_hh, d_bias, d_bias_hh, d_peep, dW_hr, packed_hh, True,
-                                    0, batch)
+                                    dW_hh, d_bias, d_bias_hh, d_peep, dW_hr, packed_ih,
+                                    packed_hh, True, 0, batch)
             else:
                 def partial(name, like):
                     return ws.get("partial_" + name, (n_chunks,) + like.shape, dtype)
@@ -348,7 +349,7 @@ class CPUBackend:
                                d_c0, d_gates, d_rec, dh_store, partial("W_ih", dW_ih),
                                partial("W_hh", dW_hh), partial("bias", d_bias),
                                partial("bias_hh", d_bias_hh), partial("peephole", d_peep),
-                               partial("W_hr", dW_hr), packed_hh, bounds)
+                               partial("W_hr", dW_hr), packed_ih, packed_hh, bounds)
         if not spec.has_cell_state:
             d_c0 = None
         return dx, d_h0, d_c0

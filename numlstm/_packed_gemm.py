@@ -32,7 +32,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["MAX_TILE_ROWS", "matmul_packed", "pack", "pack_transposed", "panel_width"]
+__all__ = ["K_BLOCK", "MAX_TILE_ROWS", "matmul_packed", "matmul_tn", "pack", "pack_transposed",
+           "panel_width"]
 
 #: Bytes of one vector register the tiles use.
 _VECTOR_BYTES = 64 if llvm.get_host_cpu_features().get("avx512f", False) else 32
@@ -51,30 +52,31 @@ def panel_width(dtype):
 
 
 def _make_tile(rows):
-    """Intrinsic ``tile(packed, a, lda, panel, c, ldc)``: ``C[:rows, :NR] += A[:rows, :K] @
-    panel`` where ``panel`` (an address) holds ``K`` rows of ``NR`` values and ``packed``
-    only gives the float type and ``K`` (its ``shape[1]``)."""
+    """Intrinsic ``tile(like, k, a, a_row, a_col, b, ldb, c, ldc)``:
+    ``C[:rows, :NR] += A[:rows, :k] @ B[:k, :NR]``.
+
+    Addresses ``a``, ``b``, ``c``; ``A[r, kk]`` lies at ``a + (r * a_row + kk * a_col)``
+    elements (so a transposed ``A`` costs nothing), row ``kk`` of ``B`` at ``b + kk * ldb``
+    (``ldb = NR`` for a packed panel), row ``r`` of ``C`` at ``c + r * ldc``. ``like`` is any
+    array of the float type.
+    """
 
     @intrinsic
-    def tile(typingctx, packed, a, lda, panel, c, ldc):
-        sig = types.void(packed, types.intp, types.intp, types.intp, types.intp, types.intp)
+    def tile(typingctx, like, k, a, a_row, a_col, b, ldb, c, ldc):
+        sig = types.void(like, *([types.intp] * 8))
 
         def codegen(context, builder, signature, args):
-            packed_value, a_addr, lda_v, panel_addr, c_addr, ldc_v = args
-            array = context.make_array(signature.args[0])(context, builder, packed_value)
-            n_k = builder.extract_value(array.shape, 1)
-            dtype = signature.args[0].dtype
-            fty = context.get_value_type(dtype)
+            _, n_k, a_addr, a_row_v, a_col_v, b_addr, ldb_v, c_addr, ldc_v = args
+            fty = context.get_value_type(signature.args[0].dtype)
             width = context.get_abi_sizeof(fty)
             lanes = _VECTOR_BYTES // width
-            nr = _VECTORS_PER_ROW * lanes
             vty = ir.VectorType(fty, lanes)
-            intp = lda_v.type
+            intp = ldc_v.type
             i32 = ir.IntType(32)
             fptr = fty.as_pointer()
             vptr = vty.as_pointer()
             a_ptr = builder.inttoptr(a_addr, fptr)
-            b_ptr = builder.inttoptr(panel_addr, fptr)
+            b_ptr = builder.inttoptr(b_addr, fptr)
             c_ptr = builder.inttoptr(c_addr, fptr)
             suffix = "f32" if width == 4 else "f64"
             fma = cgutils.get_or_insert_function(
@@ -87,15 +89,16 @@ def _make_tile(rows):
             accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(_VECTORS_PER_ROW)]
                     for _ in range(rows)]
             with cgutils.for_range(builder, n_k) as loop:
-                k = loop.index
-                row_start = builder.mul(k, ir.Constant(intp, nr))
+                kk = loop.index
+                row_start = builder.mul(kk, ldb_v)
                 b_vectors = []
                 for v in range(_VECTORS_PER_ROW):
                     at = builder.gep(b_ptr, [builder.add(row_start, ir.Constant(intp, v * lanes))])
                     b_vectors.append(builder.load(builder.bitcast(at, vptr), align=width))
+                a_k = builder.mul(kk, a_col_v)
                 for r in range(rows):
-                    at = builder.gep(a_ptr, [builder.add(builder.mul(ir.Constant(intp, r), lda_v),
-                                                         k)])
+                    at = builder.gep(a_ptr, [builder.add(builder.mul(ir.Constant(intp, r),
+                                                                     a_row_v), a_k)])
                     scalar = builder.load(at)
                     splat = builder.shuffle_vector(
                         builder.insert_element(undef, scalar, ir.Constant(i32, 0)), undef,
@@ -123,19 +126,19 @@ _tile_1, _tile_2, _tile_3, _tile_4, _tile_5, _tile_6 = (
 
 
 @njit(inline="always", **_JIT)
-def _tile(rows, packed, a, lda, panel, c, ldc):
+def _tile(rows, like, k, a, a_row, a_col, b, ldb, c, ldc):
     if rows == 6:
-        _tile_6(packed, a, lda, panel, c, ldc)
+        _tile_6(like, k, a, a_row, a_col, b, ldb, c, ldc)
     elif rows == 5:
-        _tile_5(packed, a, lda, panel, c, ldc)
+        _tile_5(like, k, a, a_row, a_col, b, ldb, c, ldc)
     elif rows == 4:
-        _tile_4(packed, a, lda, panel, c, ldc)
+        _tile_4(like, k, a, a_row, a_col, b, ldb, c, ldc)
     elif rows == 3:
-        _tile_3(packed, a, lda, panel, c, ldc)
+        _tile_3(like, k, a, a_row, a_col, b, ldb, c, ldc)
     elif rows == 2:
-        _tile_2(packed, a, lda, panel, c, ldc)
+        _tile_2(like, k, a, a_row, a_col, b, ldb, c, ldc)
     else:
-        _tile_1(packed, a, lda, panel, c, ldc)
+        _tile_1(like, k, a, a_row, a_col, b, ldb, c, ldc)
 
 
 @njit(**_JIT)
@@ -191,16 +194,96 @@ def matmul_packed(m, n, a, lda, packed, c, ldc, edge):
         a_rows = a + start * lda * size
         c_rows = c + start * ldc * size
         for p in range(full_panels):
-            _tile(rows, packed, a_rows, lda, base + p * panel_bytes, c_rows + p * nr * size,
-                  ldc)
+            _tile(rows, packed, n_k, a_rows, lda, 1, base + p * panel_bytes, nr,
+                  c_rows + p * nr * size, ldc)
         if rest:
-            edge[:rows] = 0.0
-            _tile(rows, packed, a_rows, lda, base + full_panels * panel_bytes,
-                  edge.ctypes.data, nr)
-            for r in range(rows):
-                c_row = c_rows + r * ldc * size
-                _add_row(edge[r], rest, c_row, full_panels * nr, edge)
+            _edge_tile(rows, packed, n_k, a_rows, lda, 1, base + full_panels * panel_bytes, nr,
+                       c_rows + full_panels * nr * size, ldc, rest, edge)
         start += rows
+
+
+@njit(inline="always", **_JIT)
+def _edge_tile(rows, like, k, a, a_row, a_col, b, ldb, c, ldc, n_valid, edge):
+    """A tile whose destination has only ``n_valid`` < NR columns: computed into ``edge``
+    (MAX_TILE_ROWS, NR), then added to ``C``."""
+    edge[:rows] = 0.0
+    _tile(rows, like, k, a, a_row, a_col, b, ldb, edge.ctypes.data, edge.shape[1])
+    size = edge.itemsize
+    for r in range(rows):
+        _add_row(edge[r], n_valid, c + r * ldc * size, 0, edge)
+
+
+#: Blocking of :func:`matmul_tn` (the scheme of GotoBLAS): ``K`` goes in blocks of
+#: ``K_BLOCK`` rows (the rows of the ``edge_panel`` scratch it takes), so one panel of ``B`` (``_K_BLOCK x NR``) stays in L1 while the row
+#: blocks of a group of ``_ROW_GROUP`` result rows pass over it, and that group's block of
+#: ``A`` stays in L2; each tile of ``C`` is loaded and stored once per block of ``K``.
+K_BLOCK = 256
+_ROW_GROUP = 20 * MAX_TILE_ROWS
+
+
+@njit(**_JIT)
+def matmul_tn(m, n, k, a, lda, b, ldb, c, ldc, edge, edge_panel):
+    """``C[:m, :n] += A[:k, :m]^T @ B[:k, :n]``, all row-major, no packing.
+
+    The shape of the weight gradients (``d_gates^T @ inputs`` over all rows and steps:
+    ``k`` is large, ``m`` and ``n`` are the weights' sizes). ``a``, ``b``, ``c`` are
+    addresses with leading dimensions ``lda``, ``ldb``, ``ldc``. ``edge`` (MAX_TILE_ROWS,
+    NR) and ``edge_panel`` (K_BLOCK, NR) are scratch for the last ``n % NR``
+    columns, whose rows of ``B`` are copied into a zero-padded panel.
+    """
+    nr = edge.shape[1]
+    size = edge.itemsize
+    full_panels = n // nr
+    rest = n - full_panels * nr
+    k_step = edge_panel.shape[0]
+    # Strided reads of A cost more than a copy once several panels reuse it.
+    repack = full_panels + (1 if rest else 0) > 1
+    a_packed = np.empty(_ROW_GROUP * k_step if repack else 0, dtype=edge.dtype)
+    for k0 in range(0, k, k_step):
+        kc = min(k_step, k - k0)
+        a_k = a + k0 * lda * size
+        b_k = b + k0 * ldb * size
+        if rest:
+            for kk in range(kc):
+                row = _row_view(b_k + kk * ldb * size, n, edge)
+                dest = edge_panel[kk]
+                for j in range(rest):
+                    dest[j] = row[full_panels * nr + j]
+                for j in range(rest, nr):
+                    dest[j] = 0.0
+        for m0 in range(0, m, _ROW_GROUP):
+            m1 = min(m, m0 + _ROW_GROUP)
+            n_blocks = (m1 - m0 + MAX_TILE_ROWS - 1) // MAX_TILE_ROWS
+            if repack:
+                # Each tile's columns of A, copied so that a tile reads them in order:
+                # block-major, then k, then the tile's rows (at most MR).
+                start = m0
+                for block in range(n_blocks):
+                    rows = (m1 - start) // (n_blocks - block)
+                    dest = a_packed[(start - m0) * k_step:]
+                    for kk in range(kc):
+                        src = _row_view(a_k + (kk * lda + start) * size, rows, edge)
+                        for r in range(rows):
+                            dest[kk * rows + r] = src[r]
+                    start += rows
+            for p in range(full_panels + (1 if rest else 0)):
+                start = m0
+                for block in range(n_blocks):
+                    rows = (m1 - start) // (n_blocks - block)
+                    if repack:
+                        a_rows = a_packed.ctypes.data + (start - m0) * k_step * size
+                        a_row, a_col = 1, rows
+                    else:
+                        a_rows = a_k + start * size
+                        a_row, a_col = 1, lda
+                    c_tile = c + (start * ldc + p * nr) * size
+                    if p < full_panels:
+                        _tile(rows, edge, kc, a_rows, a_row, a_col, b_k + p * nr * size, ldb,
+                              c_tile, ldc)
+                    else:
+                        _edge_tile(rows, edge, kc, a_rows, a_row, a_col,
+                                   edge_panel.ctypes.data, nr, c_tile, ldc, rest, edge)
+                    start += rows
 
 
 @njit(inline="always", **_JIT)

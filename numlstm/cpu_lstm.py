@@ -62,7 +62,8 @@ from numba import njit, prange
 from ._activations import sigmoid, tanh
 from ._blas import gemm, new_gemm_scratch
 from ._jit_options import row_options
-from ._packed_gemm import MAX_TILE_ROWS, matmul_packed, pack, pack_transposed
+from ._packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_packed, matmul_tn, pack,
+                           pack_transposed)
 
 __all__ = ["CELL_CODES", "CELL_GRU", "CELL_LSTM", "CELL_RNN_RELU", "CELL_RNN_TANH",
            "N_GATES", "layer_backward", "layer_backward_rows", "layer_forward",
@@ -655,24 +656,30 @@ def _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out
 
 
 @njit(**_JIT)
-def _weight_gradients(cell, x, W_ih, h_prev, m_store, d_gates, d_rec, dh_store, dx, dW_ih,
-                      dW_hh, d_bias, d_bias_hh, dW_hr, d, b0, b1, scratch):
-    """Accumulate this slice's weight gradients and its input gradient for direction d."""
+def _weight_gradients(cell, x, packed_ih, h_prev, m_store, d_gates, d_rec, dh_store, dx,
+                      dW_ih, dW_hh, d_bias, d_bias_hh, dW_hr, d, b0, b1, scratch, edge,
+                      edge_panel):
+    """Accumulate this slice's weight gradients and its input gradient for direction d.
+
+    ``packed_ih`` holds ``W_ih`` packed for :func:`numlstm._packed_gemm.matmul_packed`;
+    ``edge`` and ``edge_panel`` are scratch of the products.
+    """
     n_steps = x.shape[1]
     in_size = x.shape[2]
     rec_size = h_prev.shape[3]
     n_gate_cols = d_gates.shape[3]
     n_rows = (b1 - b0) * n_steps
     dg = d_gates[d, b0:].ctypes.data
-    gemm(True, False, n_gate_cols, in_size, n_rows, 1.0, dg, n_gate_cols,
-         x[b0:].ctypes.data, in_size, 1.0, dW_ih[d].ctypes.data, in_size, scratch)
-    gemm(True, False, n_gate_cols, rec_size, n_rows, 1.0, d_rec[d, b0:].ctypes.data,
-         n_gate_cols, h_prev[d, b0:].ctypes.data, rec_size, 1.0, dW_hh[d].ctypes.data,
-         rec_size, scratch)
+    matmul_tn(n_gate_cols, in_size, n_rows, dg, n_gate_cols, x[b0:].ctypes.data, in_size,
+              dW_ih[d].ctypes.data, in_size, edge, edge_panel)
+    matmul_tn(n_gate_cols, rec_size, n_rows, d_rec[d, b0:].ctypes.data, n_gate_cols,
+              h_prev[d, b0:].ctypes.data, rec_size, dW_hh[d].ctypes.data, rec_size, edge,
+              edge_panel)
     # dx of both directions add up: the first direction overwrites, the second adds.
-    gemm(False, False, n_rows, in_size, n_gate_cols, 1.0, dg, n_gate_cols,
-         W_ih[d].ctypes.data, in_size, 1.0 if d > 0 else 0.0,
-         dx[b0:].ctypes.data, in_size, scratch)
+    if d == 0:
+        dx[b0:b1] = 0.0
+    matmul_packed(n_rows, in_size, dg, n_gate_cols, packed_ih[d], dx[b0:].ctypes.data,
+                  in_size, edge)
     if dW_hr.shape[1] > 0:
         hidden = dW_hr.shape[2]
         gemm(True, False, rec_size, hidden, n_rows, 1.0, dh_store[d, b0:].ctypes.data,
@@ -697,18 +704,20 @@ def _weight_gradients(cell, x, W_ih, h_prev, m_store, d_gates, d_rec, dh_store, 
 def layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev,
                         m_store, d_out, d_h_n, d_c_n, dx, d_h0, d_c0, d_gates, d_rec, dh_store,
                         partial_W_ih, partial_W_hh, partial_bias, partial_bias_hh,
-                        partial_peep, partial_W_hr, packed_hh, pack_weights, b0, b1):
+                        partial_peep, partial_W_hr, packed_ih, packed_hh, pack_weights, b0,
+                        b1):
     """Both directions of one layer over rows ``b0:b1``; the weight gradients of these rows
     go to ``partial_*`` (overwritten). Serial use passes the final gradient arrays there.
-    With ``pack_weights`` ``W_hh`` is packed into ``packed_hh`` first (see
-    :func:`layer_backward`); otherwise it must hold it already.
+    With ``pack_weights`` ``W_ih`` and ``W_hh`` are packed into ``packed_ih`` and
+    ``packed_hh`` first (see :func:`layer_backward`); otherwise they must hold them already.
     """
     if pack_weights:
-        _pack_backward_weights(W_hh, packed_hh)
+        _pack_backward_weights(W_ih, W_hh, packed_ih, packed_hh)
     d_h0[:, b0:b1] = d_h_n[:, b0:b1]
     d_c0[:, b0:b1] = d_c_n[:, b0:b1]
     scratch = new_gemm_scratch(x)
     edge = np.empty((MAX_TILE_ROWS, packed_hh.shape[3]), dtype=x.dtype)
+    edge_panel = np.empty((K_BLOCK, packed_hh.shape[3]), dtype=x.dtype)
     n_rows = b1 - b0
     rec_size = W_hh.shape[2]
     hidden = W_hr.shape[2]
@@ -725,15 +734,16 @@ def layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev,
         _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out, d_gates,
                        d_rec, dh_store, d_h0, d_c0, partial_peep, packed_hh, d, b0, b1,
                        scratch, edge, carry, dm, zeros)
-        _weight_gradients(cell, x, W_ih, h_prev, m_store, d_gates, d_rec, dh_store, dx,
+        _weight_gradients(cell, x, packed_ih, h_prev, m_store, d_gates, d_rec, dh_store, dx,
                           partial_W_ih, partial_W_hh, partial_bias, partial_bias_hh,
-                          partial_W_hr, d, b0, b1, scratch)
+                          partial_W_hr, d, b0, b1, scratch, edge, edge_panel)
 
 
 @njit(**_JIT)
-def _pack_backward_weights(W_hh, packed_hh):
-    """Pack ``W_hh[d]`` of every direction for :func:`matmul_packed`."""
+def _pack_backward_weights(W_ih, W_hh, packed_ih, packed_hh):
+    """Pack ``W_ih[d]`` and ``W_hh[d]`` of every direction for :func:`matmul_packed`."""
     for d in range(W_hh.shape[0]):
+        pack(W_ih[d], packed_ih[d])
         pack(W_hh[d], packed_hh[d])
 
 
@@ -748,8 +758,8 @@ def _sum_partials(partial, total):
 def layer_backward(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev, m_store,
                    d_out, d_h_n, d_c_n, dx, dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr,
                    d_h0, d_c0, d_gates, d_rec, dh_store, partial_W_ih, partial_W_hh,
-                   partial_bias, partial_bias_hh, partial_peep, partial_W_hr, packed_hh,
-                   chunk_bounds):
+                   partial_bias, partial_bias_hh, partial_peep, partial_W_hr, packed_ih,
+                   packed_hh, chunk_bounds):
     """Backward pass through time of one layer.
 
     Parameters
@@ -769,16 +779,17 @@ def layer_backward(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_pr
     dh_store : ndarray like ``h_prev`` with a projection (else size 0), scratch
     partial_* : ndarrays with a leading ``n_chunks`` axis, scratch for each thread's share
         of the weight gradients
-    packed_hh : ndarray (D, ceil(R / NR), G*H, NR)
-        Written: ``W_hh`` packed in panels of NR columns, shared by the threads.
+    packed_ih, packed_hh : ndarrays (D, ceil(I / NR), G*H, NR), (D, ceil(R / NR), G*H, NR)
+        Written: ``W_ih`` and ``W_hh`` packed in panels of NR columns, shared by the threads.
     """
-    _pack_backward_weights(W_hh, packed_hh)
+    _pack_backward_weights(W_ih, W_hh, packed_ih, packed_hh)
     for chunk in prange(chunk_bounds.shape[0] - 1):
         layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev,
                             m_store, d_out, d_h_n, d_c_n, dx, d_h0, d_c0, d_gates, d_rec,
                             dh_store, partial_W_ih[chunk], partial_W_hh[chunk],
                             partial_bias[chunk], partial_bias_hh[chunk], partial_peep[chunk],
-                            partial_W_hr[chunk], packed_hh, False, chunk_bounds[chunk],
+                            partial_W_hr[chunk], packed_ih, packed_hh, False,
+                            chunk_bounds[chunk],
                             chunk_bounds[chunk + 1])
     _sum_partials(partial_W_ih, dW_ih)
     _sum_partials(partial_W_hh, dW_hh)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from numba import njit
 
-from numlstm._packed_gemm import (MAX_TILE_ROWS, matmul_packed, pack, pack_transposed,
-                                  panel_width)
+from numlstm._packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_packed, matmul_tn, pack,
+                                  pack_transposed, panel_width)
 
 
 @njit
@@ -65,3 +65,43 @@ def test_nan_in_the_input_reaches_the_output():
          np.empty((MAX_TILE_ROWS, panel_width(dtype)), dtype))
     assert np.isnan(c[1]).all()
     assert np.isfinite(c[[0, 2]]).all()
+
+
+@njit
+def _run_tn(m, n, k, a, b, c, edge, edge_panel):
+    matmul_tn(m, n, k, a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1], c.ctypes.data,
+              c.shape[1], edge, edge_panel)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m, n, k", [(1, 1, 1), (7, 8, 50), (128, 32, 1600), (20, 45, 333),
+                                     (12, 70, 17)])
+@pytest.mark.parametrize("k_rows", [16, 64])
+def test_matmul_tn_adds_the_transposed_product(dtype, m, n, k, k_rows):
+    rng = np.random.default_rng(m + n + k)
+    # Wider rows than used, as when the kernels pass a block of columns.
+    a = rng.standard_normal((k, m + 2)).astype(dtype)
+    b = rng.standard_normal((k, n + 3)).astype(dtype)
+    c = rng.standard_normal((m, n + 1)).astype(dtype)
+    expected = c.astype(np.float64)
+    expected[:, :n] += a[:, :m].T.astype(np.float64) @ b[:, :n].astype(np.float64)
+    width = panel_width(dtype)
+    edge = np.full((MAX_TILE_ROWS, width), np.nan, dtype)
+    edge_panel = np.full((k_rows, width), np.nan, dtype)
+    _run_tn(m, n, k, a, b, c, edge, edge_panel)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(c, expected, rtol=tol, atol=tol * np.sqrt(k))
+
+
+def test_matmul_tn_blocks_of_k_add_up():
+    # More rows of K than one block, and a row count that is not a multiple of it.
+    dtype = np.float64
+    k = 2 * K_BLOCK + 37
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((k, 130))
+    b = rng.standard_normal((k, 40))
+    c = np.zeros((130, 40))
+    width = panel_width(dtype)
+    _run_tn(130, 40, k, a, b, c, np.empty((MAX_TILE_ROWS, width)),
+            np.empty((K_BLOCK, width)))
+    np.testing.assert_allclose(c, a.T @ b, rtol=1e-12, atol=1e-12)
