@@ -27,7 +27,7 @@ FLOPs follow ``shared/reference/anchors.md``: the forward pass counts
 a training step three times that. numlstm's GFLOP/s is shown as a fraction of the machine's
 float32 matrix-product rate, measured in this run with numpy's ``matmul`` of the comparable
 shape ``(B x (I+H)) @ ((I+H) x 4H)`` (first layer's sizes) under the same thread count,
-sampled in the same interleaved loop as the LSTMs. The machine's peak rate (1024^3) is
+timed just before the LSTMs of that configuration. The machine's peak rate (1024^3) is
 printed above the table. Other processes on the machine skew every number: the load
 average before and after the run is printed with the results.
 """
@@ -182,6 +182,10 @@ def _sample(fn, number):
     return (_clock() - start) / number
 
 
+#: Longer than OpenBLAS's worker threads spin after a call.
+_BLAS_SPIN_SECONDS = 0.3
+
+
 def measure_interleaved(functions, repeats, warmup, stat="median"):
     """Median (or min) seconds per call of each function, sampling them in turn."""
     for fn in functions.values():
@@ -287,13 +291,17 @@ def run_config(numlstm, torch, config, args):
         out, _ = model(x_train)
         out.sum().backward()
 
-    # The matrix product is sampled in the same loop, so it meets the same machine load.
+    # The matrix product is timed apart, before the libraries: numpy's OpenBLAS workers
+    # keep spinning for up to ~0.1 s after a call, and sampled in the same loop they took
+    # a core from whichever library ran next (measured: up to 1.6x slower samples).
     gemm, gemm_flops = gemm_call(config.batch, config.inputs + config.hidden,
                                  4 * config.hidden)
-    times = measure_interleaved(
+    times = measure_interleaved({"gemm": gemm}, args.repeats, args.warmup, args.stat)
+    time.sleep(_BLAS_SPIN_SECONDS)
+    times.update(measure_interleaved(
         {"nl_fwd": numlstm_forward, "torch_fwd": torch_forward,
-         "nl_train": numlstm_train, "torch_train": torch_train, "gemm": gemm},
-        args.repeats, args.warmup, args.stat)
+         "nl_train": numlstm_train, "torch_train": torch_train},
+        args.repeats, args.warmup, args.stat))
     flops = config.forward_flops()
     return {
         "config": config.label,
