@@ -9,6 +9,7 @@ The CUDA backend also takes and returns device arrays (``forward_device``,
 an estimator's fit runs its steps is chosen in :mod:`numlstm._training`.
 """
 
+import contextlib
 import os
 import threading
 
@@ -84,11 +85,42 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+_bounds_cache = {}
+
+
 def _chunk_bounds(batch_size):
     """Batch slice of each CPU thread: at most one per thread, none too small."""
     n_threads = 1 if _forked_child else numba.get_num_threads()
-    n_chunks = max(1, min(n_threads, batch_size // _config.MIN_ROWS_PER_THREAD))
-    return np.linspace(0, batch_size, n_chunks + 1).round().astype(np.int64)
+    key = (batch_size, n_threads, _config.MIN_ROWS_PER_THREAD)
+    bounds = _bounds_cache.get(key)
+    if bounds is None:
+        # Cached: building it costs as much as a small model's whole kernel call.
+        n_chunks = max(1, min(n_threads, batch_size // _config.MIN_ROWS_PER_THREAD))
+        bounds = np.linspace(0, batch_size, n_chunks + 1).round().astype(np.int64)
+        bounds.flags.writeable = False
+        if len(_bounds_cache) > 256:
+            _bounds_cache.clear()
+        _bounds_cache[key] = bounds
+    return bounds
+
+
+def _blas_guard(spec):
+    """Context for a kernel call: only the projection's products still call SciPy's BLAS
+    (the others use :mod:`numlstm._packed_gemm`), so only they need it single-threaded."""
+    return _single_threaded_blas if spec.W_hr is not None else contextlib.nullcontext()
+
+
+_cpu_kernels = None
+
+
+def _kernels():
+    """:mod:`numlstm.cpu_lstm`, imported on first use (it loads SciPy's BLAS)."""
+    global _cpu_kernels
+    if _cpu_kernels is None:
+        from . import cpu_lstm
+
+        _cpu_kernels = cpu_lstm
+    return _cpu_kernels
 
 
 class Workspace:
@@ -134,9 +166,7 @@ def _empty(dtype, *shape):
 def _packed(ws, name, n_dirs, n_k, n_cols, dtype):
     """Workspace array for a (K, N) weight matrix per direction packed by the kernels
     (:mod:`numlstm._packed_gemm`)."""
-    from ._packed_gemm import panel_width
-
-    width = panel_width(dtype)
+    width = _kernels().panel_width(dtype)
     return ws.get(name, (n_dirs, -(-n_cols // width), n_k, width), dtype)
 
 
@@ -197,15 +227,13 @@ class CPUBackend:
 
     @staticmethod
     def _sizes(W_ih, W_hh, spec):
-        from .cpu_lstm import CELL_CODES, N_GATES
-
-        code = CELL_CODES[spec.cell]
+        kernels = _kernels()
+        code = kernels.CELL_CODES[spec.cell]
         n_dirs, n_gate_cols, _ = W_ih.shape
-        return code, n_dirs, n_gate_cols // N_GATES[code], W_hh.shape[2]
+        return code, n_dirs, n_gate_cols // kernels.N_GATES[code], W_hh.shape[2]
 
     def _run_forward(self, x, lengths, W_ih, W_hh, bias, h0, c0, spec, store, ws):
-        from .cpu_lstm import layer_forward, layer_forward_rows
-
+        kernels = _kernels()
         code, n_dirs, hidden, rec_size = self._sizes(W_ih, W_hh, spec)
         batch, n_steps, _ = x.shape
         dtype = x.dtype
@@ -232,11 +260,11 @@ class CPUBackend:
         packed_hh = _packed(ws, "packed_hh", n_dirs, rec_size, n_gate_cols, dtype)
         args = (code, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0, out, h_n,
                 c_n, gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh)
-        with _single_threaded_blas:
+        with _blas_guard(spec):
             if bounds.shape[0] == 2:
-                layer_forward_rows(*args, True, 0, batch)
+                kernels.layer_forward_rows(*args, True, 0, batch)
             else:
-                layer_forward(*args, bounds)
+                kernels.layer_forward(*args, bounds)
         if not spec.has_cell_state:
             c_n = None
         return out, h_n, c_n, (gates, h_prev, c_prev, m_store, spec)
@@ -302,8 +330,7 @@ class CPUBackend:
         d_h0 : ndarray (D, B, R)
         d_c0 : ndarray (D, B, H) or None
         """
-        from .cpu_lstm import layer_backward, layer_backward_rows
-
+        kernels = _kernels()
         gates, h_prev, c_prev, m_store, spec = cache
         grads = grads or {}
         code, n_dirs, hidden, rec_size = self._sizes(W_ih, W_hh, spec)
@@ -336,20 +363,21 @@ class CPUBackend:
         packed_hh = _packed(ws, "packed_hh_backward", n_dirs, W_hh.shape[1], rec_size, dtype)
         args = (code, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev, m_store,
                 d_out, d_h_n, d_c_n, dx)
-        with _single_threaded_blas:
+        with _blas_guard(spec):
             if n_chunks == 1:
-                layer_backward_rows(*args, d_h0, d_c0, d_gates, d_rec, dh_store, dW_ih,
-                                    dW_hh, d_bias, d_bias_hh, d_peep, dW_hr, packed_ih,
-                                    packed_hh, True, 0, batch)
+                kernels.layer_backward_rows(*args, d_h0, d_c0, d_gates, d_rec, dh_store,
+                                            dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr,
+                                            packed_ih, packed_hh, True, 0, batch)
             else:
                 def partial(name, like):
                     return ws.get("partial_" + name, (n_chunks,) + like.shape, dtype)
 
-                layer_backward(*args, dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr, d_h0,
-                               d_c0, d_gates, d_rec, dh_store, partial("W_ih", dW_ih),
-                               partial("W_hh", dW_hh), partial("bias", d_bias),
-                               partial("bias_hh", d_bias_hh), partial("peephole", d_peep),
-                               partial("W_hr", dW_hr), packed_ih, packed_hh, bounds)
+                kernels.layer_backward(*args, dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr,
+                                       d_h0, d_c0, d_gates, d_rec, dh_store,
+                                       partial("W_ih", dW_ih), partial("W_hh", dW_hh),
+                                       partial("bias", d_bias), partial("bias_hh", d_bias_hh),
+                                       partial("peephole", d_peep), partial("W_hr", dW_hr),
+                                       packed_ih, packed_hh, bounds)
         if not spec.has_cell_state:
             d_c0 = None
         return dx, d_h0, d_c0

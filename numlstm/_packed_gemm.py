@@ -214,9 +214,10 @@ def _edge_tile(rows, like, k, a, a_row, a_col, b, ldb, c, ldc, n_valid, edge):
 
 
 #: Blocking of :func:`matmul_tn` (the scheme of GotoBLAS): ``K`` goes in blocks of
-#: ``K_BLOCK`` rows (the rows of the ``edge_panel`` scratch it takes), so one panel of ``B`` (``_K_BLOCK x NR``) stays in L1 while the row
-#: blocks of a group of ``_ROW_GROUP`` result rows pass over it, and that group's block of
-#: ``A`` stays in L2; each tile of ``C`` is loaded and stored once per block of ``K``.
+#: ``K_BLOCK`` rows (also the rows of the ``edge_panel`` scratch it takes), so one panel
+#: of ``B`` (``K_BLOCK x NR``) stays in L1 while the row blocks of a group of
+#: ``_ROW_GROUP`` result rows pass over it, and that group's block of ``A`` stays in L2;
+#: each tile of ``C`` is loaded and stored once per block of ``K``.
 K_BLOCK = 256
 _ROW_GROUP = 20 * MAX_TILE_ROWS
 

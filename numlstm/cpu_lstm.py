@@ -63,12 +63,12 @@ from ._activations import sigmoid, tanh
 from ._blas import gemm, new_gemm_scratch
 from ._jit_options import row_options
 from ._packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_packed, matmul_tn, pack,
-                           pack_transposed)
+                           pack_transposed, panel_width)
 
 __all__ = ["CELL_CODES", "CELL_GRU", "CELL_LSTM", "CELL_RNN_RELU", "CELL_RNN_TANH",
            "N_GATES", "layer_backward", "layer_backward_rows", "layer_forward",
            "layer_forward_rows", "lstm_layer_backward", "lstm_layer_backward_rows",
-           "lstm_layer_forward", "lstm_layer_forward_rows", "step_order"]
+           "lstm_layer_forward", "lstm_layer_forward_rows", "panel_width", "step_order"]
 
 #: Cell codes understood by the kernels.
 CELL_LSTM = 0

@@ -54,8 +54,8 @@ def lstm_from_torch(module, *, dtype=None, device="cpu", random_state=None,
     ----------
     module : torch.nn.LSTM
         The module to convert. It must have ``bias=True`` and (by default)
-        ``batch_first=True``; a ``proj_size`` carries over. Its parameters may live on any device; they are
-        copied to host memory.
+        ``batch_first=True``; a ``proj_size`` carries over. Its parameters may live on
+        any device; they are copied to host memory.
     dtype : {None, numpy.float32, numpy.float64, "float32", "float64"}, default=None
         Float type of the new layer. ``None`` keeps the module's dtype, which must then
         be float32 or float64; give a dtype to convert, e.g. a float16 module with
@@ -88,7 +88,8 @@ def lstm_from_torch(module, *, dtype=None, device="cpu", random_state=None,
         parameters are not float32/float64 and no ``dtype`` is given, or its parameters
         do not all have the same dtype.
     ValueError
-        If the module has ``bias=False``, or ``batch_first=False`` while ``require_batch_first`` is true, or weights that are not finite.
+        If the module has ``bias=False``, or ``batch_first=False`` while
+        ``require_batch_first`` is true, or weights that are not finite.
 
     See Also
     --------
