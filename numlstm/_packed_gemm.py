@@ -51,22 +51,26 @@ def panel_width(dtype):
     return _VECTORS_PER_ROW * _VECTOR_BYTES // np.dtype(dtype).itemsize
 
 
-def _make_tile(rows):
-    """Intrinsic ``tile(like, k, a, a_row, a_col, b, ldb, c, ldc)``:
-    ``C[:rows, :NR] += A[:rows, :k] @ B[:k, :NR]``.
+def _make_tile(max_rows):
+    """Intrinsic ``tile(like, rows, k, a, a_row, a_col, b, ldb, c, ldc)``:
+    ``C[:rows, :NR] += A[:rows, :k] @ B[:k, :NR]`` for ``1 <= rows <= max_rows``.
 
     Addresses ``a``, ``b``, ``c``; ``A[r, kk]`` lies at ``a + (r * a_row + kk * a_col)``
     elements (so a transposed ``A`` costs nothing), row ``kk`` of ``B`` at ``b + kk * ldb``
     (``ldb = NR`` for a packed panel), row ``r`` of ``C`` at ``c + r * ldc``. ``like`` is any
     array of the float type.
+
+    The tile always computes ``max_rows`` rows (rows past ``rows`` repeat the last one) and
+    stores only the first ``rows``: one tile body per height rather than one per row count
+    keeps the compiled kernels small, each call site inlining every body it may run.
     """
 
     @intrinsic
-    def tile(typingctx, like, k, a, a_row, a_col, b, ldb, c, ldc):
-        sig = types.void(like, *([types.intp] * 8))
+    def tile(typingctx, like, rows, k, a, a_row, a_col, b, ldb, c, ldc):
+        sig = types.void(like, *([types.intp] * 9))
 
         def codegen(context, builder, signature, args):
-            _, n_k, a_addr, a_row_v, a_col_v, b_addr, ldb_v, c_addr, ldc_v = args
+            _, rows_v, n_k, a_addr, a_row_v, a_col_v, b_addr, ldb_v, c_addr, ldc_v = args
             fty = context.get_value_type(signature.args[0].dtype)
             width = context.get_abi_sizeof(fty)
             lanes = _VECTOR_BYTES // width
@@ -75,7 +79,6 @@ def _make_tile(rows):
             i32 = ir.IntType(32)
             fptr = fty.as_pointer()
             vptr = vty.as_pointer()
-            a_ptr = builder.inttoptr(a_addr, fptr)
             b_ptr = builder.inttoptr(b_addr, fptr)
             c_ptr = builder.inttoptr(c_addr, fptr)
             suffix = "f32" if width == 4 else "f64"
@@ -85,9 +88,17 @@ def _make_tile(rows):
             zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * lanes)
             undef = ir.Constant(vty, ir.Undefined)
             splat_mask = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
+            last = builder.sub(rows_v, ir.Constant(intp, 1))
+            row_ptrs = []
+            for r in range(max_rows):
+                # Rows past the last valid one read the last one again (memory that exists).
+                index = builder.select(builder.icmp_signed("<", ir.Constant(intp, r), rows_v),
+                                       ir.Constant(intp, r), last)
+                offset = builder.mul(index, a_row_v)
+                row_ptrs.append(builder.gep(builder.inttoptr(a_addr, fptr), [offset]))
             # Entry-block allocas: LLVM promotes them to registers (SSA values).
             accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(_VECTORS_PER_ROW)]
-                    for _ in range(rows)]
+                    for _ in range(max_rows)]
             with cgutils.for_range(builder, n_k) as loop:
                 kk = loop.index
                 row_start = builder.mul(kk, ldb_v)
@@ -96,10 +107,8 @@ def _make_tile(rows):
                     at = builder.gep(b_ptr, [builder.add(row_start, ir.Constant(intp, v * lanes))])
                     b_vectors.append(builder.load(builder.bitcast(at, vptr), align=width))
                 a_k = builder.mul(kk, a_col_v)
-                for r in range(rows):
-                    at = builder.gep(a_ptr, [builder.add(builder.mul(ir.Constant(intp, r),
-                                                                     a_row_v), a_k)])
-                    scalar = builder.load(at)
+                for r in range(max_rows):
+                    scalar = builder.load(builder.gep(row_ptrs[r], [a_k]))
                     splat = builder.shuffle_vector(
                         builder.insert_element(undef, scalar, ir.Constant(i32, 0)), undef,
                         splat_mask)
@@ -107,13 +116,16 @@ def _make_tile(rows):
                         acc = accs[r][v]
                         builder.store(builder.call(fma, [splat, b_vectors[v], builder.load(acc)]),
                                       acc)
-            for r in range(rows):
-                for v in range(_VECTORS_PER_ROW):
-                    offset = builder.add(builder.mul(ir.Constant(intp, r), ldc_v),
-                                         ir.Constant(intp, v * lanes))
-                    at = builder.bitcast(builder.gep(c_ptr, [offset]), vptr)
-                    total = builder.fadd(builder.load(at, align=width), builder.load(accs[r][v]))
-                    builder.store(total, at, align=width)
+            for r in range(max_rows):
+                valid = builder.icmp_signed("<", ir.Constant(intp, r), rows_v)
+                with builder.if_then(valid, likely=True):
+                    for v in range(_VECTORS_PER_ROW):
+                        offset = builder.add(builder.mul(ir.Constant(intp, r), ldc_v),
+                                             ir.Constant(intp, v * lanes))
+                        at = builder.bitcast(builder.gep(c_ptr, [offset]), vptr)
+                        total = builder.fadd(builder.load(at, align=width),
+                                             builder.load(accs[r][v]))
+                        builder.store(total, at, align=width)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -121,24 +133,35 @@ def _make_tile(rows):
     return tile
 
 
-_tile_1, _tile_2, _tile_3, _tile_4, _tile_5, _tile_6 = (
-    _make_tile(rows) for rows in range(1, MAX_TILE_ROWS + 1))
+#: The two tile heights: blocks of MR rows, and a shorter one for the rest of a product
+#: (at most 4 rows, so 32 rows cost 5 x 6 + 4 = 34 rows of work, not 6 x 6 = 36).
+_tile_full = _make_tile(MAX_TILE_ROWS)
+_SHORT_TILE_ROWS = 4
+_tile_short = _make_tile(_SHORT_TILE_ROWS)
 
 
 @njit(inline="always", **_JIT)
-def _tile(rows, like, k, a, a_row, a_col, b, ldb, c, ldc):
-    if rows == 6:
-        _tile_6(like, k, a, a_row, a_col, b, ldb, c, ldc)
-    elif rows == 5:
-        _tile_5(like, k, a, a_row, a_col, b, ldb, c, ldc)
-    elif rows == 4:
-        _tile_4(like, k, a, a_row, a_col, b, ldb, c, ldc)
-    elif rows == 3:
-        _tile_3(like, k, a, a_row, a_col, b, ldb, c, ldc)
-    elif rows == 2:
-        _tile_2(like, k, a, a_row, a_col, b, ldb, c, ldc)
+def _tile(rows, like, k, a, a_row, a_col, b, ldb, c, ldc, n_valid, edge):
+    """``C[:rows, :n_valid] += A @ B`` for one tile: straight into ``C`` when ``n_valid``
+    is NR; otherwise into ``edge`` (MAX_TILE_ROWS, NR), whose first ``n_valid`` columns
+    are then added to ``C``."""
+    nr = edge.shape[1]
+    full = n_valid == nr
+    if full:
+        dest = c
+        ld_dest = ldc
     else:
-        _tile_1(like, k, a, a_row, a_col, b, ldb, c, ldc)
+        edge[:rows] = 0.0
+        dest = edge.ctypes.data
+        ld_dest = nr
+    if rows > _SHORT_TILE_ROWS:
+        _tile_full(like, rows, k, a, a_row, a_col, b, ldb, dest, ld_dest)
+    else:
+        _tile_short(like, rows, k, a, a_row, a_col, b, ldb, dest, ld_dest)
+    if not full:
+        size = edge.itemsize
+        for r in range(rows):
+            _add_row(edge[r], n_valid, c + r * ldc * size, 0, edge)
 
 
 @njit(**_JIT)
@@ -183,34 +206,14 @@ def matmul_packed(m, n, a, lda, packed, c, ldc, edge):
     size = packed.itemsize
     panel_bytes = n_k * nr * size
     base = packed.ctypes.data
-    full_panels = n // nr
-    rest = n - full_panels * nr
-    # Rows in blocks of at most MR, as even as possible: 16 rows go 6, 5, 5 rather than
-    # 6, 6, 4, keeping every tile near full height.
-    n_blocks = (m + MAX_TILE_ROWS - 1) // MAX_TILE_ROWS
-    start = 0
-    for block in range(n_blocks):
-        rows = (m - start) // (n_blocks - block)
+    n_panels = (n + nr - 1) // nr
+    for start in range(0, m, MAX_TILE_ROWS):
+        rows = min(MAX_TILE_ROWS, m - start)
         a_rows = a + start * lda * size
         c_rows = c + start * ldc * size
-        for p in range(full_panels):
+        for p in range(n_panels):
             _tile(rows, packed, n_k, a_rows, lda, 1, base + p * panel_bytes, nr,
-                  c_rows + p * nr * size, ldc)
-        if rest:
-            _edge_tile(rows, packed, n_k, a_rows, lda, 1, base + full_panels * panel_bytes, nr,
-                       c_rows + full_panels * nr * size, ldc, rest, edge)
-        start += rows
-
-
-@njit(inline="always", **_JIT)
-def _edge_tile(rows, like, k, a, a_row, a_col, b, ldb, c, ldc, n_valid, edge):
-    """A tile whose destination has only ``n_valid`` < NR columns: computed into ``edge``
-    (MAX_TILE_ROWS, NR), then added to ``C``."""
-    edge[:rows] = 0.0
-    _tile(rows, like, k, a, a_row, a_col, b, ldb, edge.ctypes.data, edge.shape[1])
-    size = edge.itemsize
-    for r in range(rows):
-        _add_row(edge[r], n_valid, c + r * ldc * size, 0, edge)
+                  c_rows + p * nr * size, ldc, min(nr, n - p * nr), edge)
 
 
 #: Blocking of :func:`matmul_tn` (the scheme of GotoBLAS): ``K`` goes in blocks of
@@ -236,9 +239,10 @@ def matmul_tn(m, n, k, a, lda, b, ldb, c, ldc, edge, edge_panel):
     size = edge.itemsize
     full_panels = n // nr
     rest = n - full_panels * nr
+    n_panels = full_panels + (1 if rest else 0)
     k_step = edge_panel.shape[0]
     # Strided reads of A cost more than a copy once several panels reuse it.
-    repack = full_panels + (1 if rest else 0) > 1
+    repack = n_panels > 1
     a_packed = np.empty(_ROW_GROUP * k_step if repack else 0, dtype=edge.dtype)
     for k0 in range(0, k, k_step):
         kc = min(k_step, k - k0)
@@ -254,37 +258,34 @@ def matmul_tn(m, n, k, a, lda, b, ldb, c, ldc, edge, edge_panel):
                     dest[j] = 0.0
         for m0 in range(0, m, _ROW_GROUP):
             m1 = min(m, m0 + _ROW_GROUP)
-            n_blocks = (m1 - m0 + MAX_TILE_ROWS - 1) // MAX_TILE_ROWS
             if repack:
                 # Each tile's columns of A, copied so that a tile reads them in order:
-                # block-major, then k, then the tile's rows (at most MR).
-                start = m0
-                for block in range(n_blocks):
-                    rows = (m1 - start) // (n_blocks - block)
+                # tile-major, then k, then the tile's rows (at most MR).
+                for start in range(m0, m1, MAX_TILE_ROWS):
+                    rows = min(MAX_TILE_ROWS, m1 - start)
                     dest = a_packed[(start - m0) * k_step:]
                     for kk in range(kc):
                         src = _row_view(a_k + (kk * lda + start) * size, rows, edge)
                         for r in range(rows):
                             dest[kk * rows + r] = src[r]
-                    start += rows
-            for p in range(full_panels + (1 if rest else 0)):
-                start = m0
-                for block in range(n_blocks):
-                    rows = (m1 - start) // (n_blocks - block)
+            for p in range(n_panels):
+                n_valid = min(nr, n - p * nr)
+                if n_valid == nr:
+                    b_panel = b_k + p * nr * size
+                    ld_panel = ldb
+                else:
+                    b_panel = edge_panel.ctypes.data
+                    ld_panel = nr
+                for start in range(m0, m1, MAX_TILE_ROWS):
+                    rows = min(MAX_TILE_ROWS, m1 - start)
                     if repack:
                         a_rows = a_packed.ctypes.data + (start - m0) * k_step * size
-                        a_row, a_col = 1, rows
+                        a_col = rows
                     else:
                         a_rows = a_k + start * size
-                        a_row, a_col = 1, lda
-                    c_tile = c + (start * ldc + p * nr) * size
-                    if p < full_panels:
-                        _tile(rows, edge, kc, a_rows, a_row, a_col, b_k + p * nr * size, ldb,
-                              c_tile, ldc)
-                    else:
-                        _edge_tile(rows, edge, kc, a_rows, a_row, a_col,
-                                   edge_panel.ctypes.data, nr, c_tile, ldc, rest, edge)
-                    start += rows
+                        a_col = lda
+                    _tile(rows, edge, kc, a_rows, 1, a_col, b_panel, ld_panel,
+                          c + (start * ldc + p * nr) * size, ldc, n_valid, edge)
 
 
 @njit(inline="always", **_JIT)
