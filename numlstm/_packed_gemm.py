@@ -141,6 +141,15 @@ _tile_short = _make_tile(_SHORT_TILE_ROWS)
 
 
 @njit(inline="always", **_JIT)
+def _block_rows(left):
+    """Height of the next tile when ``left`` rows remain: tiles of 6 and 4 rows that cover
+    the rest with the least repeated work (32 rows go 6, 6, 6, 6, 4, 4)."""
+    if left >= 10 or left == 5 or left == 6 or left == 9:
+        return min(MAX_TILE_ROWS, left)
+    return min(_SHORT_TILE_ROWS, left)
+
+
+@njit(inline="always", **_JIT)
 def _tile(rows, like, k, a, a_row, a_col, b, ldb, c, ldc, n_valid, edge):
     """``C[:rows, :n_valid] += A @ B`` for one tile: straight into ``C`` when ``n_valid``
     is NR; otherwise into ``edge`` (MAX_TILE_ROWS, NR), whose first ``n_valid`` columns
@@ -207,13 +216,15 @@ def matmul_packed(m, n, a, lda, packed, c, ldc, edge):
     panel_bytes = n_k * nr * size
     base = packed.ctypes.data
     n_panels = (n + nr - 1) // nr
-    for start in range(0, m, MAX_TILE_ROWS):
-        rows = min(MAX_TILE_ROWS, m - start)
+    start = 0
+    while start < m:
+        rows = _block_rows(m - start)
         a_rows = a + start * lda * size
         c_rows = c + start * ldc * size
         for p in range(n_panels):
             _tile(rows, packed, n_k, a_rows, lda, 1, base + p * panel_bytes, nr,
                   c_rows + p * nr * size, ldc, min(nr, n - p * nr), edge)
+        start += rows
 
 
 #: Blocking of :func:`matmul_tn` (the scheme of GotoBLAS): ``K`` goes in blocks of
@@ -261,13 +272,15 @@ def matmul_tn(m, n, k, a, lda, b, ldb, c, ldc, edge, edge_panel):
             if repack:
                 # Each tile's columns of A, copied so that a tile reads them in order:
                 # tile-major, then k, then the tile's rows (at most MR).
-                for start in range(m0, m1, MAX_TILE_ROWS):
-                    rows = min(MAX_TILE_ROWS, m1 - start)
+                start = m0
+                while start < m1:
+                    rows = _block_rows(m1 - start)
                     dest = a_packed[(start - m0) * k_step:]
                     for kk in range(kc):
                         src = _row_view(a_k + (kk * lda + start) * size, rows, edge)
                         for r in range(rows):
                             dest[kk * rows + r] = src[r]
+                    start += rows
             for p in range(n_panels):
                 n_valid = min(nr, n - p * nr)
                 if n_valid == nr:
@@ -276,8 +289,9 @@ def matmul_tn(m, n, k, a, lda, b, ldb, c, ldc, edge, edge_panel):
                 else:
                     b_panel = edge_panel.ctypes.data
                     ld_panel = nr
-                for start in range(m0, m1, MAX_TILE_ROWS):
-                    rows = min(MAX_TILE_ROWS, m1 - start)
+                start = m0
+                while start < m1:
+                    rows = _block_rows(m1 - start)
                     if repack:
                         a_rows = a_packed.ctypes.data + (start - m0) * k_step * size
                         a_col = rows
@@ -286,6 +300,7 @@ def matmul_tn(m, n, k, a, lda, b, ldb, c, ldc, edge, edge_panel):
                         a_col = lda
                     _tile(rows, edge, kc, a_rows, 1, a_col, b_panel, ld_panel,
                           c + (start * ldc + p * nr) * size, ldc, n_valid, edge)
+                    start += rows
 
 
 @njit(inline="always", **_JIT)

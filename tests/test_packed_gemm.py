@@ -105,3 +105,23 @@ def test_matmul_tn_blocks_of_k_add_up():
     _run_tn(130, 40, k, a, b, c, np.empty((MAX_TILE_ROWS, width)),
             np.empty((K_BLOCK, width)))
     np.testing.assert_allclose(c, a.T @ b, rtol=1e-12, atol=1e-12)
+
+
+def test_tile_heights_cover_every_row_with_little_repeated_work():
+    from numlstm._packed_gemm import _SHORT_TILE_ROWS, _block_rows
+
+    for m in range(1, 200):
+        heights, left = [], m
+        while left:
+            rows = _block_rows(left)
+            assert 1 <= rows <= min(left, MAX_TILE_ROWS)
+            heights.append(rows)
+            left -= rows
+        work = sum(MAX_TILE_ROWS if h > _SHORT_TILE_ROWS else _SHORT_TILE_ROWS
+                   for h in heights)
+        # Even row counts of 4 or more never compute a repeated row; odd ones at most one
+        # (two for a single leftover row below four).
+        if m % 2 == 0 and m >= 4:
+            assert work == m, (m, heights)
+        else:
+            assert work - m <= 3, (m, heights)

@@ -16,6 +16,7 @@ derandomized, so CI runs the same examples every time.
 """
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -157,8 +158,8 @@ def test_extra_padding_steps_change_nothing(case, extra, filler):
     out_l, (h_l, c_l) = layer.forward(x_long, h0=h0, c0=c0, lengths=lengths)
     grads_l, dx_l = layer.backward(d_out_long, d_h_n=d_h, d_c_n=d_c)
 
-    tol = dict(rtol=1e-12, atol=1e-13) if x.dtype == np.float64 else dict(rtol=1e-5,
-                                                                            atol=1e-6)
+    tol = (dict(rtol=1e-12, atol=1e-13) if x.dtype == np.float64
+           else dict(rtol=1e-5, atol=1e-6))
     np.testing.assert_allclose(out_l[:, :T], out, **tol)
     assert not out_l[:, T:].any()
     np.testing.assert_allclose(h_l, h_n, **tol)
@@ -186,8 +187,8 @@ def test_batch_of_one_matches_row_in_batch(case, data):
     grads1, dx1 = layer.backward(d_out[b:b + 1], d_h_n=d_h[:, b:b + 1],
                                  d_c_n=d_c[:, b:b + 1])
 
-    tol = dict(rtol=1e-12, atol=1e-13) if x.dtype == np.float64 else dict(rtol=1e-5,
-                                                                            atol=2e-6)
+    tol = (dict(rtol=1e-12, atol=1e-13) if x.dtype == np.float64
+           else dict(rtol=1e-5, atol=2e-6))
     np.testing.assert_allclose(out1[0], out[b], **tol)
     np.testing.assert_allclose(h1[:, 0], h_n[:, b], **tol)
     np.testing.assert_allclose(c1[:, 0], c_n[:, b], **tol)
@@ -197,3 +198,28 @@ def test_batch_of_one_matches_row_in_batch(case, data):
         grads, _ = layer.backward(d_out, d_h_n=d_h, d_c_n=d_c)
         np.testing.assert_allclose(grads1["h0"][:, 0], grads["h0"][:, b], **tol)
         np.testing.assert_allclose(grads1["c0"][:, 0], grads["c0"][:, b], **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_each_sequence_is_computed_alone_bit_for_bit(dtype, cell):
+    # Every product works row by row in a fixed order, so a sequence's output and
+    # gradients do not depend on the batch it shares, its position in it, or the thread
+    # slice it lands in: exact equality, not a tolerance.
+    from numlstm import GRU, LSTM, RNN
+
+    layer_class = {"lstm": LSTM, "gru": GRU, "rnn": RNN}[cell]
+    layer = layer_class(5, 20, num_layers=2, bidirectional=True, dtype=dtype,
+                        random_state=0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((37, 9, 5)).astype(dtype)
+    lengths = rng.integers(1, 10, size=37)
+    d_out = rng.standard_normal((37, 9, 40)).astype(dtype)
+    out_all, _ = layer.forward(x, lengths=lengths)
+    _, dx_all = layer.backward(d_out)
+    for start, stop in [(0, 1), (5, 6), (36, 37), (3, 20)]:
+        order = np.arange(start, stop)[::-1]
+        out_part, _ = layer.forward(x[order], lengths=lengths[order])
+        np.testing.assert_array_equal(out_part, out_all[order])
+        _, dx_part = layer.backward(d_out[order])
+        np.testing.assert_array_equal(dx_part, dx_all[order])

@@ -890,21 +890,10 @@ _TWO_D_REASON = (
     "tested in tests/test_estimators.py::test_wrong_n_features_raises."
 )
 
-_FLOAT32_REASON = (
-    "With the default dtype='float32' a prediction depends on which other sequences "
-    "share its batch at the level of float32 rounding (the BLAS products' blocking "
-    "changes with the batch size), ~1e-6 relative, above the check's absolute 1e-7. "
-    "The check passes with dtype='float64' (run in tests/test_sklearn_checks.py) and "
-    "float32 invariance to 1e-5 is tested in "
-    "tests/test_estimators.py::test_predictions_invariant_to_batch_composition."
-)
-
 _NOT_APPLICABLE_CHECKS = {
     "check_n_features_in": _TWO_D_REASON,
     "check_n_features_in_after_fitting": _TWO_D_REASON,
     "check_estimators_partial_fit_n_features": _TWO_D_REASON,
-    "check_methods_subset_invariance": _FLOAT32_REASON,
-    "check_methods_sample_order_invariance": _FLOAT32_REASON,
 }
 
 
