@@ -114,6 +114,23 @@ def step_order(t_index, n_steps, reverse):
     return n_steps - 1 - t_index if reverse else t_index
 
 
+@njit(**_JIT)
+def _copy_row(src, dst):
+    """``dst[:] = src`` for rows of equal length. An explicit loop: numba's slice
+    assignment adds a shape check whose error path (a formatted message) costs seconds of
+    compile time for every kernel that uses it."""
+    for j in range(dst.shape[0]):
+        dst[j] = src[j]
+
+
+@njit(**_JIT)
+def _copy_rows(src, dst, b0, b1):
+    """``dst[:, b0:b1] = src[:, b0:b1]`` for (D, B, n) states (see :func:`_copy_row`)."""
+    for d in range(dst.shape[0]):
+        for b in range(b0, b1):
+            _copy_row(src[d, b], dst[d, b])
+
+
 # ------------------------------------------------------------------ per-row cell math
 # Every row loop takes its trip count from the state row it writes (``h``, or ``d_h`` going
 # backward): with the count taken from ``c``, LLVM left the LSTM loops scalar (measured
@@ -378,13 +395,13 @@ def _lstm_forward_rows(x, lengths, bias, h_n, c_n, out, g, h_prev, c_prev, store
                 h_out[:] = 0.0
                 if store:
                     # Gradients of padded steps are zero, but 0 * (garbage) may be NaN.
-                    h_prev[b, t][:] = h_n[b]
-                    c_prev[b, t][:] = c_n[b]
+                    _copy_row(h_n[b], h_prev[b, t])
+                    _copy_row(c_n[b], c_prev[b, t])
             elif store:
                 # The copies stay loops of their own: stores to seven rows in one loop
                 # stopped its vectorisation (measured 2.5x slower).
-                h_prev[b, t][:] = h_n[b]
-                c_prev[b, t][:] = c_n[b]
+                _copy_row(h_n[b], h_prev[b, t])
+                _copy_row(c_n[b], c_prev[b, t])
                 _lstm_cell_training(g[b, t], bias, h_n[b], c_n[b], h_out)
             else:
                 _lstm_cell_inference(g[b, t], bias, h_n[b], c_n[b], h_out)
@@ -488,7 +505,7 @@ def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, 
             else:
                 _rnn_relu_forward(g[b, t], bias[d], h_n[d, b])
             if not proj:
-                h_out[:] = h_n[d, b]
+                _copy_row(h_n[d, b], h_out)
         if proj:
             if store:
                 m_src = m_store[d, b0:, t].ctypes.data
@@ -500,8 +517,8 @@ def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, 
                  W_hr[d].ctypes.data, hidden, 0.0, h_rows.ctypes.data, rec_size, scratch)
             for b in range(b0, b1):
                 if t < lengths[b]:
-                    h_n[d, b][:] = h_rows[b - b0]
-                    out[b, t][col:col + rec_size] = h_rows[b - b0]
+                    _copy_row(h_rows[b - b0], h_n[d, b])
+                    _copy_row(h_rows[b - b0], out[b, t][col:col + rec_size])
 
 
 @njit(**_JIT)
@@ -515,8 +532,8 @@ def layer_forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, 
     """
     if pack_weights:
         _pack_forward_weights(W_ih, W_hh, packed_ih, packed_hh)
-    h_n[:, b0:b1] = h0[:, b0:b1]
-    c_n[:, b0:b1] = c0[:, b0:b1]
+    _copy_rows(h0, h_n, b0, b1)
+    _copy_rows(c0, c_n, b0, b1)
     scratch = new_gemm_scratch(x)
     edge = np.empty((MAX_TILE_ROWS, packed_hh.shape[3]), dtype=x.dtype)
     n_rows = b1 - b0
@@ -564,10 +581,14 @@ def layer_forward(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c
     chunk_bounds : int64 ndarray (n_chunks + 1,), batch slice of each thread
     """
     _pack_forward_weights(W_ih, W_hh, packed_ih, packed_hh)
+    # A runtime False, not the constant: called with a literal the per-rows kernel would
+    # be compiled a second time for a signature of its own.
+    pack_in_rows = chunk_bounds.shape[0] < 0
     for chunk in prange(chunk_bounds.shape[0] - 1):
         layer_forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0,
                            out, h_n, c_n, gates, h_prev, c_prev, m_store, store, packed_ih,
-                           packed_hh, False, chunk_bounds[chunk], chunk_bounds[chunk + 1])
+                           packed_hh, pack_in_rows, chunk_bounds[chunk],
+                           chunk_bounds[chunk + 1])
 
 
 # ------------------------------------------------------------------------ backward
@@ -603,7 +624,10 @@ def _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out
                 if t >= lengths[b]:
                     dh_row[:] = 0.0
                 else:
-                    dh_row[:] = d_h[d, b] + d_out[b, t][col:col + rec_size]
+                    d_h_row = d_h[d, b]
+                    d_out_row = d_out[b, t][col:col + rec_size]
+                    for j in range(rec_size):
+                        dh_row[j] = d_h_row[j] + d_out_row[j]
             gemm(False, False, b1 - b0, hidden, rec_size, 1.0,
                  dh_store[d, b0:, t].ctypes.data, n_steps * rec_size, W_hr[d].ctypes.data,
                  hidden, 0.0, dm.ctypes.data, hidden, scratch)
@@ -652,7 +676,7 @@ def _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out
                           n_steps * n_gate_cols, w_hh, carry.ctypes.data, rec_size, edge)
             for b in range(b0, b1):
                 if t < lengths[b]:
-                    d_h[d, b][:] = carry[b - b0]
+                    _copy_row(carry[b - b0], d_h[d, b])
 
 
 @njit(**_JIT)
@@ -713,8 +737,8 @@ def layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev,
     """
     if pack_weights:
         _pack_backward_weights(W_ih, W_hh, packed_ih, packed_hh)
-    d_h0[:, b0:b1] = d_h_n[:, b0:b1]
-    d_c0[:, b0:b1] = d_c_n[:, b0:b1]
+    _copy_rows(d_h_n, d_h0, b0, b1)
+    _copy_rows(d_c_n, d_c0, b0, b1)
     scratch = new_gemm_scratch(x)
     edge = np.empty((MAX_TILE_ROWS, packed_hh.shape[3]), dtype=x.dtype)
     edge_panel = np.empty((K_BLOCK, packed_hh.shape[3]), dtype=x.dtype)
@@ -749,9 +773,13 @@ def _pack_backward_weights(W_ih, W_hh, packed_ih, packed_hh):
 
 @njit(**_JIT)
 def _sum_partials(partial, total):
-    total[:] = partial[0]
+    flat_total = total.reshape(-1)
+    flat_partial = partial.reshape(partial.shape[0], -1)
+    _copy_row(flat_partial[0], flat_total)
     for chunk in range(1, partial.shape[0]):
-        total += partial[chunk]
+        row = flat_partial[chunk]
+        for j in range(flat_total.shape[0]):
+            flat_total[j] += row[j]
 
 
 @njit(parallel=True, **_JIT)
@@ -783,12 +811,13 @@ def layer_backward(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_pr
         Written: ``W_ih`` and ``W_hh`` packed in panels of NR columns, shared by the threads.
     """
     _pack_backward_weights(W_ih, W_hh, packed_ih, packed_hh)
+    pack_in_rows = chunk_bounds.shape[0] < 0  # see layer_forward
     for chunk in prange(chunk_bounds.shape[0] - 1):
         layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev,
                             m_store, d_out, d_h_n, d_c_n, dx, d_h0, d_c0, d_gates, d_rec,
                             dh_store, partial_W_ih[chunk], partial_W_hh[chunk],
                             partial_bias[chunk], partial_bias_hh[chunk], partial_peep[chunk],
-                            partial_W_hr[chunk], packed_ih, packed_hh, False,
+                            partial_W_hr[chunk], packed_ih, packed_hh, pack_in_rows,
                             chunk_bounds[chunk],
                             chunk_bounds[chunk + 1])
     _sum_partials(partial_W_ih, dW_ih)
