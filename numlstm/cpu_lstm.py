@@ -3,22 +3,27 @@ plain (Elman) RNN, forward and backward through time.
 
 One sweep serves every cell: the cell is an integer code (:data:`CELL_CODES`) that the
 sweep checks once per row and step, outside the inner loop over hidden units, to call the
-small per-cell row functions (``_lstm_cell_forward``, ``_gru_cell_forward``, ...). An integer
+small per-cell row functions (``_lstm_cell_training``, ``_gru_cell_forward``, ...). An integer
 rather than a function argument keeps one compiled kernel per float type and keeps numba's
 on-disk cache usable.
 
 Work split (the one cuDNN uses):
 
 1. the input projection of all timesteps is one large matrix product;
-2. per timestep, one recurrent product ``h_{t-1} @ W_hh^T`` is *accumulated* into that
-   projection by BLAS (``beta=1``), then one fused loop per row applies bias, gate
-   nonlinearities and the state update. The GRU keeps its recurrent product apart (written
-   with ``beta=0`` to a scratch block), since its candidate gate multiplies the recurrent
-   part by the reset gate: ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``;
+2. per timestep, one recurrent product ``h_{t-1} @ W_hh^T`` is *added* onto that
+   projection, then one fused loop per row applies bias, gate nonlinearities and the state
+   update. The GRU keeps its recurrent product apart (in a zeroed scratch block), since its
+   candidate gate multiplies the recurrent part by the reset gate:
+   ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``;
 3. in the backward sweep, per timestep, one fused loop per row forms the gate gradients and
    one product carries ``dh`` back through ``W_hh``;
 4. the weight gradients and the input gradient are large products over all timesteps after
    the sweep.
+
+The products are numlstm's own register-blocked ones (:mod:`numlstm._packed_gemm`), with
+the weights packed once per call; only the projection's products below call SciPy's BLAS.
+The plain LSTM, the common case, has a sweep of its own (``_lstm_forward_rows``) that writes
+the output row inside the cell loop.
 
 LSTM options: with a projection (``proj_size`` P > 0, PyTorch semantics) the recurrent state
 is ``h_t = W_hr (o_t * tanh(c_t))`` of size P: the row loop writes ``m_t = o_t * tanh(c_t)``
@@ -27,9 +32,11 @@ Schmidhuber, 2000) the input and forget gates also see ``c_{t-1}`` and the outpu
 ``c_t``, through diagonal weights.
 
 Parallelism is coarse: the batch is cut into one slice per thread (``chunk_bounds``) and each
-thread runs the whole time loop of its slice, with single-threaded BLAS inside (the caller
-limits BLAS threads; see :mod:`numlstm._backend`). Rows never interact, so the slices need
-no synchronisation. A fork-join per timestep would cost far more than the step itself.
+thread runs the whole time loop of its slice, with single-threaded products inside (the
+caller limits SciPy's BLAS to one thread where it is used; see :mod:`numlstm._backend`).
+Rows never interact, so the slices need no synchronisation, and each sequence's results do
+not depend on the others in its batch, bit for bit. A fork-join per timestep would cost far
+more than the step itself.
 
 Array layout (batch first, like the user's data, so a slice of rows is one contiguous block).
 ``G`` is the number of gates (4 LSTM, 3 GRU, 1 RNN), ``H`` the hidden size, ``R`` the size
@@ -136,50 +143,13 @@ def _copy_rows(src, dst, b0, b1):
 # backward): with the count taken from ``c``, LLVM left the LSTM loops scalar (measured
 # 40% slower training forward at H=32, 2.7x slower peephole inference at H=128).
 @njit(**_ROW_JIT)
-def _lstm_cell_forward(pre, bias, h, c):
-    """One LSTM step of one sequence: gate math and cell update of ``h``/``c`` in place.
+def _lstm_cell_inference(pre, bias, h, c, h_out):
+    """One LSTM step of one sequence: gate math and cell update of ``h``/``c`` in place,
+    and the new ``h`` also written to the output row ``h_out`` (one pass, no copy loop).
 
     ``pre`` holds the gate pre-activations without bias (blocks i, f, g, o of H each).
-    Working on 1-D rows, with no stores besides the state, keeps the loop simple enough
-    for the compiler to vectorise. With a projection, ``h`` is the row of ``o * tanh(c)``.
+    Working on 1-D rows keeps the loop simple enough for the compiler to vectorise.
     """
-    hidden = h.shape[0]
-    for j in range(hidden):
-        i_gate = sigmoid(pre[j] + bias[j])
-        f_gate = sigmoid(pre[hidden + j] + bias[hidden + j])
-        g_gate = tanh(pre[2 * hidden + j] + bias[2 * hidden + j])
-        o_gate = sigmoid(pre[3 * hidden + j] + bias[3 * hidden + j])
-        c_new = f_gate * c[j] + i_gate * g_gate
-        c[j] = c_new
-        h[j] = o_gate * tanh(c_new)
-
-
-@njit(**_ROW_JIT)
-def _lstm_cell_forward_keep(pre, bias, h, c):
-    """Like :func:`_lstm_cell_forward`, and ``pre`` becomes the activated gates.
-
-    A separate loop rather than a flag: a runtime branch on the stores inside the loop kept
-    the compiler from vectorising the inference path (measured 4x slower at H=32).
-    """
-    hidden = h.shape[0]
-    for j in range(hidden):
-        i_gate = sigmoid(pre[j] + bias[j])
-        f_gate = sigmoid(pre[hidden + j] + bias[hidden + j])
-        g_gate = tanh(pre[2 * hidden + j] + bias[2 * hidden + j])
-        o_gate = sigmoid(pre[3 * hidden + j] + bias[3 * hidden + j])
-        c_new = f_gate * c[j] + i_gate * g_gate
-        c[j] = c_new
-        h[j] = o_gate * tanh(c_new)
-        pre[j] = i_gate
-        pre[hidden + j] = f_gate
-        pre[2 * hidden + j] = g_gate
-        pre[3 * hidden + j] = o_gate
-
-
-@njit(**_ROW_JIT)
-def _lstm_cell_inference(pre, bias, h, c, h_out):
-    """:func:`_lstm_cell_forward` that also writes the new ``h`` to the output row
-    ``h_out``: one pass instead of a copy loop after it."""
     hidden = h.shape[0]
     for j in range(hidden):
         i_gate = sigmoid(pre[j] + bias[j])
@@ -195,7 +165,10 @@ def _lstm_cell_inference(pre, bias, h, c, h_out):
 
 @njit(**_ROW_JIT)
 def _lstm_cell_training(pre, bias, h, c, h_out):
-    """:func:`_lstm_cell_forward_keep` that also writes the new ``h`` to ``h_out``."""
+    """Like :func:`_lstm_cell_inference`, and ``pre`` becomes the activated gates (what the
+    backward pass needs). A separate loop rather than a flag: a runtime branch on the
+    stores inside the loop kept the compiler from vectorising (measured 4x slower at H=32).
+    """
     hidden = h.shape[0]
     for j in range(hidden):
         c_old = c[j]
@@ -410,7 +383,7 @@ def _lstm_forward_rows(x, lengths, bias, h_n, c_n, out, g, h_prev, c_prev, store
 @njit(**_JIT)
 def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, c_n, out,
                   gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh, d, b0, b1,
-                  scratch, edge, rec, m_rows, h_rows):
+                  scratch, edge, rec, m_rows, h_rows, no_peep):
     """Run direction ``d`` over rows ``b0:b1`` for all timesteps.
 
     ``h_n``/``c_n`` hold the initial state on entry and the final state on exit. With
@@ -420,7 +393,8 @@ def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, 
     :func:`numlstm._packed_gemm.matmul_packed`. ``edge`` is this thread's scratch for those
     products; ``rec`` (rows, G*H), ``m_rows`` (rows, H) and ``h_rows`` (rows, P) its
     scratch for the GRU's recurrent product, the GRU's ``W_hn h + b_hn`` or the projected
-    LSTM's ``o * tanh(c)`` when not stored, and the projected state.
+    LSTM's ``o * tanh(c)`` when not stored, and the projected state; ``no_peep`` (3, H)
+    zeros.
     """
     n_steps = x.shape[1]
     n_gate_cols = W_hh.shape[1]
@@ -477,26 +451,17 @@ def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, 
                     else:
                         m_rows[b - b0][:] = 0.0
                 continue
-            # The plain LSTM first, on its rows directly: the hot path of the common case
-            # stays the one of a kernel written for it alone.
-            if cell == CELL_LSTM and not (proj or peephole):
-                if store:
-                    _lstm_cell_forward_keep(g[b, t], bias[d], h_n[d, b], c_n[d, b])
-                else:
-                    _lstm_cell_forward(g[b, t], bias[d], h_n[d, b], c_n[d, b])
-            elif cell == CELL_LSTM:
-                # With a projection the loop writes o * tanh(c) (m), projected below.
+            if cell == CELL_LSTM:
+                # Here with a projection or peepholes (the plain LSTM has its own sweep).
+                # With a projection the loop writes o * tanh(c) (m), projected below;
+                # without peepholes their weights are zeros (one row function less to
+                # compile, for an option whose cost is in its extra product).
                 if proj:
                     h_new = m_store[d, b, t] if store else m_rows[b - b0]
                 else:
                     h_new = h_n[d, b]
-                if peephole:
-                    _lstm_peephole_forward(g[b, t], bias[d], peep[d, 0], peep[d, 1], peep[d, 2],
-                                           h_new, c_n[d, b])
-                elif store:
-                    _lstm_cell_forward_keep(g[b, t], bias[d], h_new, c_n[d, b])
-                else:
-                    _lstm_cell_forward(g[b, t], bias[d], h_new, c_n[d, b])
+                p = peep[d] if peephole else no_peep
+                _lstm_peephole_forward(g[b, t], bias[d], p[0], p[1], p[2], h_new, c_n[d, b])
             elif cell == CELL_GRU:
                 rec_n = c_prev[d, b, t] if store else m_rows[b - b0]
                 _gru_cell_forward(g[b, t], rec[b - b0], bias[d], bias_hn[d], h_n[d, b], rec_n)
@@ -543,10 +508,11 @@ def layer_forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, 
     need_m_rows = not store and (cell == CELL_GRU or W_hr.shape[1] > 0)
     m_rows = np.empty((n_rows, hidden if need_m_rows else 0), dtype=x.dtype)
     h_rows = np.empty((n_rows, W_hr.shape[1]), dtype=x.dtype)
+    no_peep = np.zeros((3, hidden if cell == CELL_LSTM else 0), dtype=x.dtype)
     for d in range(W_hh.shape[0]):
         _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, c_n, out,
                       gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh, d, b0, b1,
-                      scratch, edge, rec, m_rows, h_rows)
+                      scratch, edge, rec, m_rows, h_rows, no_peep)
 
 
 @njit(parallel=True, **_JIT)
