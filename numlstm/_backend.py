@@ -253,7 +253,10 @@ class CPUBackend:
             m_store = ws.get("m_store", (n_dirs, batch, n_steps, hidden if proj else 0),
                              dtype)
         else:
-            gates = ws.get("inference", (1, batch, n_steps, n_gate_cols), dtype)
+            # The plain LSTM infers step by step in per-thread blocks (no gate buffer).
+            plain = spec.cell == "lstm" and spec.W_hr is None and spec.peephole is None
+            rows, steps = (1, 1) if plain else (batch, n_steps)
+            gates = ws.get("inference", (1, rows, steps, n_gate_cols), dtype)
             h_prev = c_prev = m_store = _empty(dtype, 1, 1, 1, 0)
         bounds = _chunk_bounds(batch)
         packed_ih = _packed(ws, "packed_ih", n_dirs, x.shape[2], n_gate_cols, dtype)

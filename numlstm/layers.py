@@ -205,13 +205,15 @@ class RecurrentLayer:
     def _check_activation_memory(self, batch, n_steps, requires_grad):
         # Per step, row and direction each layer keeps while training: the gates, the
         # states each step started from, its output (and the projection's inputs); the
-        # backward pass adds the gate gradients. Inference keeps one layer's worth.
+        # backward pass adds the gate gradients. Inference keeps one layer's worth, without
+        # the gates for the plain LSTM (it infers step by step).
         G, H, R, D = self._n_gates, self.hidden_size, self.state_size, self.num_directions
         P = self._proj_size
         per_layer = G * H + 2 * R + (H if self.cell in ("lstm", "gru") else 0) + (H if P else 0)
         backward = G * H * (2 if self.cell == "gru" else 1) + (R if P else 0)
+        plain_lstm = self.cell == "lstm" and not (P or self._peephole)
         elements = (per_layer * self.num_layers + backward if requires_grad
-                    else G * H + 2 * R)
+                    else (0 if plain_lstm else G * H) + 2 * R)
         need = D * batch * n_steps * elements * self.dtype.itemsize
         if need > _MEMORY_PROBE_BYTES:  # reading the system's figures costs ~50 us
             check_fits(need, f"a forward pass over {batch} sequences of {n_steps} steps")
