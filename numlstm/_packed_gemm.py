@@ -32,8 +32,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["K_BLOCK", "MAX_TILE_ROWS", "matmul_packed", "matmul_tn", "pack", "pack_transposed",
-           "panel_width"]
+__all__ = ["K_BLOCK", "MAX_TILE_ROWS", "matmul_packed", "matmul_packed2", "matmul_tn", "pack",
+           "pack_transposed", "panel_width"]
 
 #: Bytes of one vector register the tiles use.
 _VECTOR_BYTES = 64 if llvm.get_host_cpu_features().get("avx512f", False) else 32
@@ -52,13 +52,16 @@ def panel_width(dtype):
 
 
 def _make_tile(max_rows):
-    """Intrinsic ``tile(like, rows, k, a, a_row, a_col, b, ldb, c, ldc)``:
-    ``C[:rows, :NR] += A[:rows, :k] @ B[:k, :NR]`` for ``1 <= rows <= max_rows``.
+    """Intrinsic ``tile(like, rows, k, a, a_row, a_col, b, ldb, k2, a2, a2_row, a2_col, b2,
+    ldb2, c, ldc, accumulate)``: ``C[:rows, :NR] (+)= A[:rows, :k] @ B[:k, :NR] +
+    A2[:rows, :k2] @ B2[:k2, :NR]`` for ``1 <= rows <= max_rows``; ``C`` is added to when
+    ``accumulate`` is nonzero, else overwritten.
 
     Addresses ``a``, ``b``, ``c``; ``A[r, kk]`` lies at ``a + (r * a_row + kk * a_col)``
     elements (so a transposed ``A`` costs nothing), row ``kk`` of ``B`` at ``b + kk * ldb``
-    (``ldb = NR`` for a packed panel), row ``r`` of ``C`` at ``c + r * ldc``. ``like`` is any
-    array of the float type.
+    (``ldb = NR`` for a packed panel), row ``r`` of ``C`` at ``c + r * ldc``; likewise for
+    the second pair (``k2 = 0``: none). Two pairs let one pass over ``C`` hold a step's input
+    and recurrent products. ``like`` is any array of the float type.
 
     The tile always computes ``max_rows`` rows (rows past ``rows`` repeat the last one) and
     stores only the first ``rows``: one tile body per height rather than one per row count
@@ -66,11 +69,13 @@ def _make_tile(max_rows):
     """
 
     @intrinsic
-    def tile(typingctx, like, rows, k, a, a_row, a_col, b, ldb, c, ldc):
-        sig = types.void(like, *([types.intp] * 9))
+    def tile(typingctx, like, rows, k, a, a_row, a_col, b, ldb, k2, a2, a2_row, a2_col, b2,
+             ldb2, c, ldc, accumulate):
+        sig = types.void(like, *([types.intp] * 16))
 
         def codegen(context, builder, signature, args):
-            _, rows_v, n_k, a_addr, a_row_v, a_col_v, b_addr, ldb_v, c_addr, ldc_v = args
+            (_, rows_v, n_k, a_addr, a_row_v, a_col_v, b_addr, ldb_v, n_k2, a2_addr,
+             a2_row_v, a2_col_v, b2_addr, ldb2_v, c_addr, ldc_v, accumulate_v) = args
             fty = context.get_value_type(signature.args[0].dtype)
             width = context.get_abi_sizeof(fty)
             lanes = _VECTOR_BYTES // width
@@ -79,7 +84,6 @@ def _make_tile(max_rows):
             i32 = ir.IntType(32)
             fptr = fty.as_pointer()
             vptr = vty.as_pointer()
-            b_ptr = builder.inttoptr(b_addr, fptr)
             c_ptr = builder.inttoptr(c_addr, fptr)
             suffix = "f32" if width == 4 else "f64"
             fma = cgutils.get_or_insert_function(
@@ -89,33 +93,44 @@ def _make_tile(max_rows):
             undef = ir.Constant(vty, ir.Undefined)
             splat_mask = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
             last = builder.sub(rows_v, ir.Constant(intp, 1))
-            row_ptrs = []
-            for r in range(max_rows):
-                # Rows past the last valid one read the last one again (memory that exists).
-                index = builder.select(builder.icmp_signed("<", ir.Constant(intp, r), rows_v),
-                                       ir.Constant(intp, r), last)
-                offset = builder.mul(index, a_row_v)
-                row_ptrs.append(builder.gep(builder.inttoptr(a_addr, fptr), [offset]))
             # Entry-block allocas: LLVM promotes them to registers (SSA values).
             accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(_VECTORS_PER_ROW)]
                     for _ in range(max_rows)]
-            with cgutils.for_range(builder, n_k) as loop:
-                kk = loop.index
-                row_start = builder.mul(kk, ldb_v)
-                b_vectors = []
-                for v in range(_VECTORS_PER_ROW):
-                    at = builder.gep(b_ptr, [builder.add(row_start, ir.Constant(intp, v * lanes))])
-                    b_vectors.append(builder.load(builder.bitcast(at, vptr), align=width))
-                a_k = builder.mul(kk, a_col_v)
+
+            def product(count, a_base, a_row_step, a_col_step, b_base, ld_b):
+                b_ptr = builder.inttoptr(b_base, fptr)
+                row_ptrs = []
                 for r in range(max_rows):
-                    scalar = builder.load(builder.gep(row_ptrs[r], [a_k]))
-                    splat = builder.shuffle_vector(
-                        builder.insert_element(undef, scalar, ir.Constant(i32, 0)), undef,
-                        splat_mask)
+                    # Rows past the last valid one read the last one again (memory that
+                    # exists).
+                    index = builder.select(
+                        builder.icmp_signed("<", ir.Constant(intp, r), rows_v),
+                        ir.Constant(intp, r), last)
+                    offset = builder.mul(index, a_row_step)
+                    row_ptrs.append(builder.gep(builder.inttoptr(a_base, fptr), [offset]))
+                with cgutils.for_range(builder, count) as loop:
+                    kk = loop.index
+                    row_start = builder.mul(kk, ld_b)
+                    b_vectors = []
                     for v in range(_VECTORS_PER_ROW):
-                        acc = accs[r][v]
-                        builder.store(builder.call(fma, [splat, b_vectors[v], builder.load(acc)]),
-                                      acc)
+                        at = builder.gep(b_ptr, [builder.add(row_start,
+                                                             ir.Constant(intp, v * lanes))])
+                        b_vectors.append(builder.load(builder.bitcast(at, vptr), align=width))
+                    a_k = builder.mul(kk, a_col_step)
+                    for r in range(max_rows):
+                        scalar = builder.load(builder.gep(row_ptrs[r], [a_k]))
+                        splat = builder.shuffle_vector(
+                            builder.insert_element(undef, scalar, ir.Constant(i32, 0)), undef,
+                            splat_mask)
+                        for v in range(_VECTORS_PER_ROW):
+                            acc = accs[r][v]
+                            builder.store(
+                                builder.call(fma, [splat, b_vectors[v], builder.load(acc)]),
+                                acc)
+
+            product(n_k, a_addr, a_row_v, a_col_v, b_addr, ldb_v)
+            product(n_k2, a2_addr, a2_row_v, a2_col_v, b2_addr, ldb2_v)
+            adding = builder.icmp_signed("!=", accumulate_v, ir.Constant(intp, 0))
             for r in range(max_rows):
                 valid = builder.icmp_signed("<", ir.Constant(intp, r), rows_v)
                 with builder.if_then(valid, likely=True):
@@ -123,9 +138,10 @@ def _make_tile(max_rows):
                         offset = builder.add(builder.mul(ir.Constant(intp, r), ldc_v),
                                              ir.Constant(intp, v * lanes))
                         at = builder.bitcast(builder.gep(c_ptr, [offset]), vptr)
-                        total = builder.fadd(builder.load(at, align=width),
-                                             builder.load(accs[r][v]))
-                        builder.store(total, at, align=width)
+                        with builder.if_then(adding):
+                            builder.store(builder.fadd(builder.load(at, align=width),
+                                                       builder.load(accs[r][v])), accs[r][v])
+                        builder.store(builder.load(accs[r][v]), at, align=width)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -150,27 +166,38 @@ def _block_rows(left):
 
 
 @njit(inline="always", **_JIT)
-def _tile(rows, like, k, a, a_row, a_col, b, ldb, c, ldc, n_valid, edge):
-    """``C[:rows, :n_valid] += A @ B`` for one tile: straight into ``C`` when ``n_valid``
-    is NR; otherwise into ``edge`` (MAX_TILE_ROWS, NR), whose first ``n_valid`` columns
-    are then added to ``C``."""
+def _tile(rows, like, k, a, a_row, a_col, b, ldb, k2, a2, a2_row, a2_col, b2, ldb2, c, ldc,
+          accumulate, n_valid, edge):
+    """One tile (see :func:`_make_tile`): straight into ``C`` when ``n_valid`` is NR;
+    otherwise into ``edge`` (MAX_TILE_ROWS, NR), whose first ``n_valid`` columns then go
+    to ``C``."""
     nr = edge.shape[1]
     full = n_valid == nr
     if full:
         dest = c
         ld_dest = ldc
+        mode = accumulate
     else:
-        edge[:rows] = 0.0
         dest = edge.ctypes.data
         ld_dest = nr
+        mode = 0
     if rows > _SHORT_TILE_ROWS:
-        _tile_full(like, rows, k, a, a_row, a_col, b, ldb, dest, ld_dest)
+        _tile_full(like, rows, k, a, a_row, a_col, b, ldb, k2, a2, a2_row, a2_col, b2, ldb2,
+                   dest, ld_dest, mode)
     else:
-        _tile_short(like, rows, k, a, a_row, a_col, b, ldb, dest, ld_dest)
+        _tile_short(like, rows, k, a, a_row, a_col, b, ldb, k2, a2, a2_row, a2_col, b2, ldb2,
+                    dest, ld_dest, mode)
     if not full:
         size = edge.itemsize
         for r in range(rows):
-            _add_row(edge[r], n_valid, c + r * ldc * size, 0, edge)
+            row = _row_view(c + r * ldc * size, n_valid, edge)
+            values = edge[r]
+            if accumulate:
+                for j in range(n_valid):
+                    row[j] += values[j]
+            else:
+                for j in range(n_valid):
+                    row[j] = values[j]
 
 
 @njit(**_JIT)
@@ -222,8 +249,39 @@ def matmul_packed(m, n, a, lda, packed, c, ldc, edge):
         a_rows = a + start * lda * size
         c_rows = c + start * ldc * size
         for p in range(n_panels):
-            _tile(rows, packed, n_k, a_rows, lda, 1, base + p * panel_bytes, nr,
-                  c_rows + p * nr * size, ldc, min(nr, n - p * nr), edge)
+            panel = base + p * panel_bytes
+            _tile(rows, packed, n_k, a_rows, lda, 1, panel, nr, 0, a_rows, lda, 1, panel, nr,
+                  c_rows + p * nr * size, ldc, 1, min(nr, n - p * nr), edge)
+        start += rows
+
+
+@njit(**_JIT)
+def matmul_packed2(m, n, a, lda, packed, a2, lda2, packed2, c, ldc, edge):
+    """``C[:m, :n] = A[:m, :K] @ B + A2[:m, :K2] @ B2`` (overwritten, not added), both
+    right-hand matrices packed like :func:`matmul_packed`'s and of ``n`` columns.
+
+    One pass over ``C`` for a timestep's input and recurrent products: no zeroing, no
+    second load and store of the destination.
+    """
+    n_k = packed.shape[1]
+    n_k2 = packed2.shape[1]
+    nr = packed.shape[2]
+    size = packed.itemsize
+    panel_bytes = n_k * nr * size
+    panel_bytes2 = n_k2 * nr * size
+    base = packed.ctypes.data
+    base2 = packed2.ctypes.data
+    n_panels = (n + nr - 1) // nr
+    start = 0
+    while start < m:
+        rows = _block_rows(m - start)
+        a_rows = a + start * lda * size
+        a2_rows = a2 + start * lda2 * size
+        c_rows = c + start * ldc * size
+        for p in range(n_panels):
+            _tile(rows, packed, n_k, a_rows, lda, 1, base + p * panel_bytes, nr, n_k2,
+                  a2_rows, lda2, 1, base2 + p * panel_bytes2, nr, c_rows + p * nr * size,
+                  ldc, 0, min(nr, n - p * nr), edge)
         start += rows
 
 
@@ -298,18 +356,10 @@ def matmul_tn(m, n, k, a, lda, b, ldb, c, ldc, edge, edge_panel):
                     else:
                         a_rows = a_k + start * size
                         a_col = lda
-                    _tile(rows, edge, kc, a_rows, 1, a_col, b_panel, ld_panel,
-                          c + (start * ldc + p * nr) * size, ldc, n_valid, edge)
+                    _tile(rows, edge, kc, a_rows, 1, a_col, b_panel, ld_panel, 0, a_rows, 1,
+                          a_col, b_panel, ld_panel, c + (start * ldc + p * nr) * size, ldc, 1,
+                          n_valid, edge)
                     start += rows
-
-
-@njit(inline="always", **_JIT)
-def _add_row(values, count, c_row_addr, first_col, like):
-    """Add ``values[:count]`` to the row at address ``c_row_addr`` from column
-    ``first_col`` (``like`` is any array of the row's float type)."""
-    row = _row_view(c_row_addr, first_col + count, like)
-    for j in range(count):
-        row[first_col + j] += values[j]
 
 
 @intrinsic

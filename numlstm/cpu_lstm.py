@@ -69,8 +69,8 @@ from numba import njit, prange
 from ._activations import sigmoid, tanh
 from ._blas import gemm, new_gemm_scratch
 from ._jit_options import row_options
-from ._packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_packed, matmul_tn, pack,
-                           pack_transposed, panel_width)
+from ._packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_packed, matmul_packed2, matmul_tn,
+                           pack, pack_transposed, panel_width)
 
 __all__ = ["CELL_CODES", "CELL_GRU", "CELL_LSTM", "CELL_RNN_RELU", "CELL_RNN_TANH",
            "N_GATES", "layer_backward", "layer_backward_rows", "layer_forward",
@@ -361,24 +361,18 @@ def _lstm_forward_rows(x, lengths, bias, h_n, c_n, out, g, h_prev, c_prev, store
     in_size = x.shape[2]
     for s in range(n_steps):
         t = step_order(s, n_steps, reverse)
+        # Both products of the step in one pass, just before the cell loop reads them:
+        # onto the step's rows of the gate cache when training; when inferring, into a
+        # block of their own that stays in cache (the whole (B, T, 4H) block of a long
+        # batch does not, and two threads streaming it compete for memory).
         if store:
-            # Both products of the step on its rows of the gate cache, just before the
-            # cell loop reads them: one pass over the cache instead of three.
-            for b in range(b0, b1):
-                g[b, t][:] = 0.0
-            matmul_packed(b1 - b0, n_gate_cols, x[b0:, t].ctypes.data, n_steps * in_size,
-                          packed_ih, g[b0:, t].ctypes.data, n_steps * n_gate_cols, edge)
-            matmul_packed(b1 - b0, n_gate_cols, h_n[b0:].ctypes.data, hidden, packed_hh,
-                          g[b0:, t].ctypes.data, n_steps * n_gate_cols, edge)
+            dest = g[b0:, t].ctypes.data
+            ld_dest = n_steps * n_gate_cols
         else:
-            # Inference keeps no gates: this step's pre-activations, both products, in a
-            # block of its own that stays in cache (the whole (B, T, 4H) block of a long
-            # batch does not, and two threads streaming it compete for memory).
-            step[:] = 0.0
-            matmul_packed(b1 - b0, n_gate_cols, x[b0:, t].ctypes.data, n_steps * in_size,
-                          packed_ih, step.ctypes.data, n_gate_cols, edge)
-            matmul_packed(b1 - b0, n_gate_cols, h_n[b0:].ctypes.data, hidden, packed_hh,
-                          step.ctypes.data, n_gate_cols, edge)
+            dest = step.ctypes.data
+            ld_dest = n_gate_cols
+        matmul_packed2(b1 - b0, n_gate_cols, x[b0:, t].ctypes.data, n_steps * in_size,
+                       packed_ih, h_n[b0:].ctypes.data, hidden, packed_hh, dest, ld_dest, edge)
         for b in range(b0, b1):
             h_out = out[b, t][col:col + hidden]
             if t >= lengths[b]:

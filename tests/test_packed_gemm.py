@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from numba import njit
 
-from numlstm._packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_packed, matmul_tn, pack,
-                                  pack_transposed, panel_width)
+from numlstm._packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_packed, matmul_packed2,
+                                  matmul_tn, pack, pack_transposed, panel_width)
 
 
 @njit
@@ -125,3 +125,27 @@ def test_tile_heights_cover_every_row_with_little_repeated_work():
             assert work == m, (m, heights)
         else:
             assert work - m <= 3, (m, heights)
+
+
+@njit
+def _run2(m, n, a, packed, a2, packed2, c, edge):
+    matmul_packed2(m, n, a.ctypes.data, a.shape[1], packed, a2.ctypes.data, a2.shape[1],
+                   packed2, c.ctypes.data, c.shape[1], edge)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m, k, k2, n", [(1, 3, 5, 4), (7, 8, 32, 128), (32, 33, 20, 100),
+                                         (16, 1, 64, 256)])
+def test_matmul_packed2_overwrites_with_both_products(dtype, m, k, k2, n):
+    rng = np.random.default_rng(m + k + k2 + n)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    a2 = rng.standard_normal((m, k2)).astype(dtype)
+    w_t = rng.standard_normal((n, k)).astype(dtype)
+    w2_t = rng.standard_normal((n, k2)).astype(dtype)
+    c = np.full((m, n), np.nan, dtype)  # overwritten: NaN must not survive
+    _run2(m, n, a, _packed_for(w_t, dtype), a2, _packed_for(w2_t, dtype), c,
+          np.full((MAX_TILE_ROWS, panel_width(dtype)), np.nan, dtype))
+    expected = (a.astype(np.float64) @ w_t.T.astype(np.float64)
+                + a2.astype(np.float64) @ w2_t.T.astype(np.float64))
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(c, expected, rtol=tol, atol=tol * np.sqrt(k + k2))
