@@ -204,14 +204,7 @@ def _tile(rows, like, k, a, a_row, a_col, b, ldb, k2, a2, a2_row, a2_col, b2, ld
 def pack_transposed(w, packed):
     """Pack ``w.T`` (``w`` of shape (N, K), e.g. ``W_hh`` for ``h @ W_hh.T``) into
     ``packed`` of shape (ceil(N / NR), K, NR)."""
-    n_cols, n_k = w.shape
-    nr = packed.shape[2]
-    for p in range(packed.shape[0]):
-        for k in range(n_k):
-            row = packed[p, k]
-            for j in range(nr):
-                col = p * nr + j
-                row[j] = w[col, k] if col < n_cols else 0.0
+    pack(w.T, packed)
 
 
 @njit(**_JIT)
