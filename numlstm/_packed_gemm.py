@@ -230,22 +230,7 @@ def matmul_packed(m, n, a, lda, packed, c, ldc, edge):
     ``ldc`` (elements). ``edge`` is a (MAX_TILE_ROWS, NR) scratch array of this thread, used
     when ``n`` is not a multiple of NR.
     """
-    n_k = packed.shape[1]
-    nr = packed.shape[2]
-    size = packed.itemsize
-    panel_bytes = n_k * nr * size
-    base = packed.ctypes.data
-    n_panels = (n + nr - 1) // nr
-    start = 0
-    while start < m:
-        rows = _block_rows(m - start)
-        a_rows = a + start * lda * size
-        c_rows = c + start * ldc * size
-        for p in range(n_panels):
-            panel = base + p * panel_bytes
-            _tile(rows, packed, n_k, a_rows, lda, 1, panel, nr, 0, a_rows, lda, 1, panel, nr,
-                  c_rows + p * nr * size, ldc, 1, min(nr, n - p * nr), edge)
-        start += rows
+    _packed_products(m, n, a, lda, packed, a, lda, packed, 0, c, ldc, 1, edge)
 
 
 @njit(**_JIT)
@@ -256,12 +241,20 @@ def matmul_packed2(m, n, a, lda, packed, a2, lda2, packed2, c, ldc, edge):
     One pass over ``C`` for a timestep's input and recurrent products: no zeroing, no
     second load and store of the destination.
     """
+    _packed_products(m, n, a, lda, packed, a2, lda2, packed2, packed2.shape[1], c, ldc, 0,
+                     edge)
+
+
+@njit(inline="always", **_JIT)
+def _packed_products(m, n, a, lda, packed, a2, lda2, packed2, n_k2, c, ldc, accumulate,
+                     edge):
+    """The row blocks and panels of :func:`matmul_packed` (``n_k2 = 0``) and
+    :func:`matmul_packed2`."""
     n_k = packed.shape[1]
-    n_k2 = packed2.shape[1]
     nr = packed.shape[2]
     size = packed.itemsize
     panel_bytes = n_k * nr * size
-    panel_bytes2 = n_k2 * nr * size
+    panel_bytes2 = packed2.shape[1] * nr * size
     base = packed.ctypes.data
     base2 = packed2.ctypes.data
     n_panels = (n + nr - 1) // nr
@@ -274,7 +267,7 @@ def matmul_packed2(m, n, a, lda, packed, a2, lda2, packed2, c, ldc, edge):
         for p in range(n_panels):
             _tile(rows, packed, n_k, a_rows, lda, 1, base + p * panel_bytes, nr, n_k2,
                   a2_rows, lda2, 1, base2 + p * panel_bytes2, nr, c_rows + p * nr * size,
-                  ldc, 0, min(nr, n - p * nr), edge)
+                  ldc, accumulate, min(nr, n - p * nr), edge)
         start += rows
 
 
