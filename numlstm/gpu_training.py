@@ -133,27 +133,31 @@ def _multiply(a, b, out):
         out[i] = a[i] * b[i]
 
 
+@cuda.jit(device=True)
+def _feature_of_thread(i, states):
+    """``(b, c, d, j)``: thread ``i``'s feature ``c`` of row ``b``, which is unit ``j`` of
+    direction ``d`` in (D, B, R) ``states``; ``b = -1`` for a thread past the end."""
+    n_dirs, batch, size = states.shape
+    if i >= n_dirs * batch * size:
+        return -1, 0, 0, 0
+    c = i % (n_dirs * size)
+    return i // (n_dirs * size), c, c // size, c % size
+
+
 @cuda.jit
 def _states_to_features(h, feats):
     """``feats[b, d*R + j] = h[d, b, j]``: the final states of both directions side by side."""
-    i = cuda.grid(1)
-    n_dirs, batch, size = h.shape
-    if i >= n_dirs * batch * size:
-        return
-    b = i // (n_dirs * size)
-    c = i % (n_dirs * size)
-    feats[b, c] = h[c // size, b, c % size]
+    b, c, d, j = _feature_of_thread(cuda.grid(1), h)
+    if b >= 0:
+        feats[b, c] = h[d, b, j]
 
 
 @cuda.jit
 def _features_to_states(d_feats, d_h):
-    i = cuda.grid(1)
-    n_dirs, batch, size = d_h.shape
-    if i >= n_dirs * batch * size:
-        return
-    b = i // (n_dirs * size)
-    c = i % (n_dirs * size)
-    d_h[c // size, b, c % size] = d_feats[b, c]
+    """The reverse of :func:`_states_to_features`, for the gradients."""
+    b, c, d, j = _feature_of_thread(cuda.grid(1), d_h)
+    if b >= 0:
+        d_h[d, b, j] = d_feats[b, c]
 
 
 @cuda.jit
