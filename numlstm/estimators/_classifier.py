@@ -196,12 +196,13 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     ``warm_start`` fits and ``partial_fit`` sequences, and a fit resumed
     from a checkpoint equals the uninterrupted one. The thread count
     changes how each mini-batch is cut into per-thread slices: the weight
-    gradients are then summed in another order and the matrix products
-    see other shapes, which changes results at the level of rounding
-    (about 1e-7 relative in float32 per step). Over many epochs these
-    differences can grow, so models trained with different thread counts
-    are equally good but not identical. Predictions of a given model
-    differ across thread counts only at rounding level.
+    gradients are then summed in another order, which changes results at
+    the level of rounding (about 1e-7 relative in float32 per step). Over
+    many epochs these differences can grow, so models trained with
+    different thread counts are equally good but not identical. The
+    recurrent layers of a given model compute each sequence alone, so its
+    predictions do not depend on the thread count or on the other
+    sequences of a batch beyond the rounding of the dense output layer.
 
     See Also
     --------
