@@ -18,8 +18,14 @@ How:
   numba intrinsic. The vector width follows the host CPU (64 bytes with AVX-512, else 32),
   which numba's cache already keys on.
 
-The products only *add* to their destination (``C += A @ B``); callers zero it first where
-the product should overwrite.
+Three products use the tile: :func:`matmul_packed` (``C += A @ B``, packed ``B``: the
+per-step products, input projections and input gradients), :func:`matmul_packed2`
+(``C = A @ B + A2 @ B2``: a step's input and recurrent products in one pass) and
+:func:`matmul_tn` (``C += A^T @ B``, nothing packed: the weight gradients).
+
+numba's on-disk cache keys a kernel on its own source file only: after editing this
+module, delete the ``*.nbi``/``*.nbc`` files under ``__pycache__`` or the kernels of
+:mod:`numlstm.cpu_lstm` keep running the old tiles.
 
 Matrices are row-major and given by an address and a leading dimension in elements, like
 :mod:`numlstm._blas`, so a thread can hand over rows of a larger array without a copy.
