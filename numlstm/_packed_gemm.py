@@ -15,8 +15,8 @@ How:
   vector registers for the whole ``k`` loop (one broadcast of ``A[r, k]`` and one fused
   multiply-add per vector). numba cannot spell vector registers, and LLVM's loop vectoriser
   keeps accumulators of a row loop in memory, so the tile is written in LLVM IR through a
-  numba intrinsic. The vector width follows the host CPU (64 bytes with AVX-512, else 32),
-  which numba's cache already keys on.
+  numba intrinsic. The vector width follows the CPU numba compiles for (64 bytes with
+  AVX-512, else 32), which numba's cache already keys on.
 
 Three products use the tile: :func:`matmul_packed` (``C += A @ B``, packed ``B``: the
 per-step products, input projections and input gradients), :func:`matmul_packed2`
@@ -35,14 +35,26 @@ import llvmlite.binding as llvm
 import llvmlite.ir as ir
 import numpy as np
 from numba import njit, types
-from numba.core import cgutils
+from numba.core import cgutils, config
 from numba.extending import intrinsic
 
 __all__ = ["K_BLOCK", "MAX_TILE_ROWS", "matmul_packed", "matmul_packed2", "matmul_tn", "pack",
            "pack_transposed", "panel_width"]
 
+
+def _target_vector_bytes():
+    """Bytes of a vector register of the CPU numba compiles for: the host's, or the one
+    named by ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` (numba's cache keys on the same)."""
+    features = config.CPU_FEATURES
+    if features is None:
+        avx512 = bool(llvm.get_host_cpu_features().get("avx512f", False))
+    else:
+        avx512 = "+avx512f" in features.replace(" ", "").split(",")
+    return 64 if avx512 else 32
+
+
 #: Bytes of one vector register the tiles use.
-_VECTOR_BYTES = 64 if llvm.get_host_cpu_features().get("avx512f", False) else 32
+_VECTOR_BYTES = _target_vector_bytes()
 #: Vectors per tile row (NV): with MR = 6, 12 accumulators plus 2 panel vectors and one
 #: broadcast fit in the 16 registers of AVX2 as well as the 32 of AVX-512.
 _VECTORS_PER_ROW = 2

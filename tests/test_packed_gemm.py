@@ -1,5 +1,9 @@
 """The register-blocked products of numlstm._packed_gemm against NumPy in float64."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from numba import njit
@@ -149,3 +153,45 @@ def test_matmul_packed2_overwrites_with_both_products(dtype, m, k, k2, n):
                 + a2.astype(np.float64) @ w2_t.T.astype(np.float64))
     tol = 1e-5 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(c, expected, rtol=tol, atol=tol * np.sqrt(k + k2))
+
+
+_OTHER_TARGET_SCRIPT = r"""
+import numpy as np
+import torch
+from numlstm import LSTM, GRU
+from numlstm._packed_gemm import panel_width
+
+assert panel_width(np.float32) == 16 and panel_width(np.float64) == 8, panel_width(np.float32)
+torch.manual_seed(0)
+for cls, ref in ((LSTM, torch.nn.LSTM), (GRU, torch.nn.GRU)):
+    module = ref(5, 21, num_layers=2, bidirectional=True, batch_first=True).double()
+    layer = cls.from_torch(module)
+    x = np.random.default_rng(0).standard_normal((13, 7, 5))
+    out, _ = layer.forward(x)
+    _, dx = layer.backward(np.ones_like(out))
+    xt = torch.from_numpy(x).requires_grad_(True)
+    out_t, _ = module(xt)
+    out_t.sum().backward()
+    np.testing.assert_allclose(out, out_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    single = cls(5, 21, num_layers=2, bidirectional=True, dtype=np.float32)
+    single.load_state_dict(layer.state_dict())
+    out32, _ = single.forward(x.astype(np.float32))
+    _, dx32 = single.backward(np.ones_like(out32))
+    np.testing.assert_allclose(out32, out, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(dx32, dx, rtol=1e-4, atol=1e-4)
+print("ok")
+"""
+
+
+def test_kernels_compiled_for_an_avx2_cpu_match_torch(tmp_path):
+    # The tiles take their vector width from the CPU numba compiles for: 32 bytes without
+    # AVX-512, a layout this (AVX-512) machine would otherwise never run. numba's cache
+    # keys on the target, and the child gets an empty one.
+    pytest.importorskip("torch")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_CPU_NAME="haswell",
+               NUMBA_CPU_FEATURES="+avx,+avx2,+fma,+sse4.2,+popcnt,+f16c,+bmi,+bmi2")
+    done = subprocess.run([sys.executable, "-c", _OTHER_TARGET_SCRIPT], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("ok")
