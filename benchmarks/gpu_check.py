@@ -19,7 +19,9 @@ One prepared run for a real GPU::
    already on the GPU, as cuDNN is timed). cuDNN is timed with PyTorch's defaults (TF32
    tensor cores allowed) and in strict FP32. Each time is the median of repeats after a
    warm-up, each repeat ending with a device synchronisation.
-3. Exit status 1 if any check fails (timings still print), 2 if no GPU is usable.
+3. Fit: seconds per epoch of an ``LSTMRegressor`` fit with ``device="cuda"`` (everything on
+   the GPU for the whole fit) against ``device="cpu"``.
+4. Exit status 1 if any check fails (timings still print), 2 if no GPU is usable.
 
 ``--quick`` sets ``NUMBA_ENABLE_CUDASIM=1`` before numba is imported, runs the checks on
 tiny shapes and walks through the timing code once on a tiny problem, so the script is
@@ -31,6 +33,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -378,6 +381,35 @@ def print_row(cfg, row, seconds):
 
 
 # --------------------------------------------------------------------------- main
+def fit_timings(quick):
+    """Seconds per epoch of an estimator fit with ``device="cuda"`` (data, weights and
+    optimizer state on the GPU for the whole fit) and with ``device="cpu"``, same model."""
+    from numlstm import LSTMRegressor
+
+    n, T, I, H, batch = (32, 4, 2, 3, 16) if quick else (4096, 100, 32, 256, 256)
+    epochs = 1 if quick else 3
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, T, I)).astype(np.float32)
+    y = X[:, :, 0].sum(axis=1)
+    print(f"fit: LSTMRegressor, {n} sequences of {T} steps, I={I}, H={H}, batch {batch}, "
+          f"{epochs} epoch(s), float32", flush=True)
+    per_epoch = {}
+    for device in ("cuda", "cpu"):
+        def fit():
+            with warnings.catch_warnings():  # a few epochs do not converge, by design
+                warnings.simplefilter("ignore")
+                LSTMRegressor(hidden_size=H, batch_size=batch, max_iter=epochs, device=device,
+                              early_stopping=False, n_iter_no_change=epochs + 1, tol=0.0,
+                              random_state=0).fit(X, y)
+
+        fit()  # compile and warm up
+        start = time.perf_counter()
+        fit()
+        per_epoch[device] = (time.perf_counter() - start) / epochs
+        print(f"  {device}: {per_epoch[device] * 1e3:.1f} ms per epoch", flush=True)
+    print(f"  cpu/cuda: {per_epoch['cpu'] / per_epoch['cuda']:.2f}", flush=True)
+
+
 def main():
     args = parse_args()
     if args.quick:
@@ -414,6 +446,7 @@ def main():
     print(f"checks {'passed' if ok else 'FAILED'} [{time.perf_counter() - t0:.0f} s]",
           flush=True)
     run_timings(args.quick)
+    fit_timings(args.quick)
     print(f"total {time.perf_counter() - t0:.0f} s; checks {'passed' if ok else 'FAILED'}")
     return 0 if ok else 1
 
