@@ -160,6 +160,21 @@ def _features_to_states(d_feats, d_h):
         d_h[d, b, j] = d_feats[b, c]
 
 
+@cuda.jit(device=True)
+def _block_total(partial, tid, value):
+    """Sum of ``value`` over the block's threads, by halving in shared memory ``partial``
+    (one slot a thread); every thread gets the total."""
+    partial[tid] = value
+    cuda.syncthreads()
+    half = _REDUCE_THREADS // 2
+    while half > 0:
+        if tid < half:
+            partial[tid] += partial[tid + half]
+        cuda.syncthreads()
+        half //= 2
+    return partial[0]
+
+
 @cuda.jit
 def _sum_squares(values, mask, use_mask, status, pos, gate_pos, gate_value):
     """One block: ``status[pos] = sum(values**2)`` in float64 (over ``mask != 0`` with
@@ -174,16 +189,9 @@ def _sum_squares(values, mask, use_mask, status, pos, gate_pos, gate_value):
         if not use_mask or mask[i] != 0:
             v = np.float64(values[i])
             acc += v * v
-    partial[tid] = acc
-    cuda.syncthreads()
-    half = _REDUCE_THREADS // 2
-    while half > 0:
-        if tid < half:
-            partial[tid] += partial[tid + half]
-        cuda.syncthreads()
-        half //= 2
+    total = _block_total(partial, tid, acc)
     if tid == 0:
-        status[pos] = partial[0]
+        status[pos] = total
 
 
 @cuda.jit
@@ -194,16 +202,9 @@ def _sum_scaled(values, status, pos, factor, divisor):
     acc = 0.0
     for i in range(tid, values.shape[0], _REDUCE_THREADS):
         acc += values[i]
-    partial[tid] = acc
-    cuda.syncthreads()
-    half = _REDUCE_THREADS // 2
-    while half > 0:
-        if tid < half:
-            partial[tid] += partial[tid + half]
-        cuda.syncthreads()
-        half //= 2
+    total = _block_total(partial, tid, acc)
     if tid == 0:
-        status[pos] = factor * (partial[0] / divisor)
+        status[pos] = factor * (total / divisor)
 
 
 @cuda.jit
@@ -215,16 +216,9 @@ def _all_finite(values, status, pos):
     for i in range(tid, values.shape[0], _REDUCE_THREADS):
         if not math.isfinite(values[i]):
             bad += 1.0
-    partial[tid] = bad
-    cuda.syncthreads()
-    half = _REDUCE_THREADS // 2
-    while half > 0:
-        if tid < half:
-            partial[tid] += partial[tid + half]
-        cuda.syncthreads()
-        half //= 2
+    total = _block_total(partial, tid, bad)
     if tid == 0:
-        status[pos] = 1.0 if partial[0] == 0.0 else 0.0
+        status[pos] = 1.0 if total == 0.0 else 0.0
 
 
 @cuda.jit
