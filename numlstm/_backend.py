@@ -17,6 +17,7 @@ import numba
 import numpy as np
 
 from . import _config
+from ._indirect_call import compiled_address
 
 __all__ = ["CPUBackend", "LayerSpec", "Workspace", "get_backend", "resolve_device"]
 
@@ -267,7 +268,8 @@ class CPUBackend:
             if bounds.shape[0] == 2:
                 kernels.layer_forward_rows(*args, True, 0, batch)
             else:
-                kernels.layer_forward(*args, bounds)
+                rows = compiled_address(kernels.layer_forward_rows, args + (False, 0, 0))
+                kernels.layer_forward(rows, args, W_ih, W_hh, packed_ih, packed_hh, bounds)
         if not spec.has_cell_state:
             c_n = None
         return out, h_n, c_n, (gates, h_prev, c_prev, m_store, spec)
@@ -365,22 +367,22 @@ class CPUBackend:
         packed_ih = _packed(ws, "packed_ih_backward", n_dirs, W_ih.shape[1], x.shape[2], dtype)
         packed_hh = _packed(ws, "packed_hh_backward", n_dirs, W_hh.shape[1], rec_size, dtype)
         args = (code, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev, m_store,
-                d_out, d_h_n, d_c_n, dx)
+                d_out, d_h_n, d_c_n, dx, d_h0, d_c0, d_gates, d_rec, dh_store)
+        grad_arrays = (dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr)
         with _blas_guard(spec):
             if n_chunks == 1:
-                kernels.layer_backward_rows(*args, d_h0, d_c0, d_gates, d_rec, dh_store,
-                                            dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr,
-                                            packed_ih, packed_hh, True, 0, batch)
+                kernels.layer_backward_rows(*args, *grad_arrays, packed_ih, packed_hh, True, 0,
+                                            batch)
             else:
-                def partial(name, like):
-                    return ws.get("partial_" + name, (n_chunks,) + like.shape, dtype)
-
-                kernels.layer_backward(*args, dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr,
-                                       d_h0, d_c0, d_gates, d_rec, dh_store,
-                                       partial("W_ih", dW_ih), partial("W_hh", dW_hh),
-                                       partial("bias", d_bias), partial("bias_hh", d_bias_hh),
-                                       partial("peephole", d_peep), partial("W_hr", dW_hr),
-                                       packed_ih, packed_hh, bounds)
+                partials = tuple(
+                    ws.get("partial_" + name, (n_chunks,) + like.shape, dtype)
+                    for name, like in zip(("W_ih", "W_hh", "bias", "bias_hh", "peephole",
+                                           "W_hr"), grad_arrays))
+                rows = compiled_address(
+                    kernels.layer_backward_rows,
+                    args + tuple(p[0] for p in partials) + (packed_ih, packed_hh, False, 0, 0))
+                kernels.layer_backward(rows, args, W_ih, W_hh, packed_ih, packed_hh,
+                                       *grad_arrays, *partials, bounds)
         if not spec.has_cell_state:
             d_c0 = None
         return dx, d_h0, d_c0

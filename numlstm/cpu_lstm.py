@@ -36,7 +36,9 @@ thread runs the whole time loop of its slice, with single-threaded products insi
 caller limits SciPy's BLAS to one thread where it is used; see :mod:`numlstm._backend`).
 Rows never interact, so the slices need no synchronisation, and each sequence's results do
 not depend on the others in its batch, bit for bit. A fork-join per timestep would cost far
-more than the step itself.
+more than the step itself. The ``parallel=True`` kernels call the per-rows kernels through
+their compiled address (:mod:`numlstm._indirect_call`) rather than by name, so that numba
+does not compile the whole per-rows call tree a second time into each of them.
 
 Array layout (batch first, like the user's data, so a slice of rows is one contiguous block).
 ``G`` is the number of gates (4 LSTM, 3 GRU, 1 RNN), ``H`` the hidden size, ``R`` the size
@@ -68,6 +70,7 @@ from numba import njit, prange
 
 from ._activations import sigmoid, tanh
 from ._blas import gemm, new_gemm_scratch
+from ._indirect_call import call_compiled
 from ._jit_options import row_options
 from ._packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_packed, matmul_packed2, matmul_tn,
                            pack, pack_transposed, panel_width)
@@ -345,7 +348,7 @@ def _rnn_relu_backward(h_new, d_out, d_h, d_pre):
 
 
 # ------------------------------------------------------------------------- forward
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _lstm_forward_rows(x, lengths, bias, h_n, c_n, out, g, h_prev, c_prev, store, packed_ih,
                        packed_hh, col, reverse, b0, b1, edge, step):
     """The plain LSTM's sweep of one direction over rows ``b0:b1`` (the common case, kept
@@ -391,7 +394,7 @@ def _lstm_forward_rows(x, lengths, bias, h_n, c_n, out, g, h_prev, c_prev, store
                 _lstm_cell_inference(step[b - b0], bias, h_n[b], c_n[b], h_out)
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, c_n, out,
                   gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh, d, b0, b1,
                   scratch, edge, rec, m_rows, h_rows, no_peep):
@@ -501,10 +504,37 @@ def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, 
 def layer_forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0, out,
                        h_n, c_n, gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh,
                        pack_weights, b0, b1):
-    """Both directions of one layer over rows ``b0:b1``: one thread's share, or the whole
-    batch when a single thread runs it (no parallel region to start). With
-    ``pack_weights`` the weights are packed into ``packed_ih``/``packed_hh`` first (see
-    :func:`layer_forward`); otherwise they must hold them already.
+    """Forward pass of one layer (both directions) over the batch rows ``b0:b1``: one
+    thread's share (see :func:`layer_forward`), or the whole batch on one thread.
+
+    Parameters
+    ----------
+    cell : int
+        One of :data:`CELL_CODES`.
+    x : ndarray (B, T, I)
+    lengths : int64 ndarray (B,), each in [1, T]
+    W_ih, W_hh, bias, bias_hn, peep, W_hr : ndarrays
+        (D, G*H, I), (D, G*H, R), (D, G*H), (D, H or 0), (D, 3, H or 0), (D, P, H or 0);
+        see the module docstring.
+    h0 : ndarray (D, B, R)
+    c0 : ndarray (D, B, H), or (D, B, 0) for cells without a cell state
+    out : ndarray (B, T, D*R), written
+    h_n, c_n : ndarrays like ``h0``, ``c0``, written
+    gates : ndarray (D, B, T, G*H), written (activated gates); with ``store=False`` only
+        ``gates[0]`` is used, as scratch
+    h_prev, c_prev, m_store : ndarrays (D, B, T, R), (D, B, T, H), (D, B, T, H), written
+        when ``store`` (``c_prev`` for the LSTM and GRU, ``m_store`` with a projection;
+        size 0 when unused)
+    store : bool
+        Keep what the backward pass needs (training) or not (inference).
+    packed_ih, packed_hh : ndarrays (D, ceil(G*H / NR), I, NR), (D, ceil(G*H / NR), R, NR)
+        ``W_ih^T`` and ``W_hh^T`` packed in panels of NR columns
+        (:func:`numlstm._packed_gemm.panel_width`).
+    pack_weights : bool
+        Pack the weights into ``packed_ih``/``packed_hh`` first; otherwise they must hold
+        them already.
+    b0, b1 : int
+        The rows to compute.
     """
     if pack_weights:
         _pack_forward_weights(W_ih, W_hh, packed_ih, packed_hh)
@@ -529,49 +559,32 @@ def layer_forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, 
 
 
 @njit(parallel=True, **_JIT)
-def layer_forward(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0, out, h_n,
-                  c_n, gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh,
-                  chunk_bounds):
+def layer_forward(rows_kernel, rows_args, W_ih, W_hh, packed_ih, packed_hh, chunk_bounds):
     """Forward pass of one layer, one batch slice per thread.
 
     Parameters
     ----------
-    cell : int
-        One of :data:`CELL_CODES`.
-    x : ndarray (B, T, I)
-    lengths : int64 ndarray (B,), each in [1, T]
-    W_ih, W_hh, bias, bias_hn, peep, W_hr : ndarrays
-        (D, G*H, I), (D, G*H, R), (D, G*H), (D, H or 0), (D, 3, H or 0), (D, P, H or 0);
-        see the module docstring.
-    h0 : ndarray (D, B, R)
-    c0 : ndarray (D, B, H), or (D, B, 0) for cells without a cell state
-    out : ndarray (B, T, D*R), written
-    h_n, c_n : ndarrays like ``h0``, ``c0``, written
-    gates : ndarray (D, B, T, G*H), written (activated gates); with ``store=False`` only
-        ``gates[0]`` is used, as scratch
-    h_prev, c_prev, m_store : ndarrays (D, B, T, R), (D, B, T, H), (D, B, T, H), written
-        when ``store`` (``c_prev`` for the LSTM and GRU, ``m_store`` with a projection;
-        size 0 when unused)
-    store : bool
-        Keep what the backward pass needs (training) or not (inference).
-    packed_ih, packed_hh : ndarrays (D, ceil(G*H / NR), I, NR), (D, ceil(G*H / NR), R, NR)
-        Written: ``W_ih^T`` and ``W_hh^T`` packed in panels of NR columns
-        (:func:`numlstm._packed_gemm.panel_width`), shared by the threads.
-    chunk_bounds : int64 ndarray (n_chunks + 1,), batch slice of each thread
+    rows_kernel : int
+        Address of :func:`layer_forward_rows` compiled for ``rows_args`` followed by
+        ``(False, 0, 0)`` (see :func:`numlstm._indirect_call.compiled_address`).
+    rows_args : tuple
+        The arguments of :func:`layer_forward_rows` up to ``packed_hh``.
+    W_ih, W_hh, packed_ih, packed_hh : ndarrays
+        The same arrays as in ``rows_args``: the weights are packed once here, then
+        shared by the threads.
+    chunk_bounds : int64 ndarray (n_chunks + 1,)
+        Batch slice of each thread.
     """
     _pack_forward_weights(W_ih, W_hh, packed_ih, packed_hh)
-    # A runtime False, not the constant: called with a literal the per-rows kernel would
-    # be compiled a second time for a signature of its own.
-    pack_in_rows = chunk_bounds.shape[0] < 0
+    # A runtime False: the address was looked up for a bool, not for a literal.
+    pack_again = chunk_bounds.shape[0] < 0
     for chunk in prange(chunk_bounds.shape[0] - 1):
-        layer_forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0,
-                           out, h_n, c_n, gates, h_prev, c_prev, m_store, store, packed_ih,
-                           packed_hh, pack_in_rows, chunk_bounds[chunk],
-                           chunk_bounds[chunk + 1])
+        call_compiled(rows_kernel, rows_args + (pack_again, chunk_bounds[chunk],
+                                                chunk_bounds[chunk + 1]))
 
 
 # ------------------------------------------------------------------------ backward
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out, d_gates,
                    d_rec, dh_store, d_h, d_c, d_peep, packed_hh, d, b0, b1, scratch, edge,
                    carry, dm, zeros):
@@ -658,7 +671,7 @@ def _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out
                     _copy_row(carry[b - b0], d_h[d, b])
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _weight_gradients(cell, x, packed_ih, h_prev, m_store, d_gates, d_rec, dh_store, dx,
                       dW_ih, dW_hh, d_bias, d_bias_hh, dW_hr, d, b0, b1, scratch, edge,
                       edge_panel):
@@ -709,10 +722,34 @@ def layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev,
                         partial_W_ih, partial_W_hh, partial_bias, partial_bias_hh,
                         partial_peep, partial_W_hr, packed_ih, packed_hh, pack_weights, b0,
                         b1):
-    """Both directions of one layer over rows ``b0:b1``; the weight gradients of these rows
-    go to ``partial_*`` (overwritten). Serial use passes the final gradient arrays there.
-    With ``pack_weights`` ``W_ih`` and ``W_hh`` are packed into ``packed_ih`` and
-    ``packed_hh`` first (see :func:`layer_backward`); otherwise they must hold them already.
+    """Backward pass through time of one layer (both directions) over the batch rows
+    ``b0:b1``: one thread's share (see :func:`layer_backward`), or the whole batch on one
+    thread.
+
+    Parameters
+    ----------
+    cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev, m_store
+        As given to / filled by :func:`layer_forward_rows`.
+    d_out : ndarray (B, T, D*R)
+        Gradient w.r.t. the layer output (ignored at padded steps).
+    d_h_n, d_c_n : ndarrays like ``h0``, ``c0``
+        Gradients w.r.t. the final states.
+    dx : ndarray (B, T, I), written
+    d_h0, d_c0 : ndarrays like ``h0``, ``c0``, written
+    d_gates : ndarray like ``gates``, scratch (gradients of the gate pre-activations)
+    d_rec : ndarray like ``gates`` (GRU) or ``d_gates`` itself, scratch
+    dh_store : ndarray like ``h_prev`` with a projection (else size 0), scratch
+    partial_W_ih, partial_W_hh, partial_bias, partial_bias_hh, partial_peep, partial_W_hr
+        Arrays like ``W_ih``, ``W_hh``, ``bias``, ``bias`` (GRU; else any array,
+        untouched), ``peep`` and ``W_hr``, overwritten with the weight gradients of these
+        rows: the final gradients when one thread runs the whole batch.
+    packed_ih, packed_hh : ndarrays (D, ceil(I / NR), G*H, NR), (D, ceil(R / NR), G*H, NR)
+        ``W_ih`` and ``W_hh`` packed in panels of NR columns.
+    pack_weights : bool
+        Pack the weights into ``packed_ih``/``packed_hh`` first; otherwise they must hold
+        them already.
+    b0, b1 : int
+        The rows to compute.
     """
     if pack_weights:
         _pack_backward_weights(W_ih, W_hh, packed_ih, packed_hh)
@@ -752,59 +789,52 @@ def _pack_backward_weights(W_ih, W_hh, packed_ih, packed_hh):
 
 @njit(**_JIT)
 def _sum_partials(partial, total):
-    flat_total = total.reshape(-1)
-    flat_partial = partial.reshape(partial.shape[0], -1)
-    _copy_row(flat_partial[0], flat_total)
+    """``total[:] = partial.sum(axis=0)``, flattened: one compile serves every shape."""
+    _copy_row(partial[0], total)
     for chunk in range(1, partial.shape[0]):
-        row = flat_partial[chunk]
-        for j in range(flat_total.shape[0]):
-            flat_total[j] += row[j]
+        row = partial[chunk]
+        for j in range(total.shape[0]):
+            total[j] += row[j]
 
 
 @njit(parallel=True, **_JIT)
-def layer_backward(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev, m_store,
-                   d_out, d_h_n, d_c_n, dx, dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr,
-                   d_h0, d_c0, d_gates, d_rec, dh_store, partial_W_ih, partial_W_hh,
-                   partial_bias, partial_bias_hh, partial_peep, partial_W_hr, packed_ih,
-                   packed_hh, chunk_bounds):
-    """Backward pass through time of one layer.
+def layer_backward(rows_kernel, rows_args, W_ih, W_hh, packed_ih, packed_hh, dW_ih, dW_hh,
+                   d_bias, d_bias_hh, d_peep, dW_hr, partial_W_ih, partial_W_hh, partial_bias,
+                   partial_bias_hh, partial_peep, partial_W_hr, chunk_bounds):
+    """Backward pass through time of one layer, one batch slice per thread.
 
     Parameters
     ----------
-    cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev, m_store, chunk_bounds
-        As given to / filled by :func:`layer_forward`.
-    d_out : ndarray (B, T, D*R)
-        Gradient w.r.t. the layer output (ignored at padded steps).
-    d_h_n, d_c_n : ndarrays like ``h0``, ``c0``
-        Gradients w.r.t. the final states.
-    dx : ndarray (B, T, I), written
-    dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr : ndarrays like ``W_ih``, ``W_hh``,
-        ``bias``, ``bias`` (GRU; else any array, untouched), ``peep``, ``W_hr``; written
-    d_h0, d_c0 : ndarrays like ``h0``, ``c0``, written
-    d_gates : ndarray like ``gates``, scratch (gradients of the gate pre-activations)
-    d_rec : ndarray like ``gates`` (GRU) or ``d_gates`` itself, scratch
-    dh_store : ndarray like ``h_prev`` with a projection (else size 0), scratch
-    partial_* : ndarrays with a leading ``n_chunks`` axis, scratch for each thread's share
-        of the weight gradients
-    packed_ih, packed_hh : ndarrays (D, ceil(I / NR), G*H, NR), (D, ceil(R / NR), G*H, NR)
-        Written: ``W_ih`` and ``W_hh`` packed in panels of NR columns, shared by the threads.
+    rows_kernel : int
+        Address of :func:`layer_backward_rows` compiled for ``rows_args`` followed by
+        ``partial_*[0]``, ``packed_ih``, ``packed_hh`` and ``(False, 0, 0)`` (see
+        :func:`numlstm._indirect_call.compiled_address`).
+    rows_args : tuple
+        The arguments of :func:`layer_backward_rows` up to ``dh_store``.
+    W_ih, W_hh, packed_ih, packed_hh : ndarrays
+        The weights, packed once here and then shared by the threads.
+    dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr : ndarrays
+        The weight gradients (see :func:`layer_backward_rows`), written: the sums of
+        the threads' shares.
+    partial_* : ndarrays with a leading ``n_chunks`` axis
+        Scratch for each thread's share of the weight gradients.
+    chunk_bounds : int64 ndarray (n_chunks + 1,)
+        Batch slice of each thread.
     """
     _pack_backward_weights(W_ih, W_hh, packed_ih, packed_hh)
-    pack_in_rows = chunk_bounds.shape[0] < 0  # see layer_forward
+    pack_again = chunk_bounds.shape[0] < 0  # see layer_forward
     for chunk in prange(chunk_bounds.shape[0] - 1):
-        layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev,
-                            m_store, d_out, d_h_n, d_c_n, dx, d_h0, d_c0, d_gates, d_rec,
-                            dh_store, partial_W_ih[chunk], partial_W_hh[chunk],
-                            partial_bias[chunk], partial_bias_hh[chunk], partial_peep[chunk],
-                            partial_W_hr[chunk], packed_ih, packed_hh, pack_in_rows,
-                            chunk_bounds[chunk],
-                            chunk_bounds[chunk + 1])
-    _sum_partials(partial_W_ih, dW_ih)
-    _sum_partials(partial_W_hh, dW_hh)
-    _sum_partials(partial_bias, d_bias)
-    _sum_partials(partial_bias_hh, d_bias_hh)
-    _sum_partials(partial_peep, d_peep)
-    _sum_partials(partial_W_hr, dW_hr)
+        call_compiled(rows_kernel, rows_args + (
+            partial_W_ih[chunk], partial_W_hh[chunk], partial_bias[chunk],
+            partial_bias_hh[chunk], partial_peep[chunk], partial_W_hr[chunk], packed_ih,
+            packed_hh, pack_again, chunk_bounds[chunk], chunk_bounds[chunk + 1]))
+    n_chunks = chunk_bounds.shape[0] - 1
+    _sum_partials(partial_W_ih.reshape(n_chunks, -1), dW_ih.reshape(-1))
+    _sum_partials(partial_W_hh.reshape(n_chunks, -1), dW_hh.reshape(-1))
+    _sum_partials(partial_bias.reshape(n_chunks, -1), d_bias.reshape(-1))
+    _sum_partials(partial_bias_hh.reshape(n_chunks, -1), d_bias_hh.reshape(-1))
+    _sum_partials(partial_peep.reshape(n_chunks, -1), d_peep.reshape(-1))
+    _sum_partials(partial_W_hr.reshape(n_chunks, -1), dW_hr.reshape(-1))
 
 
 # The LSTM's names of the shared kernels (the cell is their first argument).
