@@ -276,17 +276,15 @@ def _packed_products(m, n, a, lda, packed, a2, lda2, packed2, n_k2, c, ldc, accu
     base = packed.ctypes.data
     base2 = packed2.ctypes.data
     n_panels = (n + nr - 1) // nr
-    start = 0
-    while start < m:
-        rows = _block_rows(m - start)
-        a_rows = a + start * lda * size
-        a2_rows = a2 + start * lda2 * size
-        c_rows = c + start * ldc * size
-        for p in range(n_panels):
-            _tile(rows, packed, n_k, a_rows, lda, 1, base + p * panel_bytes, nr, n_k2,
-                  a2_rows, lda2, 1, base2 + p * panel_bytes2, nr, c_rows + p * nr * size,
-                  ldc, accumulate, min(nr, n - p * nr), edge)
-        start += rows
+    for p in range(n_panels):
+        start = 0
+        while start < m:
+            rows = _block_rows(m - start)
+            _tile(rows, packed, n_k, a + start * lda * size, lda, 1, base + p * panel_bytes, nr,
+                  n_k2, a2 + start * lda2 * size, lda2, 1, base2 + p * panel_bytes2, nr,
+                  c + (start * ldc + p * nr) * size, ldc, accumulate, min(nr, n - p * nr),
+                  edge)
+            start += rows
 
 
 #: Blocking of :func:`matmul_tn` (the scheme of GotoBLAS): ``K`` goes in blocks of
