@@ -70,8 +70,8 @@ def test_gradients_finite_differences(case):
             lm = loss(x, h0, c0)
             p[idx] = orig
             fd = (lp - lm) / (2 * EPS)
-            assert abs(fd - grads[name][idx]) <= 1e-7 + 1e-6 * abs(fd), (name, idx, fd,
-                                                                          grads[name][idx])
+            assert abs(fd - grads[name][idx]) <= 1e-7 + 1e-6 * abs(fd), (
+                name, idx, fd, grads[name][idx])
             checked += 1
     # input, h0, c0
     for name, arr, g in (("x", x, dx), ("h0", h0, grads["h0"]), ("c0", c0, grads["c0"])):

@@ -67,7 +67,8 @@ def check_close(actual, desired, name, rtol=RTOL, atol=ATOL):
 @pytest.mark.parametrize("grad_mode", ["all", "d_out_only", "d_h_n_only"])
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_forward_backward_matches_reference(case, grad_mode):
-    params, x, h0, c0, lengths, d_out, d_h_n, d_c_n = make_problem(*case, seed=abs(hash(case)) % 997)
+    params, x, h0, c0, lengths, d_out, d_h_n, d_c_n = make_problem(*case,
+                                                                   seed=abs(hash(case)) % 997)
     layer = make_layer(params)
     out, (h_n, c_n) = layer.forward(x, h0=h0, c0=c0, lengths=lengths)
     r_out, r_h, r_c, cache = ref.lstm_forward(params, x, h0, c0, lengths)

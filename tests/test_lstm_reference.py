@@ -149,5 +149,5 @@ def test_reference_finite_differences(case):
                     cc = a
                 vals.append(loss_of(p, xx, hh, cc))
             fd = (vals[0] - vals[1]) / (2 * eps)
-            assert abs(fd - analytic[name][idx]) <= 1e-7 + 1e-6 * abs(fd), (name, idx, fd,
-                                                                          analytic[name][idx])
+            assert abs(fd - analytic[name][idx]) <= 1e-7 + 1e-6 * abs(fd), (
+                name, idx, fd, analytic[name][idx])

@@ -105,4 +105,3 @@ def test_matches_torch(case, dtype, tol):
     assert set(grads) == set(t_grads)
     for k in t_grads:
         close(grads[k], t_grads[k], k)
-
