@@ -745,11 +745,8 @@ def layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev,
         rows: the final gradients when one thread runs the whole batch.
     packed_ih, packed_hh : ndarrays (D, ceil(I / NR), G*H, NR), (D, ceil(R / NR), G*H, NR)
         ``W_ih`` and ``W_hh`` packed in panels of NR columns.
-    pack_weights : bool
-        Pack the weights into ``packed_ih``/``packed_hh`` first; otherwise they must hold
-        them already.
-    b0, b1 : int
-        The rows to compute.
+    pack_weights, b0, b1
+        As in :func:`layer_forward_rows`.
     """
     if pack_weights:
         _pack_backward_weights(W_ih, W_hh, packed_ih, packed_hh)
