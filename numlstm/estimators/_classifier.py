@@ -7,10 +7,12 @@ from sklearn.utils.multiclass import unique_labels
 
 from .._validation import check_classification_labels
 from ._base import BaseLSTM
+from ._docstrings import fill_shared_sections
 
 __all__ = ["LSTMClassifier"]
 
 
+@fill_shared_sections
 class LSTMClassifier(ClassifierMixin, BaseLSTM):
     """Sequence classification with a long short-term memory network.
 
@@ -22,124 +24,14 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
 
     Parameters
     ----------
-    hidden_size : int, default=32
-        Number of units of each LSTM layer (and direction).
-    num_layers : int, default=1
-        Number of stacked LSTM layers.
-    bidirectional : bool, default=False
-        Whether each layer also reads the sequences backwards.
-    dropout : float, default=0.0
-        Dropout probability on the inputs of LSTM layers after the first
-        (only active while training; needs ``num_layers > 1``).
-    solver : {"adam", "sgd", "lbfgs"}, default="adam"
-        Optimizer. "adam" and "sgd" use mini-batches and support
-        ``partial_fit`` and early stopping; "lbfgs" runs
-        ``scipy.optimize.minimize(method="L-BFGS-B")`` on the flat parameter
-        vector over the whole training set (it needs ``dropout=0`` when
-        ``num_layers > 1``).
-    learning_rate : {"adaptive", "constant"}, default="adaptive"
-        Step-size schedule of "adam" and "sgd". "constant" keeps
-        ``learning_rate_init`` and stops training the first time the
-        stopping rule (``n_iter_no_change``) fires. "adaptive" divides the
-        step size by 5 at that point instead, goes back to the weights of the
-        best epoch and trains on; the third time the rule fires, training
-        stops. Smaller steps at the end let the weights settle in the
-        minimum the large steps found instead of jittering around it.
-    learning_rate_init : float, default=0.005
-        Initial step size of "adam" and "sgd".
-    momentum : float, default=0.9
-        Momentum of "sgd", in [0, 1].
-    nesterovs_momentum : bool, default=True
-        Whether "sgd" uses Nesterov's momentum.
-    beta_1 : float, default=0.9
-        Decay of Adam's first-moment estimate, in [0, 1).
-    beta_2 : float, default=0.999
-        Decay of Adam's second-moment estimate, in [0, 1).
-    epsilon : float, default=1e-8
-        Numerical-stability term of Adam.
-    batch_size : int or "auto", default="auto"
-        Mini-batch size of "adam"/"sgd"; "auto" is ``min(64, n_samples)``.
-    max_iter : int or "auto", default="auto"
-        Maximum number of epochs ("adam"/"sgd") or iterations ("lbfgs").
-        "auto" allows 100 epochs, or as many as make 1000 optimizer steps
-        when that is more: on a small training set, where an epoch is one or
-        a few mini-batches, the budget counts updates rather than passes
-        over the data. "lbfgs": 100 iterations.
-    max_fun : int, default=15000
-        Maximum number of loss evaluations of "lbfgs".
-    alpha : float, default=1e-4
-        L2 penalty on the weights (biases are not penalised), scaled as in
-        scikit-learn's MLP: ``0.5 * alpha * ||W||^2 / batch_size``.
-    clip_grad_norm : float or None, default=1.0
-        Largest global norm of the gradient of a mini-batch; larger
-        gradients are scaled down (Pascanu et al., 2013). None disables
-        clipping.
-    shuffle : bool, default=True
-        Whether to shuffle the samples at every epoch.
+    %(network_and_solver_parameters)s
     early_stopping : bool, default=False
         Whether to hold out ``validation_fraction`` of the training data
         (stratified) and stop when its accuracy stops improving; the weights
         of the best epoch are kept. Only for "adam"/"sgd" and ``fit``. Without it,
         ``fit`` ends with the weights of the epoch with the lowest training
         loss.
-    validation_fraction : float, default=0.1
-        Fraction of the training data held out for early stopping.
-    n_iter_no_change : int or "auto", default="auto"
-        Number of epochs without an improvement of at least ``tol`` (in
-        training loss, or validation score with early stopping) before the
-        step size is divided (``learning_rate="adaptive"``) or training
-        stops. "auto" waits 10 epochs, or as many as make 50 optimizer steps
-        when that is more (small training sets, where the loss can sit near
-        its starting value for tens of steps before the network finds the
-        signal).
-    tol : float, default=1e-4
-        Tolerance of the stopping criterion (and L-BFGS's gradient tolerance).
-    warm_start : bool, default=False
-        Whether ``fit`` continues from the fitted network instead of
-        starting a new one. The weights, the standardisation and the random
-        generator carry over, but each ``fit`` call starts a fresh optimizer
-        (Adam moments, SGD velocities) and runs ``max_iter`` more epochs, so
-        ``fit`` twice with ``warm_start=True`` is reproducible but does not
-        equal one ``fit`` with twice the epochs (``partial_fit`` keeps the
-        optimizer; resuming from a ``checkpoint`` is exact). See Notes.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the weights, the dropout masks, the shuffling and the
-        validation split. The same seed, data and thread count give
-        identical results (bit for bit), run after run; see Notes for what
-        the thread count changes.
-    verbose : int, default=0
-        With 1 or more, report every epoch: loss, validation score and
-        seconds. When the optional package tqdm is installed and the output
-        is a terminal, as a progress bar; otherwise one printed line per
-        epoch.
-    dtype : {"float32", "float64"}, default="float32"
-        Float type of the network's weights and computations.
-    device : {"auto", "cpu", "cuda"}, default="cpu"
-        Where the LSTM kernels run (passed to :class:`numlstm.LSTM`); "cuda"
-        raises an error that says why when no usable GPU is found.
-    checkpoint : str, os.PathLike or None, default=None
-        File where ``fit`` saves its full training state (weights, optimizer
-        and random generator state, curves, early-stopping split) every
-        ``checkpoint_every`` epochs and at the end. Each save is atomic: a
-        temporary file in the same folder, then ``os.replace``, so a crash
-        or Ctrl-C never leaves a partial file. When ``fit`` finds an
-        unfinished run at this path, it resumes it (same data and
-        hyper-parameters required, else a ``ValueError``; only ``max_iter``,
-        ``verbose``, ``tol``, ``n_iter_no_change``, ``device``,
-        ``warm_start`` and the checkpoint settings may change) and the result
-        is the one the uninterrupted run would have given ("lbfgs" restarts
-        its line search from the saved weights instead). A finished run is
-        overwritten by a new fit. ``partial_fit`` saves too but never
-        resumes; :func:`numlstm.estimators.load_checkpoint` reads any
-        checkpoint back. Use one path per model (not a shared path in
-        ``GridSearchCV``). Checkpoints are pickles: load only trusted files.
-    checkpoint_every : int, default=1
-        Epochs ("lbfgs": iterations) between two checkpoint saves.
-    cell : {"lstm", "gru", "rnn"}, default="lstm"
-        The recurrent cell: :class:`numlstm.LSTM`, :class:`numlstm.GRU`, or a
-        plain (Elman, tanh) :class:`numlstm.RNN`. The gated cells keep
-        information over long sequences where the plain RNN loses it (see
-        ``benchmarks/long_memory.py``); the others serve as baselines.
+    %(stopping_and_run_parameters)s
 
     Attributes
     ----------
@@ -168,41 +60,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
 
     Notes
     -----
-    **Divergence.** Every mini-batch step checks the loss, the gradient and
-    the updated weights. When a NaN or infinity appears, training stops on
-    that step with a :class:`~numlstm.estimators.TrainingDivergedError`
-    (an error, not a warning); the estimator stays fitted with the last
-    finite weights (those of the last step whose loss and gradient were
-    finite) and ``n_iter_`` counts the completed epochs.
-
-    **Interruption.** A ``KeyboardInterrupt`` (Ctrl-C) during ``fit`` is
-    re-raised once the estimator holds the best weights so far: those of
-    the epoch with the best validation score (``early_stopping``) or the
-    lowest training loss, or the current weights when no epoch of this call
-    completed. ``n_iter_``, ``loss_curve_`` and ``t_`` tell how far it got,
-    and ``predict`` works. Set ``checkpoint`` to continue the run later.
-
-    **Threads and processes.** ``predict`` and the other prediction methods
-    may be called from several threads on one fitted estimator; the calls
-    run one after the other (each already uses every core) and give the
-    same answers as sequential calls. Predictions go through the network
-    in chunks of bounded memory, so predicting on millions of sequences
-    needs little more than the input and the output.
-
-    **Reproducibility.** With an int ``random_state``, the same data and
-    the same number of Numba threads (``numba.set_num_threads`` or the
-    ``NUMBA_NUM_THREADS`` variable), ``fit`` gives bit-identical weights
-    and predictions in every run and process; so do repeated
-    ``warm_start`` fits and ``partial_fit`` sequences, and a fit resumed
-    from a checkpoint equals the uninterrupted one. The thread count
-    changes how each mini-batch is cut into per-thread slices: the weight
-    gradients are then summed in another order, which changes results at
-    the level of rounding (about 1e-7 relative in float32 per step). Over
-    many epochs these differences can grow, so models trained with
-    different thread counts are equally good but not identical. The
-    recurrent layers of a given model compute each sequence alone, so its
-    predictions do not depend on the thread count or on the other
-    sequences of a batch beyond the rounding of the dense output layer.
+    %(notes)s
 
     See Also
     --------
