@@ -81,28 +81,6 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     array([1., 1.])
     """
 
-    def __init__(self, hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0,
-                 solver="adam", learning_rate="adaptive", learning_rate_init=0.005,
-                 momentum=0.9, nesterovs_momentum=True, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, batch_size="auto", max_iter="auto", max_fun=15000,
-                 alpha=1e-4, clip_grad_norm=1.0, shuffle=True, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change="auto", tol=1e-4,
-                 warm_start=False,
-                 random_state=None, verbose=0, dtype="float32", device="cpu",
-                 checkpoint=None, checkpoint_every=1, cell="lstm"):
-        super().__init__(
-            hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-            dropout=dropout, solver=solver, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init,
-            momentum=momentum, nesterovs_momentum=nesterovs_momentum, beta_1=beta_1,
-            beta_2=beta_2, epsilon=epsilon, batch_size=batch_size, max_iter=max_iter,
-            max_fun=max_fun, alpha=alpha, clip_grad_norm=clip_grad_norm, shuffle=shuffle,
-            early_stopping=early_stopping, validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change, tol=tol, warm_start=warm_start,
-            random_state=random_state, verbose=verbose, dtype=dtype, device=device,
-            checkpoint=checkpoint, checkpoint_every=checkpoint_every, cell=cell,
-        )
-
     @property
     def _loss(self):
         return "binary_log_loss" if len(self.classes_) == 2 else "log_loss"
