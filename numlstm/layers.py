@@ -11,6 +11,7 @@ import threading
 import numpy as np
 
 from ._backend import LayerSpec, Workspace, get_backend, resolve_device
+from ._docstrings import fill_shared_sections
 from ._memory import check_fits
 
 __all__ = ["GRU", "LSTM", "RNN", "RecurrentLayer"]
@@ -575,6 +576,7 @@ class RecurrentLayer:
                 f"dtype={self.dtype.name}, device={self.device!r})")
 
 
+@fill_shared_sections
 class LSTM(RecurrentLayer):
     """Multi-layer long short-term memory network, forward and backward on NumPy arrays.
 
@@ -606,20 +608,8 @@ class LSTM(RecurrentLayer):
 
     Parameters
     ----------
-    input_size : int
-        Number of features of each timestep.
-    hidden_size : int
-        Number of units ``H`` of each layer and direction.
-    num_layers : int, default=1
-        Number of stacked layers; layer ``k > 0`` reads the outputs of layer ``k - 1``.
-    bidirectional : bool, default=False
-        Add a second direction per layer that reads the sequence backwards; outputs of
-        both directions are concatenated (forward first).
-    dropout : float, default=0.0
-        Probability of zeroing an element of the inputs of layers ``k > 0`` while training
-        (inverted dropout, as in PyTorch).
-    dtype : {np.float32, np.float64}, default=np.float32
-        Float type of weights and computations.
+    %(layer_size_parameters)s
+    %(layer_direction_parameters)s
     forget_bias : float or None, default=1.0
         Initial value of the forget-gate bias (``bias_ih`` rows ``H:2H``; the matching
         ``bias_hh`` rows start at 0). A forget gate that starts open lets gradients flow
@@ -884,6 +874,7 @@ class _SingleStateLayer(RecurrentLayer):
         return self.backward_states(d_out, (d_h_n,))
 
 
+@fill_shared_sections
 class GRU(_SingleStateLayer):
     """Multi-layer gated recurrent unit network, forward and backward on NumPy arrays.
 
@@ -899,40 +890,15 @@ class GRU(_SingleStateLayer):
 
     Parameters
     ----------
-    input_size : int
-        Number of features of each timestep.
-    hidden_size : int
-        Number of units ``H`` of each layer and direction.
-    num_layers : int, default=1
-        Number of stacked layers; layer ``k > 0`` reads the outputs of layer ``k - 1``.
-    bidirectional : bool, default=False
-        Add a second direction per layer that reads the sequence backwards; outputs of
-        both directions are concatenated (forward first).
-    dropout : float, default=0.0
-        Probability of zeroing an element of the inputs of layers ``k > 0`` while training
-        (inverted dropout, as in PyTorch).
-    dtype : {np.float32, np.float64}, default=np.float32
-        Float type of weights and computations.
-    random_state : int, numpy Generator or RandomState, default=None
-        Seeds weight initialisation (uniform in ``±1/sqrt(hidden_size)``, as in PyTorch)
-        and dropout masks.
-    device : {"cpu", "cuda", "auto"}, default="cpu"
-        Where the kernels run; ``"auto"`` picks CUDA when a GPU is usable.
+    %(layer_size_parameters)s
+    %(layer_direction_parameters)s
+    %(layer_seed_and_device_parameters)s
 
     Attributes
     ----------
     cell : str
         ``"gru"``.
-    n_states : int
-        1: the hidden state ``h``.
-    output_size : int
-        Features per step of ``out``: ``num_directions * hidden_size``.
-    num_directions : int
-        1, or 2 when bidirectional.
-    training : bool
-        Whether dropout is active; see :meth:`train` and :meth:`eval`.
-    flat_parameters, flat_gradient : ndarrays of shape (n_parameters,)
-        Every weight (and its gradient after :meth:`backward`) in one vector.
+    %(single_state_attributes)s
 
     See Also
     --------
@@ -983,6 +949,7 @@ class GRU(_SingleStateLayer):
         return bias, spec
 
 
+@fill_shared_sections
 class RNN(_SingleStateLayer):
     """Multi-layer Elman recurrent network, forward and backward on NumPy arrays.
 
@@ -995,42 +962,17 @@ class RNN(_SingleStateLayer):
 
     Parameters
     ----------
-    input_size : int
-        Number of features of each timestep.
-    hidden_size : int
-        Number of units ``H`` of each layer and direction.
-    num_layers : int, default=1
-        Number of stacked layers; layer ``k > 0`` reads the outputs of layer ``k - 1``.
+    %(layer_size_parameters)s
     nonlinearity : {"tanh", "relu"}, default="tanh"
         The activation ``act`` (third positional parameter, as in PyTorch).
-    bidirectional : bool, default=False
-        Add a second direction per layer that reads the sequence backwards; outputs of
-        both directions are concatenated (forward first).
-    dropout : float, default=0.0
-        Probability of zeroing an element of the inputs of layers ``k > 0`` while training
-        (inverted dropout, as in PyTorch).
-    dtype : {np.float32, np.float64}, default=np.float32
-        Float type of weights and computations.
-    random_state : int, numpy Generator or RandomState, default=None
-        Seeds weight initialisation (uniform in ``±1/sqrt(hidden_size)``, as in PyTorch)
-        and dropout masks.
-    device : {"cpu", "cuda", "auto"}, default="cpu"
-        Where the kernels run; ``"auto"`` picks CUDA when a GPU is usable.
+    %(layer_direction_parameters)s
+    %(layer_seed_and_device_parameters)s
 
     Attributes
     ----------
     cell : str
         ``"rnn"``.
-    n_states : int
-        1: the hidden state ``h``.
-    output_size : int
-        Features per step of ``out``: ``num_directions * hidden_size``.
-    num_directions : int
-        1, or 2 when bidirectional.
-    training : bool
-        Whether dropout is active; see :meth:`train` and :meth:`eval`.
-    flat_parameters, flat_gradient : ndarrays of shape (n_parameters,)
-        Every weight (and its gradient after :meth:`backward`) in one vector.
+    %(single_state_attributes)s
 
     See Also
     --------

@@ -7,7 +7,7 @@ from sklearn.utils.multiclass import unique_labels
 
 from .._validation import check_classification_labels
 from ._base import BaseLSTM
-from ._docstrings import fill_shared_sections
+from .._docstrings import fill_shared_sections
 
 __all__ = ["LSTMClassifier"]
 

@@ -7,7 +7,7 @@ from sklearn.utils.metaestimators import available_if
 
 from .._validation import check_regression_targets, check_sequences, valid_steps_mask
 from ._base import BaseLSTM
-from ._docstrings import fill_shared_sections
+from .._docstrings import fill_shared_sections
 
 __all__ = ["LSTMRegressor"]
 

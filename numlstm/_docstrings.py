@@ -1,7 +1,8 @@
-"""Docstring sections the two estimators share, written once.
+"""Docstring sections that several public classes share, written once: the estimators'
+parameters and notes, and the recurrent layers' common parameters and attributes.
 
-An estimator's class docstring holds a line ``%(name)s`` (indented like the text that
-replaces it) for each shared section; :func:`fill_shared_sections` puts the section in.
+A class docstring holds a line ``%(name)s`` (indented like the text that replaces it) for
+each shared section; :func:`fill_shared_sections` puts the section in.
 """
 
 __all__ = ["fill_shared_sections"]
@@ -157,6 +158,39 @@ different thread counts are equally good but not identical. The
 recurrent layers of a given model compute each sequence alone, so its
 predictions do not depend on the thread count or on the other
 sequences of a batch beyond the rounding of the dense output layer.""",
+    "layer_size_parameters": """\
+input_size : int
+    Number of features of each timestep.
+hidden_size : int
+    Number of units ``H`` of each layer and direction.
+num_layers : int, default=1
+    Number of stacked layers; layer ``k > 0`` reads the outputs of layer ``k - 1``.""",
+    "layer_direction_parameters": """\
+bidirectional : bool, default=False
+    Add a second direction per layer that reads the sequence backwards; outputs of
+    both directions are concatenated (forward first).
+dropout : float, default=0.0
+    Probability of zeroing an element of the inputs of layers ``k > 0`` while training
+    (inverted dropout, as in PyTorch).
+dtype : {np.float32, np.float64}, default=np.float32
+    Float type of weights and computations.""",
+    "layer_seed_and_device_parameters": """\
+random_state : int, numpy Generator or RandomState, default=None
+    Seeds weight initialisation (uniform in ``±1/sqrt(hidden_size)``, as in PyTorch)
+    and dropout masks.
+device : {"cpu", "cuda", "auto"}, default="cpu"
+    Where the kernels run; ``"auto"`` picks CUDA when a GPU is usable.""",
+    "single_state_attributes": """\
+n_states : int
+    1: the hidden state ``h``.
+output_size : int
+    Features per step of ``out``: ``num_directions * hidden_size``.
+num_directions : int
+    1, or 2 when bidirectional.
+training : bool
+    Whether dropout is active; see :meth:`train` and :meth:`eval`.
+flat_parameters, flat_gradient : ndarrays of shape (n_parameters,)
+    Every weight (and its gradient after :meth:`backward`) in one vector.""",
 }
 
 
