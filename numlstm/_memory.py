@@ -1,8 +1,10 @@
-"""How much memory this process may still use, to refuse work that cannot fit."""
+"""How much memory this process may still use (in RAM, or on the GPU), to refuse work that
+cannot fit before allocating it."""
 
+import math
 import os
 
-__all__ = ["available_memory", "check_fits", "format_bytes"]
+__all__ = ["available_device_memory", "available_memory", "check_fits", "format_bytes"]
 
 
 def _cgroup_headroom():
@@ -44,17 +46,36 @@ def available_memory():
     return available
 
 
+def available_device_memory():
+    """Bytes free on the current CUDA device now, or None when unknown.
+
+    Unknown covers a missing GPU or driver and numba's CUDA simulator (which reports an
+    infinite memory).
+    """
+    try:
+        from numba import cuda
+
+        free = cuda.current_context().get_memory_info().free
+    except Exception:  # no driver, no device, or a context that cannot be made
+        return None
+    return int(free) if math.isfinite(free) else None
+
+
 def format_bytes(n_bytes):
     """``n_bytes`` in GiB, for messages."""
     return f"{n_bytes / 2**30:.1f} GiB"
 
 
-def check_fits(n_bytes, what):
+def check_fits(n_bytes, what, device="cpu"):
     """Raise MemoryError, before allocating, when ``n_bytes`` exceed the available memory.
 
-    ``what`` completes the sentence "... needs about X" in the message.
+    ``what`` completes the sentence "... needs about X"; ``device`` is where the memory
+    would be taken: ``"cpu"`` (RAM) or ``"cuda"`` (the current GPU).
     """
-    available = available_memory()
+    if device == "cuda":
+        available, kind, where = available_device_memory(), "GPU memory", "free on the GPU"
+    else:
+        available, kind, where = available_memory(), "memory", "available"
     if available is not None and n_bytes > available:
-        raise MemoryError(f"{what} needs about {format_bytes(n_bytes)} of memory, but only "
-                          f"{format_bytes(available)} is available")
+        raise MemoryError(f"{what} needs about {format_bytes(n_bytes)} of {kind}, but only "
+                          f"{format_bytes(available)} is {where}")

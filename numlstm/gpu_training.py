@@ -41,6 +41,7 @@ import numpy as np
 from numba import cuda
 
 from . import _config
+from ._memory import check_fits
 from .gpu_lstm import (_cdiv, _configured, _flat, _kernels, _Mat, _matmul,
                        _simulator_active)
 
@@ -582,6 +583,7 @@ class DeviceTrainer:
         self.lengths = lengths  # host copy: batch sizes and step counts need no transfer
         self.sequence = network.sequence_output
         self.n_outputs = Y.shape[-1]
+        self._check_device_memory(X, Y, network.params, optimizer)
         # The data of the whole call go over once.
         self.X = cuda.to_device(np.ascontiguousarray(X, self.dtype))
         self.Y = cuda.to_device(np.ascontiguousarray(Y, self.dtype))
@@ -614,6 +616,23 @@ class DeviceTrainer:
         self.status = new_status()
         self._report = np.zeros(_N_REPORTED)
         self._buffers = {}
+
+    def _check_device_memory(self, X, Y, params, optimizer):
+        """Refuse, before uploading anything, a training set that cannot fit on the GPU.
+
+        The data, the lengths, and the model's state: weights, gradients, the last finite
+        and the best weights, the optimizer's moments and the penalty mask. A batch's
+        activations come on top; the layers check those as they run.
+        """
+        from .optimizers import AdamOptimizer
+
+        n_params = sum(p.size for p in params)
+        n_copies = 4 + (2 if isinstance(optimizer, AdamOptimizer) else 1)
+        itemsize = self.dtype.itemsize
+        need = ((X.size + Y.size + n_params * n_copies) * itemsize
+                + 8 * X.shape[0] + n_params)
+        check_fits(need, f"training on the GPU with {X.shape[0]} sequences of "
+                         f"{X.shape[1]} steps", device="cuda")
 
     # ------------------------------------------------------------ layout helpers
     def _pack(self, arrays):

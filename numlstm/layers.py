@@ -217,7 +217,8 @@ class RecurrentLayer:
                     else (0 if plain_lstm else G * H) + 2 * R)
         need = D * batch * n_steps * elements * self.dtype.itemsize
         if need > _MEMORY_PROBE_BYTES:  # reading the system's figures costs ~50 us
-            check_fits(need, f"a forward pass over {batch} sequences of {n_steps} steps")
+            check_fits(need, f"a forward pass over {batch} sequences of {n_steps} steps",
+                       device=self.device)
 
     def _stacked_views(self, flat):
         views = {}

@@ -422,3 +422,47 @@ def test_divergence_is_caught_on_the_same_step_and_keeps_the_same_weights():
     assert type(flat) is np.ndarray and np.isfinite(flat).all()
     assert_matches(flat, cpu.network_.get_flat_params(), np.float32, "last finite weights")
     assert not hasattr(gpu, "_optimizer")
+
+
+def test_the_simulator_reports_no_known_gpu_memory():
+    from numlstm._memory import available_device_memory
+
+    assert available_device_memory() is None  # the simulator's figure is infinite
+
+
+@pytest.mark.parametrize("free", [10_000, 2**20])
+def test_a_training_set_too_large_for_the_gpu_is_refused_before_upload(monkeypatch, free):
+    from numlstm import _memory
+
+    X = np.random.default_rng(0).standard_normal((2000, 50, 3))  # 1.2 MB in float32
+    y = X[:, :, 0].sum(axis=1)
+    uploads = []
+    monkeypatch.setattr(_memory, "available_device_memory", lambda: free)
+    monkeypatch.setattr(gt.cuda, "to_device", lambda *a, **k: uploads.append(a))
+    model = LSTMRegressor(hidden_size=4, max_iter=1, device="cuda", random_state=0)
+    with pytest.raises(MemoryError, match=r"training on the GPU with 2000 sequences of 50 "
+                                          r"steps needs about .* of GPU memory, but only "
+                                          r".* is free on the GPU"):
+        model.fit(X, y)
+    assert uploads == []
+
+
+def test_a_training_set_that_fits_trains(monkeypatch):
+    from numlstm import _memory
+
+    monkeypatch.setattr(_memory, "available_device_memory", lambda: 2**30)
+    X = np.random.default_rng(0).standard_normal((8, 5, 2))
+    model = LSTMRegressor(hidden_size=3, max_iter=1, batch_size=4, device="cuda",
+                          random_state=0).fit(X, X[:, :, 0].sum(axis=1))
+    assert model.n_iter_ == 1
+
+
+def test_a_forward_pass_too_large_for_the_gpu_is_refused(monkeypatch):
+    from numlstm import LSTM, _memory
+
+    layer = LSTM(8, 64, device="cuda", dtype="float32", random_state=0)
+    monkeypatch.setattr(_memory, "available_device_memory", lambda: 2**20)
+    # 4096 sequences x 300 steps of a 64-unit layer: ~1.5 GiB of activations to train.
+    x = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (4096, 300, 8), (0, 0, 0))
+    with pytest.raises(MemoryError, match="of GPU memory, but only 0.0 GiB is free on the GPU"):
+        layer.forward(x)
