@@ -28,7 +28,8 @@ def _packed_for(w_t, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("m", [1, 2, 5, 6, 7, 13, 16, 33])
-@pytest.mark.parametrize("k, n", [(1, 1), (8, 12), (32, 128), (20, 80), (33, 100)])
+# (600, 300): a packed right-hand side over _ROWS_OUTER_MAX_BYTES, walked panels outermost.
+@pytest.mark.parametrize("k, n", [(1, 1), (8, 12), (32, 128), (20, 80), (33, 100), (600, 300)])
 def test_matmul_packed_adds_the_product(dtype, m, k, n):
     rng = np.random.default_rng(m * 100 + k + n)
     # Leading dimensions larger than the rows used: the kernels pass strided row blocks.
@@ -139,7 +140,7 @@ def _run2(m, n, a, packed, a2, packed2, c, edge):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("m, k, k2, n", [(1, 3, 5, 4), (7, 8, 32, 128), (32, 33, 20, 100),
-                                         (16, 1, 64, 256)])
+                                         (16, 1, 64, 256), (13, 300, 400, 260)])
 def test_matmul_packed2_overwrites_with_both_products(dtype, m, k, k2, n):
     rng = np.random.default_rng(m + k + k2 + n)
     a = rng.standard_normal((m, k)).astype(dtype)
