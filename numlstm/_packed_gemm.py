@@ -263,15 +263,6 @@ def matmul_packed2(m, n, a, lda, packed, a2, lda2, packed2, c, ldc, edge):
                      edge)
 
 
-#: Packed right-hand sides up to this size are walked with the row blocks outermost: each
-#: block of ``A`` rows stays in L1 while the panels stream from L2. Larger ones (H >= 256 in
-#: the LSTM, past a 1 MB L2) go panel by panel, so that each panel is read from L3 once and
-#: then reused by every row block. Measured on one Zen 5 core: rows outermost made the
-#: training step 7% faster at H=128 (panels of K = 4H = 512 rows do not fit L1), panels
-#: outermost the forward pass 6% faster at H=256-512.
-_ROWS_OUTER_MAX_BYTES = 512 * 1024
-
-
 @njit(inline="always", **_JIT)
 def _packed_products(m, n, a, lda, packed, a2, lda2, packed2, n_k2, c, ldc, accumulate,
                      edge):
@@ -285,35 +276,15 @@ def _packed_products(m, n, a, lda, packed, a2, lda2, packed2, n_k2, c, ldc, accu
     base = packed.ctypes.data
     base2 = packed2.ctypes.data
     n_panels = (n + nr - 1) // nr
-    # Loop order: see _ROWS_OUTER_MAX_BYTES.
-    if n_panels * (panel_bytes + panel_bytes2) > _ROWS_OUTER_MAX_BYTES:
-        for p in range(n_panels):
-            start = 0
-            while start < m:
-                rows = _block_rows(m - start)
-                _tile_at(rows, packed, n_k, a, lda, a2, lda2, n_k2, base, panel_bytes, base2,
-                         panel_bytes2, c, ldc, accumulate, edge, start, p, n)
-                start += rows
-    else:
+    for p in range(n_panels):
         start = 0
         while start < m:
             rows = _block_rows(m - start)
-            for p in range(n_panels):
-                _tile_at(rows, packed, n_k, a, lda, a2, lda2, n_k2, base, panel_bytes, base2,
-                         panel_bytes2, c, ldc, accumulate, edge, start, p, n)
+            _tile(rows, packed, n_k, a + start * lda * size, lda, 1, base + p * panel_bytes, nr,
+                  n_k2, a2 + start * lda2 * size, lda2, 1, base2 + p * panel_bytes2, nr,
+                  c + (start * ldc + p * nr) * size, ldc, accumulate, min(nr, n - p * nr),
+                  edge)
             start += rows
-
-
-@njit(**_JIT)
-def _tile_at(rows, packed, n_k, a, lda, a2, lda2, n_k2, base, panel_bytes, base2,
-             panel_bytes2, c, ldc, accumulate, edge, start, p, n):
-    """The tile of rows ``start:start + rows`` and panel ``p`` of :func:`_packed_products`:
-    one compiled copy of the tile serves both loop orders."""
-    nr = edge.shape[1]
-    size = edge.itemsize
-    _tile(rows, packed, n_k, a + start * lda * size, lda, 1, base + p * panel_bytes, nr,
-          n_k2, a2 + start * lda2 * size, lda2, 1, base2 + p * panel_bytes2, nr,
-          c + (start * ldc + p * nr) * size, ldc, accumulate, min(nr, n - p * nr), edge)
 
 
 #: Blocking of :func:`matmul_tn` (the scheme of GotoBLAS): ``K`` goes in blocks of

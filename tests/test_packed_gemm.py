@@ -28,7 +28,7 @@ def _packed_for(w_t, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("m", [1, 2, 5, 6, 7, 13, 16, 33])
-# (600, 300): a packed right-hand side over _ROWS_OUTER_MAX_BYTES, walked panels outermost.
+# (600, 300): packed weights larger than L2, as at H >= 256.
 @pytest.mark.parametrize("k, n", [(1, 1), (8, 12), (32, 128), (20, 80), (33, 100), (600, 300)])
 def test_matmul_packed_adds_the_product(dtype, m, k, n):
     rng = np.random.default_rng(m * 100 + k + n)
