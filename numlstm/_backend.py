@@ -160,8 +160,21 @@ class _NoWorkspace:
 _CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 
 
+_placeholders = {}
+
+
 def _empty(dtype, *shape):
-    return np.empty(shape, dtype)
+    """An array of ``shape`` for a kernel argument that is unused (a size-0 axis) or
+    written before it is read; arrays of size 0 are shared, since nothing is in them."""
+    if 0 not in shape:
+        return np.empty(shape, dtype)
+    key = (shape, dtype)
+    array = _placeholders.get(key)
+    if array is None:
+        if len(_placeholders) > 256:
+            _placeholders.clear()
+        array = _placeholders[key] = np.empty(shape, dtype)
+    return array
 
 
 def _packed(ws, name, n_dirs, n_k, n_cols, dtype):

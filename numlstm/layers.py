@@ -5,6 +5,7 @@
 and pickling are the same, and one set of kernels (:mod:`numlstm.cpu_lstm`) runs every cell.
 """
 
+import functools
 import numbers
 import threading
 
@@ -43,6 +44,31 @@ def _check_positive_int(value, name):
 def _check_real(array, name):
     if array.dtype.kind not in "fiub":
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+
+
+_constants = {}
+
+
+def _constant(kind, shape, dtype):
+    """A cached array of ``np.full(shape, value, dtype)`` for ``kind`` = ``("zeros",)`` or
+    ``("full", value)``: the default states and lengths of every call, built once.
+
+    The kernels only read these; nothing may write to them. They stay writeable because
+    numba compiles its kernels separately for read-only arrays.
+    """
+    key = (kind, shape, dtype)
+    array = _constants.get(key)
+    if array is None:
+        if len(_constants) > 256:
+            _constants.clear()
+        array = np.full(shape, 0 if kind[0] == "zeros" else kind[1], dtype)
+        _constants[key] = array
+    return array
+
+
+@functools.lru_cache(maxsize=None)
+def _state_names(n_states, prefix, suffix):
+    return tuple(f"{prefix}{name}{suffix}" for name in ("h", "c")[:n_states])
 
 
 def _as_numpy(value):
@@ -110,6 +136,7 @@ class RecurrentLayer:
         self.flat_gradient = np.zeros(n_params, dtype=self.dtype)
         self._stacked = self._stacked_views(self.flat_parameters)
         self._stacked_grad = self._stacked_views(self.flat_gradient)
+        self._grad_views = self._named_views(self._stacked_grad)
         self._cache = None
         self._local = threading.local()
 
@@ -319,31 +346,32 @@ class RecurrentLayer:
         return np.ascontiguousarray(x, dtype=self.dtype)
 
     def _check_lengths(self, lengths, batch, n_steps):
+        """Validated ``lengths`` as int64 and whether any sequence is shorter than ``x``."""
         if lengths is None:
-            return np.full(batch, n_steps, dtype=np.int64)
+            return _constant(("full", n_steps), (batch,), np.dtype(np.int64)), False
         lengths = np.asarray(lengths)
         if lengths.ndim != 1 or lengths.shape[0] != batch:
             raise ValueError(f"lengths must have shape ({batch},), got {lengths.shape}")
         if lengths.dtype.kind not in "iu":
             if lengths.dtype.kind != "f" or not np.all(lengths == np.round(lengths)):
                 raise TypeError(f"lengths must hold integers, got dtype {lengths.dtype}")
-        if lengths.min() < 1 or lengths.max() > n_steps:
+        shortest, longest = lengths.min(), lengths.max()
+        if shortest < 1 or longest > n_steps:
             raise ValueError(f"lengths must lie in [1, {n_steps}] (the number of steps of "
-                             f"x), got values in [{lengths.min()}, {lengths.max()}]")
-        return np.ascontiguousarray(lengths, dtype=np.int64)
+                             f"x), got values in [{shortest}, {longest}]")
+        return np.ascontiguousarray(lengths, dtype=np.int64), bool(shortest < n_steps)
 
     def _state_sizes(self):
         """Size of each state per layer and direction: ``(R,)`` or ``(R, H)``."""
         return (self.state_size,)
 
     def _state_names(self, prefix="", suffix=""):
-        names = ("h", "c")[:self.n_states]
-        return tuple(f"{prefix}{n}{suffix}" for n in names)
+        return _state_names(self.n_states, prefix, suffix)
 
     def _check_state(self, state, name, batch, size):
         shape = (self.num_layers * self.num_directions, batch, size)
         if state is None:
-            return np.zeros(shape, dtype=self.dtype)
+            return _constant(("zeros",), shape, self.dtype)
         state = _as_numpy(state)
         _check_real(state, name)
         if state.shape != shape:
@@ -406,10 +434,10 @@ class RecurrentLayer:
         """
         x = self._check_x(x)
         batch, n_steps, _ = x.shape
-        lengths = self._check_lengths(lengths, batch, n_steps)
+        lengths, padded = self._check_lengths(lengths, batch, n_steps)
         self._check_activation_memory(batch, n_steps, requires_grad)
         workspaces = self._thread_workspaces()
-        if lengths.min() < n_steps:
+        if padded:
             # Padding may hold anything (NaN is a common filler); the weight-gradient
             # products run over whole blocks, where 0 * NaN would leak into dW_ih.
             x = x.copy()
@@ -418,7 +446,8 @@ class RecurrentLayer:
         given = tuple(s is not None for s in (states or (None,) * self.n_states))
         states = self._check_states(states, self._state_names(suffix="0"), batch)
         D = self.num_directions
-        finals = tuple(np.empty_like(s) for s in states)
+        # One layer's final states are the network's: no copy into a stacked array.
+        finals = (tuple(np.empty_like(s) for s in states) if self.num_layers > 1 else None)
         layers = []
         inp = x
         for k in range(self.num_layers):
@@ -439,9 +468,12 @@ class RecurrentLayer:
             else:
                 out, h_k, c_k = self._backend.inference(*args, workspace=workspace,
                                                         spec=spec)
-            finals[0][k * D:(k + 1) * D] = h_k
-            if self.n_states == 2:
-                finals[1][k * D:(k + 1) * D] = c_k
+            if finals is None:
+                finals = (h_k, c_k) if self.n_states == 2 else (h_k,)
+            else:
+                finals[0][k * D:(k + 1) * D] = h_k
+                if self.n_states == 2:
+                    finals[1][k * D:(k + 1) * D] = c_k
             inp = out
         self._cache = (
             {"layers": layers, "lengths": lengths, "shape": x.shape, "given_state": given}
@@ -512,7 +544,7 @@ class RecurrentLayer:
             if mask is not None:
                 dx *= mask
             d_out = dx
-        grads = self._named_views(grad)
+        grads = dict(self._grad_views)  # a new dict, the same views into flat_gradient
         for name, given, value in zip(self._state_names(suffix="0"), cache["given_state"],
                                       d_initial):
             if given:
@@ -548,7 +580,8 @@ class RecurrentLayer:
         # The named views are rebuilt too: pickled separately they would stop sharing memory
         # with the flat vectors.
         state = self.__dict__.copy()
-        for transient in ("_cache", "_local", "_backend", "_stacked", "_stacked_grad"):
+        for transient in ("_cache", "_local", "_backend", "_stacked", "_stacked_grad",
+                          "_grad_views"):
             state[transient] = None
         return state
 
@@ -556,6 +589,7 @@ class RecurrentLayer:
         self.__dict__.update(state)
         self._stacked = self._stacked_views(self.flat_parameters)
         self._stacked_grad = self._stacked_views(self.flat_gradient)
+        self._grad_views = self._named_views(self._stacked_grad)
         self._local = threading.local()
         if self.device == "cuda" and resolve_device("auto") != "cuda":
             self.device = "cpu"

@@ -277,3 +277,41 @@ class TestBadInput:
     def test_good_input_still_works(self):
         out, (h, c) = self.layer.forward(np.zeros((2, 5, 3)), lengths=np.array([1, 5]))
         assert out.shape == (2, 5, 8) and h.shape == (4, 2, 4) and c.shape == (4, 2, 4)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_default_states_and_lengths_shared_between_calls_stay_untouched(cell):
+    # Zero initial states, full lengths and size-0 placeholders are built once and shared
+    # by every call (numlstm.layers._constant, numlstm._backend._empty): a kernel or a
+    # gradient step writing into one would corrupt every later call.
+    import numlstm
+    from numlstm import _backend, layers
+
+    layer_class = getattr(numlstm, cell.upper())
+    layer = layer_class(3, 5, num_layers=2, bidirectional=True, dtype=np.float64,
+                        random_state=0)
+    x = np.random.default_rng(0).normal(size=(6, 4, 3))
+    for _ in range(2):
+        out, finals = layer.forward_states(x)
+        grads, dx = layer.backward_states(np.ones_like(out), (None,) * layer.n_states)
+        layer.forward_states(x, requires_grad=False)
+    assert layers._constants and _backend._placeholders
+    for (kind, _, _), array in layers._constants.items():
+        assert np.all(array == (0 if kind[0] == "zeros" else kind[1])), kind
+    assert all(array.size == 0 for array in _backend._placeholders.values())
+    # What a call returns is its own: never one of the shared arrays.
+    shared = {id(a) for a in layers._constants.values()}
+    assert not {id(a) for a in (out, dx) + tuple(finals)} & shared
+
+
+def test_each_backward_returns_a_new_dict_of_live_gradient_views():
+    layer = LSTM(3, 4, dtype=np.float64, random_state=0)
+    x = np.random.default_rng(0).normal(size=(2, 5, 3))
+    out, _ = layer.forward(x)
+    first, _ = layer.backward(np.ones_like(out))
+    first["extra"] = None
+    out, _ = layer.forward(2 * x)
+    second, _ = layer.backward(np.ones_like(out))
+    assert "extra" not in second and second is not first
+    assert np.shares_memory(second["weight_ih_l0"], layer.flat_gradient)
+    np.testing.assert_array_equal(first["weight_ih_l0"], second["weight_ih_l0"])
