@@ -202,6 +202,8 @@ def fill_shared_sections(cls):
     KeyError
         If a marker names no known section.
     """
+    if cls.__doc__ is None:  # docstrings stripped (python -OO)
+        return cls
     lines = []
     for line in cls.__doc__.split("\n"):
         stripped = line.strip()

@@ -27,7 +27,8 @@ def call_compiled(typingctx, address, arguments):
 
     The callee must return nothing and have been compiled for exactly the types of
     ``arguments`` (a tuple): take ``address`` from :func:`compiled_address`. An exception
-    raised by the callee propagates to the caller.
+    raised by the callee propagates to the caller as a direct call's would (inside
+    ``prange``, numba reports it as a ``SystemError``, for direct calls too).
     """
     if not isinstance(address, types.Integer) or not isinstance(arguments, types.BaseTuple):
         return None

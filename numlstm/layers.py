@@ -47,11 +47,14 @@ def _check_real(array, name):
 
 
 _constants = {}
+# Larger defaults are built per call: a whole-data pass (L-BFGS, predict) must not leave
+# an array of its size behind, and per-call work is negligible next to such a pass.
+_CONSTANT_MAX_BYTES = 2**20
 
 
 def _constant(kind, shape, dtype):
-    """A cached array of ``np.full(shape, value, dtype)`` for ``kind`` = ``("zeros",)`` or
-    ``("full", value)``: the default states and lengths of every call, built once.
+    """``np.full(shape, value, dtype)`` for ``kind`` = ``("zeros",)`` or ``("full", value)``:
+    the default states and lengths of every call, cached when small.
 
     The kernels only read these; nothing may write to them. They stay writeable because
     numba compiles its kernels separately for read-only arrays.
@@ -59,10 +62,14 @@ def _constant(kind, shape, dtype):
     key = (kind, shape, dtype)
     array = _constants.get(key)
     if array is None:
-        if len(_constants) > 256:
-            _constants.clear()
-        array = np.full(shape, 0 if kind[0] == "zeros" else kind[1], dtype)
-        _constants[key] = array
+        if kind[0] == "zeros":
+            array = np.zeros(shape, dtype)
+        else:
+            array = np.full(shape, kind[1], dtype)
+        if array.nbytes <= _CONSTANT_MAX_BYTES:
+            if len(_constants) > 256:
+                _constants.clear()
+            _constants[key] = array
     return array
 
 
@@ -244,8 +251,11 @@ class RecurrentLayer:
                     else (0 if plain_lstm else G * H) + 2 * R)
         need = D * batch * n_steps * elements * self.dtype.itemsize
         if need > _MEMORY_PROBE_BYTES:  # reading the system's figures costs ~50 us
-            check_fits(need, f"a forward pass over {batch} sequences of {n_steps} steps",
-                       device=self.device)
+            what = f"a forward pass over {batch} sequences of {n_steps} steps"
+            # On a GPU the activations live there, and each layer's output comes back too.
+            check_fits(need, what)
+            if self.device == "cuda":
+                check_fits(need, what, device="cuda")
 
     def _stacked_views(self, flat):
         views = {}

@@ -92,7 +92,7 @@ def test_gallery_scripts_compile():
 
 @pytest.mark.parametrize("name", ["LSTMRegressor", "LSTMClassifier", "LSTM", "GRU", "RNN"])
 def test_docstring_lists_every_constructor_parameter_in_order(name):
-    # The estimators' shared sections are filled in at import (estimators/_docstrings.py):
+    # The shared sections are filled in at import (numlstm/_docstrings.py):
     # a marker left behind or a parameter lost on the way shows here.
     import inspect
 
@@ -117,3 +117,15 @@ def test_shared_sections_reject_an_unknown_marker():
 
     with pytest.raises(KeyError, match="no_such_section"):
         fill_shared_sections(Documented)
+
+
+def test_imports_with_docstrings_stripped():
+    # python -OO drops docstrings: the shared sections have nothing to fill in then.
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-OO", "-c",
+                           "import numlstm; from numlstm import LSTMRegressor, GRU; "
+                           "assert LSTMRegressor.__doc__ is None and GRU.__doc__ is None"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

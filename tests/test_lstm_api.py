@@ -315,3 +315,12 @@ def test_each_backward_returns_a_new_dict_of_live_gradient_views():
     assert "extra" not in second and second is not first
     assert np.shares_memory(second["weight_ih_l0"], layer.flat_gradient)
     np.testing.assert_array_equal(first["weight_ih_l0"], second["weight_ih_l0"])
+
+
+def test_large_default_states_are_not_kept_after_the_call():
+    from numlstm import layers
+
+    layer = LSTM(2, 64, dtype=np.float32, random_state=0)
+    x = np.zeros((5000, 1, 2), np.float32)  # zero states of 5000 x 64 floats: 1.3 MB each
+    layer.forward(x, requires_grad=False)
+    assert not any(shape == (1, 5000, 64) for (_, shape, _) in layers._constants)

@@ -424,10 +424,15 @@ def test_divergence_is_caught_on_the_same_step_and_keeps_the_same_weights():
     assert not hasattr(gpu, "_optimizer")
 
 
-def test_the_simulator_reports_no_known_gpu_memory():
+def test_free_gpu_memory_is_known_on_a_gpu_and_unknown_in_the_simulator():
     from numlstm._memory import available_device_memory
+    from numlstm.gpu_lstm import _simulator_active
 
-    assert available_device_memory() is None  # the simulator's figure is infinite
+    free = available_device_memory()
+    if _simulator_active():
+        assert free is None  # the simulator's figure is infinite
+    else:
+        assert isinstance(free, int) and free > 0
 
 
 @pytest.mark.parametrize("free", [10_000, 2**20])
@@ -465,4 +470,16 @@ def test_a_forward_pass_too_large_for_the_gpu_is_refused(monkeypatch):
     # 4096 sequences x 300 steps of a 64-unit layer: ~1.5 GiB of activations to train.
     x = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (4096, 300, 8), (0, 0, 0))
     with pytest.raises(MemoryError, match="of GPU memory, but only 0.0 GiB is free on the GPU"):
+        layer.forward(x)
+
+
+def test_a_gpu_forward_pass_also_needs_room_in_ram(monkeypatch):
+    # Each layer's output comes back to the host, and training keeps the layer inputs.
+    from numlstm import LSTM, _memory
+
+    layer = LSTM(8, 64, device="cuda", dtype="float32", random_state=0)
+    monkeypatch.setattr(_memory, "available_device_memory", lambda: 2**40)
+    monkeypatch.setattr(_memory, "available_memory", lambda: 2**20)
+    x = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), (4096, 300, 8), (0, 0, 0))
+    with pytest.raises(MemoryError, match="of memory, but only 0.0 GiB is available"):
         layer.forward(x)
