@@ -671,14 +671,28 @@ def _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out
                     _copy_row(carry[b - b0], d_h[d, b])
 
 
+#: Inputs with at most this many features get their input gradient from one dot product
+#: per row and feature: a product tile would compute a whole NR-column panel for them.
+_DOT_MAX_INPUTS = 4
+
+
+@njit(**_ROW_JIT)
+def _dot(a, b):
+    total = a[0] * b[0]
+    for j in range(1, a.shape[0]):
+        total += a[j] * b[j]
+    return total
+
+
 @njit(inline="always", **_JIT)
-def _weight_gradients(cell, x, packed_ih, h_prev, m_store, d_gates, d_rec, dh_store, dx,
-                      dW_ih, dW_hh, d_bias, d_bias_hh, dW_hr, d, b0, b1, scratch, edge,
-                      edge_panel):
+def _weight_gradients(cell, x, W_ih, packed_ih, h_prev, m_store, d_gates, d_rec, dh_store,
+                      dx, dW_ih, dW_hh, d_bias, d_bias_hh, dW_hr, d, b0, b1, scratch, edge,
+                      edge_panel, narrow):
     """Accumulate this slice's weight gradients and its input gradient for direction d.
 
     ``packed_ih`` holds ``W_ih`` packed for :func:`numlstm._packed_gemm.matmul_packed`;
-    ``edge`` and ``edge_panel`` are scratch of the products.
+    ``edge`` and ``edge_panel`` are scratch of the products; ``narrow`` (2, I, G*H) is
+    scratch for few input features (size 0 when unused).
     """
     n_steps = x.shape[1]
     in_size = x.shape[2]
@@ -686,16 +700,44 @@ def _weight_gradients(cell, x, packed_ih, h_prev, m_store, d_gates, d_rec, dh_st
     n_gate_cols = d_gates.shape[3]
     n_rows = (b1 - b0) * n_steps
     dg = d_gates[d, b0:].ctypes.data
-    matmul_tn(n_gate_cols, in_size, n_rows, dg, n_gate_cols, x[b0:].ctypes.data, in_size,
-              dW_ih[d].ctypes.data, in_size, edge, edge_panel)
+    if 2 * in_size <= edge.shape[1]:
+        # Few input features (univariate series, say): dW_ih^T = x^T @ d_gates keeps the
+        # product's panels full, where dW_ih = d_gates^T @ x would fill one panel of NR
+        # columns with I.
+        dw_t = narrow[0]
+        for i in range(in_size):
+            row = dw_t[i]
+            for j in range(n_gate_cols):
+                row[j] = 0.0
+        matmul_tn(in_size, n_gate_cols, n_rows, x[b0:].ctypes.data, in_size, dg, n_gate_cols,
+                  dw_t.ctypes.data, n_gate_cols, edge, edge_panel)
+        dW = dW_ih[d]
+        for j in range(n_gate_cols):
+            for i in range(in_size):
+                dW[j, i] += dw_t[i, j]
+    else:
+        matmul_tn(n_gate_cols, in_size, n_rows, dg, n_gate_cols, x[b0:].ctypes.data, in_size,
+                  dW_ih[d].ctypes.data, in_size, edge, edge_panel)
     matmul_tn(n_gate_cols, rec_size, n_rows, d_rec[d, b0:].ctypes.data, n_gate_cols,
               h_prev[d, b0:].ctypes.data, rec_size, dW_hh[d].ctypes.data, rec_size, edge,
               edge_panel)
     # dx of both directions add up: the first direction overwrites, the second adds.
     if d == 0:
         dx[b0:b1] = 0.0
-    matmul_packed(n_rows, in_size, dg, n_gate_cols, packed_ih[d], dx[b0:].ctypes.data,
-                  in_size, edge)
+    if in_size <= _DOT_MAX_INPUTS:
+        w_t = narrow[1]
+        for j in range(n_gate_cols):
+            for i in range(in_size):
+                w_t[i, j] = W_ih[d, j, i]
+        for b in range(b0, b1):
+            for t in range(n_steps):
+                row = d_gates[d, b, t]
+                dx_row = dx[b, t]
+                for i in range(in_size):
+                    dx_row[i] += _dot(row, w_t[i])
+    else:
+        matmul_packed(n_rows, in_size, dg, n_gate_cols, packed_ih[d], dx[b0:].ctypes.data,
+                      in_size, edge)
     if dW_hr.shape[1] > 0:
         hidden = dW_hr.shape[2]
         gemm(True, False, rec_size, hidden, n_rows, 1.0, dh_store[d, b0:].ctypes.data,
@@ -761,6 +803,9 @@ def layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev,
     carry = np.empty((n_rows, rec_size), dtype=x.dtype)
     dm = np.empty((n_rows, hidden), dtype=x.dtype)
     zeros = np.zeros(hidden, dtype=x.dtype)
+    in_size = x.shape[2]
+    narrow_rows = in_size if 2 * in_size <= edge.shape[1] or in_size <= _DOT_MAX_INPUTS else 0
+    narrow = np.empty((2, narrow_rows, W_ih.shape[1]), dtype=x.dtype)
     partial_W_ih[:] = 0.0
     partial_W_hh[:] = 0.0
     partial_bias[:] = 0.0
@@ -771,9 +816,9 @@ def layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev,
         _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out, d_gates,
                        d_rec, dh_store, d_h0, d_c0, partial_peep, packed_hh, d, b0, b1,
                        scratch, edge, carry, dm, zeros)
-        _weight_gradients(cell, x, packed_ih, h_prev, m_store, d_gates, d_rec, dh_store, dx,
-                          partial_W_ih, partial_W_hh, partial_bias, partial_bias_hh,
-                          partial_W_hr, d, b0, b1, scratch, edge, edge_panel)
+        _weight_gradients(cell, x, W_ih, packed_ih, h_prev, m_store, d_gates, d_rec, dh_store,
+                          dx, partial_W_ih, partial_W_hh, partial_bias, partial_bias_hh,
+                          partial_W_hr, d, b0, b1, scratch, edge, edge_panel, narrow)
 
 
 @njit(**_JIT)

@@ -296,3 +296,22 @@ def test_non_finite_padding_is_ignored(bad):
     check_close(dx, r_dx, "dx")
     for k in r_grads:
         check_close(grads[k], r_grads[k], k)
+
+
+# Input widths on each side of the kernels' switches: the input gradient by dot products
+# (at most 4 features) or by a product tile; dW_ih transposed (up to half a panel: 16
+# features in float32, 8 in float64) or not.
+@pytest.mark.parametrize("in_size", [1, 4, 5, 8, 9, 16, 17, 40])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_input_gradients_for_every_input_width(in_size, dtype):
+    case = (7, 5, in_size, 6, 2, True, True, False)  # layer 2 reads 12 features
+    params, x, h0, c0, lengths, d_out, d_h_n, d_c_n = make_problem(*case, seed=in_size)
+    layer = make_layer(params, dtype=dtype)
+    out, _ = layer.forward(x, lengths=lengths)
+    grads, dx = layer.backward(d_out)
+    _, _, _, cache = ref.lstm_forward(params, x, None, None, lengths)
+    r_grads, r_dx = ref.lstm_backward(params, cache, d_out)
+    tol = {"rtol": 1e-4, "atol": 1e-5} if dtype == np.float32 else {}
+    check_close(dx, r_dx, "dx", **tol)
+    for name in ("weight_ih_l0", "weight_ih_l0_reverse", "weight_ih_l1", "weight_hh_l0"):
+        check_close(grads[name], r_grads[name], name, **tol)
