@@ -131,8 +131,8 @@ def compare(label, actual, expected, dtype):
 
 
 def run_checks(quick):
-    from numlstm._backend import CPUBackend
-    from numlstm.gpu_lstm import CUDABackend
+    from numlstm.nn.cpu_backend import CPUBackend
+    from numlstm.nn.cuda_backend import CUDABackend
 
     cpu, gpu = CPUBackend(), CUDABackend()
     print(f"checks: CUDA against the CPU kernels (tiling {gpu.tiling})", flush=True)
@@ -179,7 +179,7 @@ class DeviceStack:
     def __init__(self, layer, x, d_out):
         from numba import cuda
 
-        from numlstm import gpu_lstm
+        from numlstm.nn import cuda_backend as gpu_lstm
 
         self.cuda, self.gpu = cuda, gpu_lstm
         self.kern = gpu_lstm._kernels(layer.dtype.name, *gpu_lstm.default_tiling())
@@ -225,7 +225,7 @@ def breakdown(cfg, quick):
     from numba import cuda
 
     from numlstm import LSTM
-    from numlstm import gpu_lstm as g
+    from numlstm.nn import cuda_backend as g
 
     B, T, I, H, _, _ = cfg
     layer = LSTM(I, H, dtype=np.float32, random_state=0, device="cuda")
@@ -421,8 +421,8 @@ def main():
     import numba
     from numba import cuda
 
-    from numlstm._cuda_support import why_unavailable
-    from numlstm.gpu_lstm import _simulator_active
+    from numlstm._utils.cuda_support import why_unavailable
+    from numlstm.nn.cuda_backend import _simulator_active
 
     problem = why_unavailable()
     if problem or (_simulator_active() and not args.quick):

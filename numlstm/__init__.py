@@ -1,25 +1,30 @@
 """numlstm: Numba-accelerated LSTM kernels with a scikit-learn estimator API.
 
-The layers of the package, from the bottom up:
+Each folder of the package is one layer and imports only from the layers below it
+(``docs/architecture.rst``; ``tests/test_layering.py`` checks it). From the bottom up:
 
-* :mod:`numlstm.cpu_lstm` / :mod:`numlstm.gpu_lstm` -- forward and backward kernels
-  (the forget gate is computed in ``cpu_lstm._forward_rows``);
-* :mod:`numlstm._backend` -- the one dispatch point choosing CPU or CUDA;
-* :class:`numlstm.LSTM`, :class:`numlstm.GRU`, :class:`numlstm.RNN` -- the research API
-  (weights, forward, backward, state dict);
-* :mod:`numlstm.optimizers` -- SGD and Adam;
-* :class:`numlstm.LSTMRegressor`, :class:`numlstm.LSTMClassifier` -- estimators;
-* :mod:`numlstm.datasets` -- synthetic sequence tasks (adding problem, copy task);
-* :mod:`numlstm.io` (model files), :mod:`numlstm.interop` (PyTorch),
-  :mod:`numlstm.plotting`, :mod:`numlstm.dask` (blocked prediction over Dask arrays).
+* :mod:`numlstm._utils` -- settings, input validation, memory checks, atomic files;
+* :mod:`numlstm.kernels` -- the compiled forward and backward kernels, ``kernels.cpu``
+  (numba ``@njit``) and ``kernels.cuda`` (``numba.cuda``); the forget gate is computed in
+  :mod:`numlstm.kernels.cpu.cells` and its CUDA twin;
+* :mod:`numlstm.nn` -- :class:`LSTM`, :class:`GRU`, :class:`RNN` (the research API:
+  weights, forward, backward, state dict), the network the estimators train, and the one
+  dispatch point choosing CPU or CUDA (:mod:`numlstm.nn.backend`);
+* :mod:`numlstm.training` -- optimizers and the trainers that run a fit's steps;
+* :class:`LSTMRegressor`, :class:`LSTMClassifier` (:mod:`numlstm.estimators`);
+* :mod:`numlstm.io` -- model files and PyTorch interop;
+* the faces: :mod:`numlstm.datasets` (synthetic sequence tasks), :mod:`numlstm.plotting`,
+  :mod:`numlstm.dask` (blocked prediction over Dask arrays).
 """
 
-from . import datasets
+from . import _moved, datasets
 from ._version import __version__
 from .estimators import LSTMClassifier, LSTMRegressor, TrainingDivergedError
 from .io import ModelFileError, load, save
-from .layers import GRU, LSTM, RNN
+from .nn import GRU, LSTM, RNN
 from .plotting import plot_learning_curve
+
+_moved.install()
 
 __all__ = ["GRU", "LSTM", "LSTMClassifier", "LSTMRegressor", "ModelFileError", "RNN",
            "TrainingDivergedError", "datasets", "load", "plot_learning_curve", "save",

@@ -4,7 +4,7 @@ CUDA kernels are tested on numba's CUDA simulator unless ``NUMLSTM_TEST_CUDA=gpu
 real GPU. numba reads ``NUMBA_ENABLE_CUDASIM`` when ``numba.cuda`` is first imported, so the
 variable is set here, before any test module imports numlstm. pytest's warning filters may
 have imported numba's config already; it is refreshed from the environment then. The
-simulator never serves ``device="auto"`` (see ``numlstm._backend.resolve_device``), so CPU
+simulator never serves ``device="auto"`` (see ``numlstm.nn.backend.resolve_device``), so CPU
 tests are unaffected.
 """
 

@@ -143,7 +143,7 @@ def test_grid_search_and_blocked_prediction_on_a_cluster(client):
     with joblib.parallel_backend("dask"):
         remote = GridSearchCV(base, GRID, cv=2, n_jobs=-1).fit(X, Y)
     # The fits really ran in the worker processes.
-    fitted_there = client.run(lambda: "numlstm.cpu_lstm" in sys.modules)
+    fitted_there = client.run(lambda: "numlstm.kernels.cpu.recurrent" in sys.modules)
     assert any(fitted_there.values())
 
     for key in ("split0_test_score", "split1_test_score", "mean_test_score",
@@ -171,10 +171,11 @@ def test_grid_search_and_blocked_prediction_on_a_cluster(client):
     script = (
         "import warnings; warnings.simplefilter('ignore')\n"
         "import numpy as np\n"
-        "from numlstm import LSTMClassifier, cpu_lstm\n"
+        "from numlstm import LSTMClassifier\n"
+        "from numlstm.kernels.cpu import recurrent\n"
         "X = np.random.default_rng(0).normal(size=(40, 6, 2))\n"
         "LSTMClassifier(hidden_size=3, max_iter=2).fit(X, X[:, 0, 0] > 0).predict(X)\n"
-        "kernels = [cpu_lstm.lstm_layer_forward, cpu_lstm.lstm_layer_backward]\n"
+        "kernels = [recurrent.layer_forward, recurrent.layer_backward]\n"
         "print(sum(sum(k.stats.cache_hits.values()) for k in kernels),\n"
         "      sum(sum(k.stats.cache_misses.values()) for k in kernels))\n"
     )

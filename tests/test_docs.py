@@ -107,7 +107,7 @@ def test_docstring_lists_every_constructor_parameter_in_order(name):
 
 
 def test_shared_sections_reject_an_unknown_marker():
-    from numlstm._docstrings import fill_shared_sections
+    from numlstm._utils.docstrings import fill_shared_sections
 
     class Documented:
         """Summary.

@@ -18,14 +18,14 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._files import atomic_write
-from .._memory import available_memory as _available_memory
-from .._memory import format_bytes as _gib
-from .._training import make_trainer, take_batch
-from .._validation import check_n_features, check_sequences, valid_steps_mask
-from ..layers import GRU, LSTM, RNN
-from ..network import LSTMNetwork
-from ..optimizers import AdamOptimizer, SGDOptimizer
+from .._utils.files import atomic_write
+from .._utils.memory import available_memory as _available_memory
+from .._utils.memory import format_bytes as _gib
+from ..training.trainer import make_trainer, take_batch
+from .._utils.validation import check_n_features, check_sequences, valid_steps_mask
+from ..nn import GRU, LSTM, RNN
+from ..nn import LSTMNetwork
+from ..training.optimizers import AdamOptimizer, SGDOptimizer
 
 __all__ = ["BaseLSTM", "TrainingDivergedError", "load_checkpoint"]
 
@@ -94,7 +94,7 @@ class TrainingDivergedError(FloatingPointError, ValueError):
 
 
 def _atomic_pickle(obj, path):
-    """Pickle ``obj`` to ``path`` atomically (see :func:`numlstm._files.atomic_write`)."""
+    """Pickle ``obj`` to ``path`` atomically (see :func:`numlstm._utils.files.atomic_write`)."""
     atomic_write(path, lambda f: pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL))
 
 
@@ -877,7 +877,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _more_tags(self):
         # scikit-learn >= 1.6 reads __sklearn_tags__; "_xfail_checks" keeps, next to
         # the tags, the reason for each estimator check that does not apply here
-        # (tests/test_sklearn_checks.py passes it as ``expected_failed_checks``).
+        # (tests/estimators/test_sklearn_checks.py passes it as ``expected_failed_checks``).
         return {"_xfail_checks": dict(_NOT_APPLICABLE_CHECKS)}
 
 
@@ -886,7 +886,7 @@ _TWO_D_REASON = (
     "so n_features_in_ is 1 (the channels), not X.shape[1]; and a recurrent model "
     "accepts any sequence length, so a column less is a shorter series, not a missing "
     "feature. The feature-count check itself is enforced on the channel axis and "
-    "tested in tests/test_estimators.py::test_wrong_n_features_raises."
+    "tested in tests/estimators/test_estimators.py::test_wrong_n_features_raises."
 )
 
 _NOT_APPLICABLE_CHECKS = {

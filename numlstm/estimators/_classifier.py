@@ -5,9 +5,9 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import unique_labels
 
-from .._validation import check_classification_labels
+from .._utils.validation import check_classification_labels
 from ._base import BaseLSTM
-from .._docstrings import fill_shared_sections
+from .._utils.docstrings import fill_shared_sections
 
 __all__ = ["LSTMClassifier"]
 
@@ -216,6 +216,6 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
             "model. Everything else it checks (accuracy > 0.83 on its blobs, binary and "
             "multiclass, list input, predict_proba rows summing to 1 and agreeing with "
             "predict, a feature-count error on 3-D input) is tested in "
-            "tests/test_estimators.py::test_classifier_blobs_like_sklearn_check."
+            "tests/estimators/test_estimators.py::test_classifier_blobs_like_sklearn_check."
         )
         return tags

@@ -5,9 +5,9 @@ from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 
-from .._validation import check_regression_targets, check_sequences, valid_steps_mask
+from .._utils.validation import check_regression_targets, check_sequences, valid_steps_mask
 from ._base import BaseLSTM
-from .._docstrings import fill_shared_sections
+from .._utils.docstrings import fill_shared_sections
 
 __all__ = ["LSTMRegressor"]
 

@@ -39,7 +39,7 @@ def _cuda_target():
     """Fail clearly when the tests would not run where they were meant to."""
     from numba import cuda
 
-    from numlstm.gpu_lstm import _simulator_active
+    from numlstm.nn.cuda_backend import _simulator_active
 
     if REAL_GPU:
         if _simulator_active() or not cuda.is_available():

@@ -78,7 +78,7 @@ def test_matches_cpu_one_direction(name):
 
 
 def test_plain_lstm_still_runs_fused(monkeypatch):
-    from numlstm import gpu_lstm
+    from numlstm.nn import cuda_backend as gpu_lstm
 
     def refuse(*args, **kwargs):
         raise AssertionError("the plain LSTM must run on the fused kernels")

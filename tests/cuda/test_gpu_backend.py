@@ -1,10 +1,10 @@
-"""numlstm.gpu_lstm against the CPU kernels, one layer at a time (backend interface)."""
+"""numlstm.nn.cuda_backend against the CPU kernels, one layer at a time (backend interface)."""
 
 import numpy as np
 import pytest
 
-from numlstm._backend import CPUBackend
-from numlstm.gpu_lstm import CUDABackend, _kernels, _Mat, _matmul
+from numlstm.nn.cpu_backend import CPUBackend
+from numlstm.nn.cuda_backend import CUDABackend, _kernels, _Mat, _matmul
 
 pytestmark = pytest.mark.cudasim
 
@@ -88,7 +88,7 @@ def test_layer_matches_cpu(case):
 def test_one_launch_sweeps_match_per_step_launches(dtype, monkeypatch):
     """A grid of one block (the simulator's limit) runs each sweep as one cooperative
     launch; the per-step launches must give the same result."""
-    from numlstm import gpu_lstm
+    from numlstm.nn import cuda_backend as gpu_lstm
 
     args, grads_in = make_layer_problem(6, 5, 3, 4, 1, True, True, dtype, seed=9)
     kern = CUDABackend()._kernels(dtype)

@@ -1,10 +1,10 @@
-"""Device-resident training (numlstm.gpu_training) against the NumPy training step.
+"""Device-resident training (numlstm.training.device_trainer) against the NumPy training step.
 
-The kernels one by one against their NumPy twins (numlstm.losses, numlstm.optimizers, the
-dense layer of numlstm.network), then whole estimator fits with device="cuda" against the
-same fits on the CPU, the host<->device traffic of a fit, and a fitted GPU estimator
-pickled and used where CUDA is unavailable. Shapes are tiny: every GPU thread is a Python
-thread in the simulator.
+The kernels one by one against their NumPy twins (numlstm.nn.losses, numlstm.training.optimizers,
+the dense layer of numlstm.nn.network), then whole estimator fits with device="cuda" against the
+same fits on the CPU, the host<->device traffic of a fit, and a fitted GPU estimator pickled and
+used where CUDA is unavailable. Shapes are tiny: every GPU thread is a Python thread in the
+simulator.
 """
 
 import os
@@ -18,12 +18,12 @@ import pytest
 from numba import cuda
 
 from numlstm import LSTMClassifier, LSTMRegressor, TrainingDivergedError
-from numlstm import gpu_training as gt
+from numlstm.training import device_trainer as gt
 from numlstm.estimators._base import _read_checkpoint
-from numlstm.gpu_lstm import _kernels, default_tiling
-from numlstm.losses import LOSS_FUNCTIONS
-from numlstm.optimizers import AdamOptimizer, SGDOptimizer
-from numlstm.optimizers import clip_grad_norm as host_clip_grad_norm
+from numlstm.nn.cuda_backend import _kernels, default_tiling
+from numlstm.nn.losses import LOSS_FUNCTIONS
+from numlstm.training.optimizers import AdamOptimizer, SGDOptimizer
+from numlstm.training.optimizers import clip_grad_norm as host_clip_grad_norm
 
 pytestmark = pytest.mark.cudasim
 
@@ -365,7 +365,7 @@ def test_only_the_status_comes_back_per_step(monkeypatch):
 _PREDICT_WITHOUT_CUDA = """
 import pickle, sys
 import numpy as np
-from numlstm._backend import resolve_device
+from numlstm.nn.backend import resolve_device
 assert resolve_device("auto") == "cpu"
 with open(sys.argv[1], "rb") as f:
     est, X = pickle.load(f)
@@ -425,8 +425,8 @@ def test_divergence_is_caught_on_the_same_step_and_keeps_the_same_weights():
 
 
 def test_free_gpu_memory_is_known_on_a_gpu_and_unknown_in_the_simulator():
-    from numlstm._memory import available_device_memory
-    from numlstm.gpu_lstm import _simulator_active
+    from numlstm._utils.memory import available_device_memory
+    from numlstm.nn.cuda_backend import _simulator_active
 
     free = available_device_memory()
     if _simulator_active():
@@ -437,7 +437,7 @@ def test_free_gpu_memory_is_known_on_a_gpu_and_unknown_in_the_simulator():
 
 @pytest.mark.parametrize("free", [10_000, 2**20])
 def test_a_training_set_too_large_for_the_gpu_is_refused_before_upload(monkeypatch, free):
-    from numlstm import _memory
+    from numlstm._utils import memory as _memory
 
     X = np.random.default_rng(0).standard_normal((2000, 50, 3))  # 1.2 MB in float32
     y = X[:, :, 0].sum(axis=1)
@@ -453,7 +453,7 @@ def test_a_training_set_too_large_for_the_gpu_is_refused_before_upload(monkeypat
 
 
 def test_a_training_set_that_fits_trains(monkeypatch):
-    from numlstm import _memory
+    from numlstm._utils import memory as _memory
 
     monkeypatch.setattr(_memory, "available_device_memory", lambda: 2**30)
     X = np.random.default_rng(0).standard_normal((8, 5, 2))
@@ -463,7 +463,8 @@ def test_a_training_set_that_fits_trains(monkeypatch):
 
 
 def test_a_forward_pass_too_large_for_the_gpu_is_refused(monkeypatch):
-    from numlstm import LSTM, _memory
+    from numlstm import LSTM
+    from numlstm._utils import memory as _memory
 
     layer = LSTM(8, 64, device="cuda", dtype="float32", random_state=0)
     monkeypatch.setattr(_memory, "available_device_memory", lambda: 2**20)
@@ -475,7 +476,8 @@ def test_a_forward_pass_too_large_for_the_gpu_is_refused(monkeypatch):
 
 def test_a_gpu_forward_pass_also_needs_room_in_ram(monkeypatch):
     # Each layer's output comes back to the host, and training keeps the layer inputs.
-    from numlstm import LSTM, _memory
+    from numlstm import LSTM
+    from numlstm._utils import memory as _memory
 
     layer = LSTM(8, 64, device="cuda", dtype="float32", random_state=0)
     monkeypatch.setattr(_memory, "available_device_memory", lambda: 2**40)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from numlstm import LSTM
-from numlstm.gpu_lstm import _simulator_active
+from numlstm.nn.cuda_backend import _simulator_active
 
 pytestmark = pytest.mark.cudasim
 

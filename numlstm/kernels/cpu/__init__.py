@@ -1,0 +1,1 @@
+"""CPU kernels (``@njit``, ``parallel=True`` where the batch is split between threads)."""

@@ -1,0 +1,52 @@
+"""Compiler options of the CPU kernels.
+
+The per-row cell loops (gate math of one sequence and one step) read and write several
+rows of different arrays. Without knowing that those rows never overlap, LLVM guards each
+vectorised loop with runtime overlap checks between every written and every read row,
+over a hundred comparisons per call, and on rows shorter than its vector loop it falls
+back to scalar code. Compiled with ``noalias`` (C's ``restrict``) the loops carry no
+checks: measured 4-5x faster at H=16-32 and 2.6x at H=128 for the LSTM's backward row.
+
+numba has the flag (its parallel gufuncs use it) but its ``@njit`` decorator does not
+accept it; :func:`row_options` registers the option for the CPU target when this numba
+version has the flag, and otherwise leaves the kernels as they were (correct, slower).
+Only functions whose array arguments never overlap in memory may use it.
+"""
+
+__all__ = ["KERNEL_OPTIONS", "ROW_OPTIONS", "row_options"]
+
+
+def _register_noalias():
+    try:
+        from numba.core.compiler import Flags
+        from numba.core.cpu import CPUTargetOptions
+        from numba.core.options import TargetOptions
+    except ImportError:  # pragma: no cover - numba moved its internals
+        return False
+    if not hasattr(Flags, "noalias"):  # pragma: no cover
+        return False
+    mapping = getattr(CPUTargetOptions, "noalias", None)
+    if mapping is None:
+        CPUTargetOptions.noalias = TargetOptions.Mapping("noalias")
+    elif not isinstance(mapping, TargetOptions.Mapping):  # pragma: no cover
+        return False
+    return True
+
+
+_NOALIAS = _register_noalias()
+
+
+def row_options(**options):
+    """``options`` plus ``noalias=True`` where numba supports it."""
+    if _NOALIAS:
+        options["noalias"] = True
+    return options
+
+
+# Fast-math without the no-NaN/no-inf assumptions: a diverging model must still show NaN.
+_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+#: Options of every CPU kernel. error_model="numpy": division without a zero check, which
+#: otherwise blocks vectorisation.
+KERNEL_OPTIONS = dict(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
+#: Options of the per-row cell functions, whose array arguments never overlap.
+ROW_OPTIONS = row_options(**KERNEL_OPTIONS)

@@ -1,0 +1,638 @@
+"""CPU kernels of the recurrent layers: one layer (one or two directions) of an LSTM, GRU or
+plain (Elman) RNN, forward and backward through time.
+
+One sweep serves every cell: the cell is an integer code (:data:`CELL_CODES`) that the
+sweep checks once per row and step, outside the inner loop over hidden units, to call the
+small per-cell row functions (``lstm_cell_training``, ``gru_cell_forward``, ...). An integer
+rather than a function argument keeps one compiled kernel per float type and keeps numba's
+on-disk cache usable.
+
+Work split (the one cuDNN uses):
+
+1. the input projection of all timesteps is one large matrix product;
+2. per timestep, one recurrent product ``h_{t-1} @ W_hh^T`` is *added* onto that
+   projection, then one fused loop per row applies bias, gate nonlinearities and the state
+   update. The GRU keeps its recurrent product apart (in a zeroed scratch block), since its
+   candidate gate multiplies the recurrent part by the reset gate:
+   ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``;
+3. in the backward sweep, per timestep, one fused loop per row forms the gate gradients and
+   one product carries ``dh`` back through ``W_hh``;
+4. the weight gradients and the input gradient are large products over all timesteps after
+   the sweep.
+
+The products are numlstm's own register-blocked ones (:mod:`numlstm.kernels.cpu.packed_gemm`), with
+the weights packed once per call; only the projection's products below call SciPy's BLAS.
+The plain LSTM, the common case, has a sweep of its own (``_lstm_forward_rows``) that writes
+the output row inside the cell loop.
+
+LSTM options: with a projection (``proj_size`` P > 0, PyTorch semantics) the recurrent state
+is ``h_t = W_hr (o_t * tanh(c_t))`` of size P: the row loop writes ``m_t = o_t * tanh(c_t)``
+and one product per step maps the rows to ``h_t``. With peephole connections (Gers and
+Schmidhuber, 2000) the input and forget gates also see ``c_{t-1}`` and the output gate sees
+``c_t``, through diagonal weights.
+
+Parallelism is coarse: the batch is cut into one slice per thread (``chunk_bounds``) and each
+thread runs the whole time loop of its slice, with single-threaded products inside (the
+caller limits SciPy's BLAS to one thread where it is used; see :mod:`numlstm.nn.backend`).
+Rows never interact, so the slices need no synchronisation, and each sequence's results do
+not depend on the others in its batch, bit for bit. A fork-join per timestep would cost far
+more than the step itself. The ``parallel=True`` kernels call the per-rows kernels through
+their compiled address (:mod:`numlstm.kernels.cpu.indirect_call`) rather than by name, so that numba
+does not compile the whole per-rows call tree a second time into each of them.
+
+Array layout (batch first, like the user's data, so a slice of rows is one contiguous block).
+``G`` is the number of gates (4 LSTM, 3 GRU, 1 RNN), ``H`` the hidden size, ``R`` the size
+of the recurrent state ``h`` (``P`` with a projection, else ``H``):
+
+* ``x``: (B, T, I) layer input; ``out``: (B, T, D*R), direction ``d`` in columns
+  ``d*R:(d+1)*R``, zero at padded steps;
+* ``W_ih``: (D, G*H, I), ``W_hh``: (D, G*H, R); gate orders i, f, g, o (LSTM) and r, z, n
+  (GRU) as in PyTorch;
+* ``bias``: (D, G*H), ``b_ih + b_hh`` except for the GRU's n gate, where it is ``b_in`` alone;
+  ``bias_hn``: (D, H), the GRU's ``b_hn`` (size 0 for the other cells);
+* ``peep``: (D, 3, H) peephole weights of the i, f and o gates (last axis 0 without);
+  ``W_hr``: (D, P, H) projection (``(D, 0, 0)`` without);
+* ``h0``, ``h_n``: (D, B, R); ``c0``, ``c_n``: (D, B, H) for the LSTM (last axis 0 for the
+  others);
+* training caches: ``gates`` (D, B, T, G*H) activated gate values, ``h_prev`` (D, B, T, R)
+  the state each step started from, ``c_prev`` (D, B, T, H) the LSTM's cell state each step
+  started from or the GRU's ``W_hn h + b_hn`` of each step, ``m_store`` (D, B, T, H) the
+  LSTM's ``o * tanh(c)`` of each step with a projection (unused arrays may have size 0).
+
+Ragged batches: row ``b`` is valid at steps ``t < lengths[b]``. Padded steps leave the state
+untouched and get no gradient, so the forward direction's final state is the one at its own
+last valid step, and the reverse direction starts from its own last valid step (the semantics
+of PyTorch's packed sequences).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ..common import (CELL_CODES, CELL_GRU, CELL_LSTM, CELL_RNN_TANH, N_GATES,
+                      step_order)
+from .blas import gemm, new_gemm_scratch
+from .cells import (copy_row, copy_rows, gru_cell_backward, gru_cell_forward, lstm_cell_backward,
+                    lstm_cell_inference, lstm_cell_training, lstm_peephole_backward,
+                    lstm_peephole_forward, rnn_relu_backward, rnn_relu_forward, rnn_tanh_backward,
+                    rnn_tanh_forward)
+from .indirect_call import call_compiled
+from .jit_options import KERNEL_OPTIONS, ROW_OPTIONS
+from .packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_packed, matmul_packed2, matmul_tn,
+                          pack, pack_transposed, panel_width)
+
+__all__ = ["CELL_CODES", "N_GATES", "layer_backward", "layer_backward_rows", "layer_forward",
+           "layer_forward_rows", "panel_width"]
+
+_JIT = KERNEL_OPTIONS
+_ROW_JIT = ROW_OPTIONS
+
+
+@njit(**_JIT)
+def _project_inputs(x, packed_ih, n_cols, b0, b1, dest, edge):
+    """``dest[rows b0:b1, all t] = x[b0:b1] @ W_ih[d]^T`` as one product; ``dest`` is the
+    (contiguous) gate block of these rows, ``packed_ih`` the packed ``W_ih[d]^T``."""
+    n_rows = (b1 - b0) * x.shape[1]
+    if n_rows == 0:
+        return
+    dest[:] = 0.0
+    matmul_packed(n_rows, n_cols, x[b0:].ctypes.data, x.shape[2], packed_ih,
+                  dest.ctypes.data, n_cols, edge)
+
+
+@njit(**_JIT)
+def _pack_forward_weights(W_ih, W_hh, packed_ih, packed_hh):
+    """Pack ``W_ih[d]^T`` and ``W_hh[d]^T`` of every direction for :func:`matmul_packed`."""
+    for d in range(W_hh.shape[0]):
+        pack_transposed(W_ih[d], packed_ih[d])
+        pack_transposed(W_hh[d], packed_hh[d])
+
+
+# ------------------------------------------------------------------------- forward
+@njit(inline="always", **_JIT)
+def _lstm_forward_rows(x, lengths, bias, h_n, c_n, out, g, h_prev, c_prev, store, packed_ih,
+                       packed_hh, col, reverse, b0, b1, edge, step):
+    """The plain LSTM's sweep of one direction over rows ``b0:b1`` (the common case, kept
+    apart from the generic sweep: measured 1.6x faster at B=32, H=32).
+
+    Arguments are those of :func:`_forward_rows` taken for one direction: ``h_n``, ``c_n``
+    (B, H), ``g`` (B, T, 4H), ``h_prev``, ``c_prev`` (B, T, H) and ``bias`` (4H,); ``step``
+    (rows, 4H) is this thread's scratch for one step's gates when not storing them.
+    """
+    n_steps = x.shape[1]
+    hidden = h_n.shape[1]
+    n_gate_cols = g.shape[2]
+    in_size = x.shape[2]
+    for s in range(n_steps):
+        t = step_order(s, n_steps, reverse)
+        # Both products of the step in one pass, just before the cell loop reads them:
+        # onto the step's rows of the gate cache when training; when inferring, into a
+        # block of their own that stays in cache (the whole (B, T, 4H) block of a long
+        # batch does not, and two threads streaming it compete for memory).
+        if store:
+            dest = g[b0:, t].ctypes.data
+            ld_dest = n_steps * n_gate_cols
+        else:
+            dest = step.ctypes.data
+            ld_dest = n_gate_cols
+        matmul_packed2(b1 - b0, n_gate_cols, x[b0:, t].ctypes.data, n_steps * in_size,
+                       packed_ih, h_n[b0:].ctypes.data, hidden, packed_hh, dest, ld_dest, edge)
+        for b in range(b0, b1):
+            h_out = out[b, t][col:col + hidden]
+            if t >= lengths[b]:
+                h_out[:] = 0.0
+                if store:
+                    # Gradients of padded steps are zero, but 0 * (garbage) may be NaN.
+                    copy_row(h_n[b], h_prev[b, t])
+                    copy_row(c_n[b], c_prev[b, t])
+            elif store:
+                # The copies stay loops of their own: stores to seven rows in one loop
+                # stopped its vectorisation (measured 2.5x slower).
+                copy_row(h_n[b], h_prev[b, t])
+                copy_row(c_n[b], c_prev[b, t])
+                lstm_cell_training(g[b, t], bias, h_n[b], c_n[b], h_out)
+            else:
+                lstm_cell_inference(step[b - b0], bias, h_n[b], c_n[b], h_out)
+
+
+@njit(inline="always", **_JIT)
+def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, c_n, out,
+                  gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh, d, b0, b1,
+                  scratch, edge, rec, m_rows, h_rows, no_peep):
+    """Run direction ``d`` over rows ``b0:b1`` for all timesteps.
+
+    ``h_n``/``c_n`` hold the initial state on entry and the final state on exit. With ``store`` the
+    activated gates and the state each step started from are kept for the backward pass; otherwise
+    ``gates[0]`` is only scratch for the pre-activations. ``packed_ih``/``packed_hh`` hold
+    ``W_ih^T``/``W_hh^T`` packed for :func:`numlstm.kernels.cpu.packed_gemm.matmul_packed`.
+    ``edge`` is this thread's scratch for those products; ``rec`` (rows, G*H), ``m_rows`` (rows, H)
+    and ``h_rows`` (rows, P) its scratch for the GRU's recurrent product, the GRU's ``W_hn h +
+    b_hn`` or the projected LSTM's ``o * tanh(c)`` when not stored, and the projected state;
+    ``no_peep`` (3, H) zeros.
+    """
+    n_steps = x.shape[1]
+    n_gate_cols = W_hh.shape[1]
+    rec_size = W_hh.shape[2]
+    proj = W_hr.shape[1] > 0
+    peephole = peep.shape[2] > 0
+    hidden = c_n.shape[2] if cell == CELL_LSTM else rec_size
+    reverse = d == 1
+    g = gates[d] if store else gates[0]
+    col = d * rec_size
+    if cell == CELL_LSTM and not (proj or peephole):
+        _lstm_forward_rows(x, lengths, bias[d], h_n[d], c_n[d], out, g,
+                           h_prev[d] if store else h_prev[0], c_prev[d] if store else c_prev[0],
+                           store, packed_ih[d], packed_hh[d], col, reverse, b0, b1, edge, rec)
+        return
+    _project_inputs(x, packed_ih[d], n_gate_cols, b0, b1, g[b0:b1], edge)
+    w_hh = packed_hh[d]
+    for s in range(n_steps):
+        t = step_order(s, n_steps, reverse)
+        if store:
+            for b in range(b0, b1):
+                if cell == CELL_LSTM and not proj:
+                    for j in range(hidden):
+                        h_prev[d, b, t, j] = h_n[d, b, j]
+                        c_prev[d, b, t, j] = c_n[d, b, j]
+                    continue
+                for j in range(rec_size):
+                    h_prev[d, b, t, j] = h_n[d, b, j]
+                if cell == CELL_LSTM:
+                    for j in range(hidden):
+                        c_prev[d, b, t, j] = c_n[d, b, j]
+            h_src = h_prev[d, b0:, t].ctypes.data
+            ld_h = n_steps * rec_size
+        else:
+            h_src = h_n[d, b0:].ctypes.data
+            ld_h = rec_size
+        # The recurrent product is added straight onto the input projection (the GRU
+        # keeps it apart, see the module docstring).
+        if cell == CELL_GRU:
+            rec[:] = 0.0
+            matmul_packed(b1 - b0, n_gate_cols, h_src, ld_h, w_hh, rec.ctypes.data,
+                          n_gate_cols, edge)
+        else:
+            matmul_packed(b1 - b0, n_gate_cols, h_src, ld_h, w_hh, g[b0:, t].ctypes.data,
+                          n_steps * n_gate_cols, edge)
+        for b in range(b0, b1):
+            h_out = out[b, t][col:col + rec_size]
+            if t >= lengths[b]:
+                h_out[:] = 0.0
+                if proj:
+                    # Rows of m go into products: finite values, whatever they are.
+                    if store:
+                        m_store[d, b, t][:] = 0.0
+                    else:
+                        m_rows[b - b0][:] = 0.0
+                continue
+            if cell == CELL_LSTM:
+                # Here with a projection or peepholes (the plain LSTM has its own sweep).
+                # With a projection the loop writes o * tanh(c) (m), projected below;
+                # without peepholes their weights are zeros (one row function less to
+                # compile, for an option whose cost is in its extra product).
+                if proj:
+                    h_new = m_store[d, b, t] if store else m_rows[b - b0]
+                else:
+                    h_new = h_n[d, b]
+                p = peep[d] if peephole else no_peep
+                lstm_peephole_forward(g[b, t], bias[d], p[0], p[1], p[2], h_new, c_n[d, b])
+            elif cell == CELL_GRU:
+                rec_n = c_prev[d, b, t] if store else m_rows[b - b0]
+                gru_cell_forward(g[b, t], rec[b - b0], bias[d], bias_hn[d], h_n[d, b], rec_n)
+            elif cell == CELL_RNN_TANH:
+                rnn_tanh_forward(g[b, t], bias[d], h_n[d, b])
+            else:
+                rnn_relu_forward(g[b, t], bias[d], h_n[d, b])
+            if not proj:
+                copy_row(h_n[d, b], h_out)
+        if proj:
+            if store:
+                m_src = m_store[d, b0:, t].ctypes.data
+                ld_m = n_steps * hidden
+            else:
+                m_src = m_rows.ctypes.data
+                ld_m = hidden
+            gemm(False, True, b1 - b0, rec_size, hidden, 1.0, m_src, ld_m,
+                 W_hr[d].ctypes.data, hidden, 0.0, h_rows.ctypes.data, rec_size, scratch)
+            for b in range(b0, b1):
+                if t < lengths[b]:
+                    copy_row(h_rows[b - b0], h_n[d, b])
+                    copy_row(h_rows[b - b0], out[b, t][col:col + rec_size])
+
+
+@njit(**_JIT)
+def layer_forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0, out,
+                       h_n, c_n, gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh,
+                       pack_weights, b0, b1):
+    """Forward pass of one layer (both directions) over the batch rows ``b0:b1``: one
+    thread's share (see :func:`layer_forward`), or the whole batch on one thread.
+
+    Parameters
+    ----------
+    cell : int
+        One of :data:`CELL_CODES`.
+    x : ndarray (B, T, I)
+    lengths : int64 ndarray (B,), each in [1, T]
+    W_ih, W_hh, bias, bias_hn, peep, W_hr : ndarrays
+        (D, G*H, I), (D, G*H, R), (D, G*H), (D, H or 0), (D, 3, H or 0), (D, P, H or 0);
+        see the module docstring.
+    h0 : ndarray (D, B, R)
+    c0 : ndarray (D, B, H), or (D, B, 0) for cells without a cell state
+    out : ndarray (B, T, D*R), written
+    h_n, c_n : ndarrays like ``h0``, ``c0``, written
+    gates : ndarray (D, B, T, G*H), written (activated gates); with ``store=False`` only
+        ``gates[0]`` is used, as scratch
+    h_prev, c_prev, m_store : ndarrays (D, B, T, R), (D, B, T, H), (D, B, T, H), written
+        when ``store`` (``c_prev`` for the LSTM and GRU, ``m_store`` with a projection;
+        size 0 when unused)
+    store : bool
+        Keep what the backward pass needs (training) or not (inference).
+    packed_ih, packed_hh : ndarrays (D, ceil(G*H / NR), I, NR), (D, ceil(G*H / NR), R, NR)
+        ``W_ih^T`` and ``W_hh^T`` packed in panels of NR columns
+        (:func:`numlstm.kernels.cpu.packed_gemm.panel_width`).
+    pack_weights : bool
+        Pack the weights into ``packed_ih``/``packed_hh`` first; otherwise they must hold
+        them already.
+    b0, b1 : int
+        The rows to compute.
+    """
+    if pack_weights:
+        _pack_forward_weights(W_ih, W_hh, packed_ih, packed_hh)
+    copy_rows(h0, h_n, b0, b1)
+    copy_rows(c0, c_n, b0, b1)
+    scratch = new_gemm_scratch(x)
+    edge = np.empty((MAX_TILE_ROWS, packed_hh.shape[3]), dtype=x.dtype)
+    n_rows = b1 - b0
+    hidden = c_n.shape[2] if cell == CELL_LSTM else h_n.shape[2]
+    # The GRU's recurrent products, or one step's gates of the plain LSTM's inference.
+    rec = np.empty((n_rows, W_hh.shape[1] if cell == CELL_GRU or not store else 0),
+                   dtype=x.dtype)
+    # Rows of W_hn h + b_hn (GRU) or o * tanh(c) (projection) that training would store.
+    need_m_rows = not store and (cell == CELL_GRU or W_hr.shape[1] > 0)
+    m_rows = np.empty((n_rows, hidden if need_m_rows else 0), dtype=x.dtype)
+    h_rows = np.empty((n_rows, W_hr.shape[1]), dtype=x.dtype)
+    no_peep = np.zeros((3, hidden if cell == CELL_LSTM else 0), dtype=x.dtype)
+    for d in range(W_hh.shape[0]):
+        _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, c_n, out,
+                      gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh, d, b0, b1,
+                      scratch, edge, rec, m_rows, h_rows, no_peep)
+
+
+@njit(parallel=True, **_JIT)
+def layer_forward(rows_kernel, rows_args, W_ih, W_hh, packed_ih, packed_hh, chunk_bounds):
+    """Forward pass of one layer, one batch slice per thread.
+
+    Parameters
+    ----------
+    rows_kernel : int
+        Address of :func:`layer_forward_rows` compiled for ``rows_args`` followed by
+        ``(False, 0, 0)`` (see :func:`numlstm.kernels.cpu.indirect_call.compiled_address`).
+    rows_args : tuple
+        The arguments of :func:`layer_forward_rows` up to ``packed_hh``.
+    W_ih, W_hh, packed_ih, packed_hh : ndarrays
+        The same arrays as in ``rows_args``: the weights are packed once here, then
+        shared by the threads.
+    chunk_bounds : int64 ndarray (n_chunks + 1,)
+        Batch slice of each thread.
+    """
+    _pack_forward_weights(W_ih, W_hh, packed_ih, packed_hh)
+    # A runtime False: the address was looked up for a bool, not for a literal.
+    pack_again = chunk_bounds.shape[0] < 0
+    for chunk in prange(chunk_bounds.shape[0] - 1):
+        call_compiled(rows_kernel, rows_args + (pack_again, chunk_bounds[chunk],
+                                                chunk_bounds[chunk + 1]))
+
+
+# ------------------------------------------------------------------------ backward
+@njit(inline="always", **_JIT)
+def _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out, d_gates,
+                   d_rec, dh_store, d_h, d_c, d_peep, packed_hh, d, b0, b1, scratch, edge,
+                   carry, dm, zeros):
+    """Backward sweep of direction ``d`` over rows ``b0:b1``.
+
+    ``d_h``/``d_c`` hold the gradients w.r.t. the final state on entry and w.r.t. the initial
+    state on exit. ``d_gates`` receives the gradients w.r.t. the gate pre-activations,
+    ``d_rec`` (the GRU's; ``d_gates`` itself for the other cells) those w.r.t. the recurrent
+    pre-activations, ``dh_store`` (with a projection) those w.r.t. each step's ``h``.
+    ``d_peep`` (3, H) accumulates the peephole weight gradients. ``packed_hh`` holds
+    ``W_hh`` packed for :func:`numlstm.kernels.cpu.packed_gemm.matmul_packed`. ``edge``,
+    ``carry`` (rows, R), ``dm`` (rows, H) and ``zeros`` (H,) are scratch.
+    """
+    n_steps = gates.shape[2]
+    n_gate_cols = W_hh.shape[1]
+    rec_size = W_hh.shape[2]
+    proj = W_hr.shape[1] > 0
+    peephole = peep.shape[2] > 0
+    hidden = W_hr.shape[2]
+    reverse = d == 1
+    col = d * rec_size
+    dg_dir = d_gates[d]
+    w_hh = packed_hh[d]
+    for s in range(n_steps - 1, -1, -1):
+        t = step_order(s, n_steps, reverse)
+        if proj:
+            for b in range(b0, b1):
+                dh_row = dh_store[d, b, t]
+                if t >= lengths[b]:
+                    dh_row[:] = 0.0
+                else:
+                    d_h_row = d_h[d, b]
+                    d_out_row = d_out[b, t][col:col + rec_size]
+                    for j in range(rec_size):
+                        dh_row[j] = d_h_row[j] + d_out_row[j]
+            gemm(False, False, b1 - b0, hidden, rec_size, 1.0,
+                 dh_store[d, b0:, t].ctypes.data, n_steps * rec_size, W_hr[d].ctypes.data,
+                 hidden, 0.0, dm.ctypes.data, hidden, scratch)
+        for b in range(b0, b1):
+            if t >= lengths[b]:
+                dg_dir[b, t][:] = 0.0
+                if cell == CELL_GRU:
+                    d_rec[d, b, t][:] = 0.0
+                continue
+            # Separate calls rather than one call on a chosen row: the rows' array types
+            # differ, and unifying them would cost the plain LSTM loop its vectorisation.
+            if cell == CELL_LSTM and peephole and proj:
+                lstm_peephole_backward(gates[d, b, t], c_prev[d, b, t], peep[d, 0],
+                                       peep[d, 1], peep[d, 2], dm[b - b0], zeros, d_c[d, b],
+                                       dg_dir[b, t], d_peep[d, 0], d_peep[d, 1], d_peep[d, 2])
+            elif cell == CELL_LSTM and peephole:
+                lstm_peephole_backward(gates[d, b, t], c_prev[d, b, t], peep[d, 0],
+                                       peep[d, 1], peep[d, 2], d_out[b, t][col:col + rec_size],
+                                       d_h[d, b], d_c[d, b], dg_dir[b, t], d_peep[d, 0],
+                                       d_peep[d, 1], d_peep[d, 2])
+            elif cell == CELL_LSTM and proj:
+                lstm_cell_backward(gates[d, b, t], c_prev[d, b, t], dm[b - b0], zeros,
+                                   d_c[d, b], dg_dir[b, t])
+            elif cell == CELL_LSTM:
+                lstm_cell_backward(gates[d, b, t], c_prev[d, b, t],
+                                   d_out[b, t][col:col + rec_size], d_h[d, b], d_c[d, b],
+                                   dg_dir[b, t])
+            elif cell == CELL_GRU:
+                gru_cell_backward(gates[d, b, t], c_prev[d, b, t], h_prev[d, b, t],
+                                  d_out[b, t][col:col + rec_size], d_h[d, b], dg_dir[b, t],
+                                  d_rec[d, b, t])
+            elif cell == CELL_RNN_TANH:
+                rnn_tanh_backward(gates[d, b, t], d_out[b, t][col:col + rec_size], d_h[d, b],
+                                  dg_dir[b, t])
+            else:
+                rnn_relu_backward(gates[d, b, t], d_out[b, t][col:col + rec_size], d_h[d, b],
+                                  dg_dir[b, t])
+        if cell == CELL_GRU:
+            # d_h holds dh * z of the valid rows; padded rows have zero d_rec, so adding the
+            # product to every row leaves theirs unchanged.
+            matmul_packed(b1 - b0, rec_size, d_rec[d, b0:, t].ctypes.data,
+                          n_steps * n_gate_cols, w_hh, d_h[d, b0:].ctypes.data, rec_size, edge)
+        else:
+            carry[:] = 0.0
+            matmul_packed(b1 - b0, rec_size, dg_dir[b0:, t].ctypes.data,
+                          n_steps * n_gate_cols, w_hh, carry.ctypes.data, rec_size, edge)
+            for b in range(b0, b1):
+                if t < lengths[b]:
+                    copy_row(carry[b - b0], d_h[d, b])
+
+
+#: Inputs with at most this many features get their input gradient from one dot product
+#: per row and feature: a product tile would compute a whole NR-column panel for them.
+_DOT_MAX_INPUTS = 4
+
+
+@njit(**_ROW_JIT)
+def _dot(a, b):
+    total = a[0] * b[0]
+    for j in range(1, a.shape[0]):
+        total += a[j] * b[j]
+    return total
+
+
+@njit(inline="always", **_JIT)
+def _weight_gradients(cell, x, W_ih, packed_ih, h_prev, m_store, d_gates, d_rec, dh_store,
+                      dx, dW_ih, dW_hh, d_bias, d_bias_hh, dW_hr, d, b0, b1, scratch, edge,
+                      edge_panel, narrow):
+    """Accumulate this slice's weight gradients and its input gradient for direction d.
+
+    ``packed_ih`` holds ``W_ih`` packed for :func:`numlstm.kernels.cpu.packed_gemm.matmul_packed`;
+    ``edge`` and ``edge_panel`` are scratch of the products; ``narrow`` (2, I, G*H) is
+    scratch for few input features (size 0 when unused).
+    """
+    n_steps = x.shape[1]
+    in_size = x.shape[2]
+    rec_size = h_prev.shape[3]
+    n_gate_cols = d_gates.shape[3]
+    n_rows = (b1 - b0) * n_steps
+    dg = d_gates[d, b0:].ctypes.data
+    if 2 * in_size <= edge.shape[1]:
+        # Few input features (univariate series, say): dW_ih^T = x^T @ d_gates keeps the
+        # product's panels full, where dW_ih = d_gates^T @ x would fill one panel of NR
+        # columns with I.
+        dw_t = narrow[0]
+        for i in range(in_size):
+            row = dw_t[i]
+            for j in range(n_gate_cols):
+                row[j] = 0.0
+        matmul_tn(in_size, n_gate_cols, n_rows, x[b0:].ctypes.data, in_size, dg, n_gate_cols,
+                  dw_t.ctypes.data, n_gate_cols, edge, edge_panel)
+        dW = dW_ih[d]
+        for j in range(n_gate_cols):
+            for i in range(in_size):
+                dW[j, i] += dw_t[i, j]
+    else:
+        matmul_tn(n_gate_cols, in_size, n_rows, dg, n_gate_cols, x[b0:].ctypes.data, in_size,
+                  dW_ih[d].ctypes.data, in_size, edge, edge_panel)
+    matmul_tn(n_gate_cols, rec_size, n_rows, d_rec[d, b0:].ctypes.data, n_gate_cols,
+              h_prev[d, b0:].ctypes.data, rec_size, dW_hh[d].ctypes.data, rec_size, edge,
+              edge_panel)
+    # dx of both directions add up: the first direction overwrites, the second adds.
+    if d == 0:
+        dx[b0:b1] = 0.0
+    if in_size <= _DOT_MAX_INPUTS:
+        w_t = narrow[1]
+        for j in range(n_gate_cols):
+            for i in range(in_size):
+                w_t[i, j] = W_ih[d, j, i]
+        for b in range(b0, b1):
+            for t in range(n_steps):
+                row = d_gates[d, b, t]
+                dx_row = dx[b, t]
+                for i in range(in_size):
+                    dx_row[i] += _dot(row, w_t[i])
+    else:
+        matmul_packed(n_rows, in_size, dg, n_gate_cols, packed_ih[d], dx[b0:].ctypes.data,
+                      in_size, edge)
+    if dW_hr.shape[1] > 0:
+        hidden = dW_hr.shape[2]
+        gemm(True, False, rec_size, hidden, n_rows, 1.0, dh_store[d, b0:].ctypes.data,
+             rec_size, m_store[d, b0:].ctypes.data, hidden, 1.0, dW_hr[d].ctypes.data,
+             hidden, scratch)
+    db = d_bias[d]
+    for b in range(b0, b1):
+        for t in range(n_steps):
+            row = d_gates[d, b, t]
+            for j in range(n_gate_cols):
+                db[j] += row[j]
+    if cell == CELL_GRU:
+        db = d_bias_hh[d]
+        for b in range(b0, b1):
+            for t in range(n_steps):
+                row = d_rec[d, b, t]
+                for j in range(n_gate_cols):
+                    db[j] += row[j]
+
+
+@njit(**_JIT)
+def layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev,
+                        m_store, d_out, d_h_n, d_c_n, dx, d_h0, d_c0, d_gates, d_rec, dh_store,
+                        partial_W_ih, partial_W_hh, partial_bias, partial_bias_hh,
+                        partial_peep, partial_W_hr, packed_ih, packed_hh, pack_weights, b0,
+                        b1):
+    """Backward pass through time of one layer (both directions) over the batch rows
+    ``b0:b1``: one thread's share (see :func:`layer_backward`), or the whole batch on one
+    thread.
+
+    Parameters
+    ----------
+    cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev, m_store
+        As given to / filled by :func:`layer_forward_rows`.
+    d_out : ndarray (B, T, D*R)
+        Gradient w.r.t. the layer output (ignored at padded steps).
+    d_h_n, d_c_n : ndarrays like ``h0``, ``c0``
+        Gradients w.r.t. the final states.
+    dx : ndarray (B, T, I), written
+    d_h0, d_c0 : ndarrays like ``h0``, ``c0``, written
+    d_gates : ndarray like ``gates``, scratch (gradients of the gate pre-activations)
+    d_rec : ndarray like ``gates`` (GRU) or ``d_gates`` itself, scratch
+    dh_store : ndarray like ``h_prev`` with a projection (else size 0), scratch
+    partial_W_ih, partial_W_hh, partial_bias, partial_bias_hh, partial_peep, partial_W_hr
+        Arrays like ``W_ih``, ``W_hh``, ``bias``, ``bias`` (GRU; else any array,
+        untouched), ``peep`` and ``W_hr``, overwritten with the weight gradients of these
+        rows: the final gradients when one thread runs the whole batch.
+    packed_ih, packed_hh : ndarrays (D, ceil(I / NR), G*H, NR), (D, ceil(R / NR), G*H, NR)
+        ``W_ih`` and ``W_hh`` packed in panels of NR columns.
+    pack_weights, b0, b1
+        As in :func:`layer_forward_rows`.
+    """
+    if pack_weights:
+        _pack_backward_weights(W_ih, W_hh, packed_ih, packed_hh)
+    copy_rows(d_h_n, d_h0, b0, b1)
+    copy_rows(d_c_n, d_c0, b0, b1)
+    scratch = new_gemm_scratch(x)
+    edge = np.empty((MAX_TILE_ROWS, packed_hh.shape[3]), dtype=x.dtype)
+    edge_panel = np.empty((K_BLOCK, packed_hh.shape[3]), dtype=x.dtype)
+    n_rows = b1 - b0
+    rec_size = W_hh.shape[2]
+    hidden = W_hr.shape[2]
+    carry = np.empty((n_rows, rec_size), dtype=x.dtype)
+    dm = np.empty((n_rows, hidden), dtype=x.dtype)
+    zeros = np.zeros(hidden, dtype=x.dtype)
+    in_size = x.shape[2]
+    narrow_rows = in_size if 2 * in_size <= edge.shape[1] or in_size <= _DOT_MAX_INPUTS else 0
+    narrow = np.empty((2, narrow_rows, W_ih.shape[1]), dtype=x.dtype)
+    partial_W_ih[:] = 0.0
+    partial_W_hh[:] = 0.0
+    partial_bias[:] = 0.0
+    partial_bias_hh[:] = 0.0
+    partial_peep[:] = 0.0
+    partial_W_hr[:] = 0.0
+    for d in range(W_hh.shape[0]):
+        _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out, d_gates,
+                       d_rec, dh_store, d_h0, d_c0, partial_peep, packed_hh, d, b0, b1,
+                       scratch, edge, carry, dm, zeros)
+        _weight_gradients(cell, x, W_ih, packed_ih, h_prev, m_store, d_gates, d_rec, dh_store,
+                          dx, partial_W_ih, partial_W_hh, partial_bias, partial_bias_hh,
+                          partial_W_hr, d, b0, b1, scratch, edge, edge_panel, narrow)
+
+
+@njit(**_JIT)
+def _pack_backward_weights(W_ih, W_hh, packed_ih, packed_hh):
+    """Pack ``W_ih[d]`` and ``W_hh[d]`` of every direction for :func:`matmul_packed`."""
+    for d in range(W_hh.shape[0]):
+        pack(W_ih[d], packed_ih[d])
+        pack(W_hh[d], packed_hh[d])
+
+
+@njit(**_JIT)
+def _sum_partials(partial, total):
+    """``total[:] = partial.sum(axis=0)``, flattened: one compile serves every shape."""
+    copy_row(partial[0], total)
+    for chunk in range(1, partial.shape[0]):
+        row = partial[chunk]
+        for j in range(total.shape[0]):
+            total[j] += row[j]
+
+
+@njit(parallel=True, **_JIT)
+def layer_backward(rows_kernel, rows_args, W_ih, W_hh, packed_ih, packed_hh, dW_ih, dW_hh,
+                   d_bias, d_bias_hh, d_peep, dW_hr, partial_W_ih, partial_W_hh, partial_bias,
+                   partial_bias_hh, partial_peep, partial_W_hr, chunk_bounds):
+    """Backward pass through time of one layer, one batch slice per thread.
+
+    Parameters
+    ----------
+    rows_kernel : int
+        Address of :func:`layer_backward_rows` compiled for ``rows_args`` followed by
+        ``partial_*[0]``, ``packed_ih``, ``packed_hh`` and ``(False, 0, 0)`` (see
+        :func:`numlstm.kernels.cpu.indirect_call.compiled_address`).
+    rows_args : tuple
+        The arguments of :func:`layer_backward_rows` up to ``dh_store``.
+    W_ih, W_hh, packed_ih, packed_hh : ndarrays
+        The weights, packed once here and then shared by the threads.
+    dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr : ndarrays
+        The weight gradients (see :func:`layer_backward_rows`), written: the sums of
+        the threads' shares.
+    partial_* : ndarrays with a leading ``n_chunks`` axis
+        Scratch for each thread's share of the weight gradients.
+    chunk_bounds : int64 ndarray (n_chunks + 1,)
+        Batch slice of each thread.
+    """
+    _pack_backward_weights(W_ih, W_hh, packed_ih, packed_hh)
+    pack_again = chunk_bounds.shape[0] < 0  # see layer_forward
+    for chunk in prange(chunk_bounds.shape[0] - 1):
+        call_compiled(rows_kernel, rows_args + (
+            partial_W_ih[chunk], partial_W_hh[chunk], partial_bias[chunk],
+            partial_bias_hh[chunk], partial_peep[chunk], partial_W_hr[chunk], packed_ih,
+            packed_hh, pack_again, chunk_bounds[chunk], chunk_bounds[chunk + 1]))
+    n_chunks = chunk_bounds.shape[0] - 1
+    _sum_partials(partial_W_ih.reshape(n_chunks, -1), dW_ih.reshape(-1))
+    _sum_partials(partial_W_hh.reshape(n_chunks, -1), dW_hh.reshape(-1))
+    _sum_partials(partial_bias.reshape(n_chunks, -1), d_bias.reshape(-1))
+    _sum_partials(partial_bias_hh.reshape(n_chunks, -1), d_bias_hh.reshape(-1))
+    _sum_partials(partial_peep.reshape(n_chunks, -1), d_peep.reshape(-1))
+    _sum_partials(partial_W_hr.reshape(n_chunks, -1), dW_hr.reshape(-1))

@@ -1,0 +1,1 @@
+"""CUDA kernels (``numba.cuda``), the twins of :mod:`numlstm.kernels.cpu`."""

@@ -1,0 +1,329 @@
+"""The CPU backend: runs layers with the ``@njit`` kernels of :mod:`numlstm.kernels.cpu`.
+
+It splits each batch into one slice per numba thread, keeps SciPy's BLAS single-threaded
+while kernels that call it are in flight, and hands the kernels their scratch arrays.
+"""
+
+import contextlib
+import os
+import threading
+
+import numba
+import numpy as np
+
+from .._utils import config as _config
+from ..kernels.cpu.indirect_call import compiled_address
+from .layer_spec import PLAIN_LSTM
+from .workspace import NoWorkspace
+
+__all__ = ["CPUBackend"]
+
+
+class _SingleThreadedBLAS:
+    """Context manager: SciPy's BLAS runs on one thread while kernels are in flight.
+
+    Each kernel thread calls BLAS on its own slice; a multi-threaded BLAS inside would
+    oversubscribe the cores. Nested and concurrent uses share one count, so the user's
+    setting is restored only when the last kernel leaves.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved = None
+        self._controllers = None
+
+    def _blas_controllers(self):
+        if self._controllers is None:
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+                self._controllers = []
+            else:
+                self._controllers = [
+                    lib for lib in ThreadpoolController().lib_controllers
+                    if lib.user_api == "blas" and "scipy" in str(lib.filepath)
+                ]
+        return self._controllers
+
+    def __enter__(self):
+        with self._lock:
+            if self._depth == 0:
+                controllers = self._blas_controllers()
+                self._saved = [lib.num_threads for lib in controllers]
+                for lib in controllers:
+                    lib.set_num_threads(1)
+            self._depth += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                for lib, n in zip(self._controllers, self._saved):
+                    lib.set_num_threads(n)
+
+
+_single_threaded_blas = _SingleThreadedBLAS()
+
+# GNU OpenMP (numba's usual threading layer here) kills a forked child that starts a
+# parallel region once the parent has used one. A child process (a multiprocessing "fork"
+# worker, say) therefore runs the kernels on its own thread, which needs no parallel region.
+_forked_child = False
+
+
+def _after_fork_in_child():
+    global _forked_child, _single_threaded_blas
+    _forked_child = True
+    _single_threaded_blas = _SingleThreadedBLAS()  # a lock held in the parent stays held
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+_bounds_cache = {}
+
+
+def _chunk_bounds(batch_size):
+    """Batch slice of each CPU thread: at most one per thread, none too small."""
+    n_threads = 1 if _forked_child else numba.get_num_threads()
+    key = (batch_size, n_threads, _config.MIN_ROWS_PER_THREAD)
+    bounds = _bounds_cache.get(key)
+    if bounds is None:
+        # Cached: building it costs as much as a small model's whole kernel call.
+        n_chunks = max(1, min(n_threads, batch_size // _config.MIN_ROWS_PER_THREAD))
+        bounds = np.linspace(0, batch_size, n_chunks + 1).round().astype(np.int64)
+        bounds.flags.writeable = False
+        if len(_bounds_cache) > 256:
+            _bounds_cache.clear()
+        _bounds_cache[key] = bounds
+    return bounds
+
+
+def _blas_guard(spec):
+    """Context for a kernel call: only the projection's products still call SciPy's BLAS
+    (the others use :mod:`numlstm.kernels.cpu.packed_gemm`), so only they need it
+    single-threaded."""
+    return _single_threaded_blas if spec.W_hr is not None else contextlib.nullcontext()
+
+
+_cpu_kernels = None
+
+
+def _kernels():
+    """:mod:`numlstm.kernels.cpu.recurrent`, imported on first use (it loads SciPy's BLAS)."""
+    global _cpu_kernels
+    if _cpu_kernels is None:
+        from ..kernels.cpu import recurrent
+
+        _cpu_kernels = recurrent
+    return _cpu_kernels
+
+
+_placeholders = {}
+
+
+def _empty(dtype, *shape):
+    """An array of ``shape`` for a kernel argument that is unused (a size-0 axis) or
+    written before it is read; arrays of size 0 are shared, since nothing is in them."""
+    if 0 not in shape:
+        return np.empty(shape, dtype)
+    key = (shape, dtype)
+    array = _placeholders.get(key)
+    if array is None:
+        if len(_placeholders) > 256:
+            _placeholders.clear()
+        array = _placeholders[key] = np.empty(shape, dtype)
+    return array
+
+
+def _packed(ws, name, n_dirs, n_k, n_cols, dtype):
+    """Workspace array for a (K, N) weight matrix per direction packed by the kernels
+    (:mod:`numlstm.kernels.cpu.packed_gemm`)."""
+    width = _kernels().panel_width(dtype)
+    return ws.get(name, (n_dirs, -(-n_cols // width), n_k, width), dtype)
+
+
+def _kernel_extras(spec, n_dirs, dtype):
+    """``bias_hn, peep, W_hr`` as the kernels take them (size-0 arrays when unused)."""
+    bias_hn = spec.bias_hn if spec.bias_hn is not None else _empty(dtype, n_dirs, 0)
+    peep = spec.peephole if spec.peephole is not None else _empty(dtype, n_dirs, 3, 0)
+    W_hr = spec.W_hr if spec.W_hr is not None else _empty(dtype, n_dirs, 0, 0)
+    return (np.ascontiguousarray(bias_hn, dtype), np.ascontiguousarray(peep, dtype),
+            np.ascontiguousarray(W_hr, dtype))
+
+
+class CPUBackend:
+    """Runs layers with the ``@njit(parallel=True)`` kernels of
+    :mod:`numlstm.kernels.cpu.recurrent`.
+
+    A batch too small to share between threads runs the per-rows kernel directly, without
+    starting a parallel region.
+
+    Every method takes the layer's cell and options as ``spec`` (a :class:`LayerSpec`;
+    an LSTM without options when omitted). ``G`` is the number of gates, ``H`` the hidden
+    size and ``R`` the size of the recurrent state (the projection size, else ``H``).
+    """
+
+    name = "cpu"
+
+    @staticmethod
+    def _sizes(W_ih, W_hh, spec):
+        kernels = _kernels()
+        code = kernels.CELL_CODES[spec.cell]
+        n_dirs, n_gate_cols, _ = W_ih.shape
+        return code, n_dirs, n_gate_cols // kernels.N_GATES[code], W_hh.shape[2]
+
+    def _run_forward(self, x, lengths, W_ih, W_hh, bias, h0, c0, spec, store, ws):
+        kernels = _kernels()
+        code, n_dirs, hidden, rec_size = self._sizes(W_ih, W_hh, spec)
+        batch, n_steps, _ = x.shape
+        dtype = x.dtype
+        bias_hn, peep, W_hr = _kernel_extras(spec, n_dirs, dtype)
+        if c0 is None:
+            c0 = _empty(dtype, n_dirs, batch, hidden if spec.has_cell_state else 0)
+        out = np.empty((batch, n_steps, n_dirs * rec_size), dtype)
+        h_n = np.empty((n_dirs, batch, rec_size), dtype)
+        c_n = np.empty(c0.shape, dtype)
+        n_gate_cols = W_ih.shape[1]
+        proj = W_hr.shape[1] > 0
+        if store:
+            gates = ws.get("gates", (n_dirs, batch, n_steps, n_gate_cols), dtype)
+            h_prev = ws.get("h_prev", (n_dirs, batch, n_steps, rec_size), dtype)
+            c_prev = ws.get("c_prev", (n_dirs, batch, n_steps,
+                                       hidden if spec.cell in ("lstm", "gru") else 0), dtype)
+            m_store = ws.get("m_store", (n_dirs, batch, n_steps, hidden if proj else 0),
+                             dtype)
+        else:
+            # The plain LSTM infers step by step in per-thread blocks (no gate buffer).
+            plain = spec.cell == "lstm" and spec.W_hr is None and spec.peephole is None
+            rows, steps = (1, 1) if plain else (batch, n_steps)
+            gates = ws.get("inference", (1, rows, steps, n_gate_cols), dtype)
+            h_prev = c_prev = m_store = _empty(dtype, 1, 1, 1, 0)
+        bounds = _chunk_bounds(batch)
+        packed_ih = _packed(ws, "packed_ih", n_dirs, x.shape[2], n_gate_cols, dtype)
+        packed_hh = _packed(ws, "packed_hh", n_dirs, rec_size, n_gate_cols, dtype)
+        args = (code, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0, out, h_n,
+                c_n, gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh)
+        with _blas_guard(spec):
+            if bounds.shape[0] == 2:
+                kernels.layer_forward_rows(*args, True, 0, batch)
+            else:
+                rows = compiled_address(kernels.layer_forward_rows, args + (False, 0, 0))
+                kernels.layer_forward(rows, args, W_ih, W_hh, packed_ih, packed_hh, bounds)
+        if not spec.has_cell_state:
+            c_n = None
+        return out, h_n, c_n, (gates, h_prev, c_prev, m_store, spec)
+
+    def forward(self, x, lengths, W_ih, W_hh, bias, h0, c0=None, workspace=None, spec=None):
+        """Forward one layer keeping caches; returns ``out, h_n, c_n, cache``.
+
+        Parameters
+        ----------
+        x : ndarray (B, T, I)
+        lengths : int64 ndarray (B,), each in [1, T]
+        W_ih, W_hh, bias : ndarrays (D, G*H, I), (D, G*H, R), (D, G*H)
+            ``bias`` is ``b_ih + b_hh`` (for the GRU's n gate, ``b_in`` alone).
+        h0 : ndarray (D, B, R)
+        c0 : ndarray (D, B, H) or None
+            The LSTM's initial cell state (``None`` for the other cells).
+        workspace : Workspace, optional
+            Scratch kept between calls.
+        spec : LayerSpec, optional
+
+        Returns
+        -------
+        out : ndarray (B, T, D*R)
+        h_n : ndarray (D, B, R)
+        c_n : ndarray (D, B, H) or None
+        cache : object
+            Opaque; hand it to :meth:`backward`.
+        """
+        return self._run_forward(x, lengths, W_ih, W_hh, bias, h0, c0, spec or PLAIN_LSTM, True,
+                                 workspace or NoWorkspace)
+
+    def inference(self, x, lengths, W_ih, W_hh, bias, h0, c0=None, workspace=None,
+                  spec=None):
+        """Forward one layer without caches; returns ``out, h_n, c_n`` (see :meth:`forward`)."""
+        out, h_n, c_n, _ = self._run_forward(x, lengths, W_ih, W_hh, bias, h0, c0,
+                                             spec or PLAIN_LSTM, False, workspace or NoWorkspace)
+        return out, h_n, c_n
+
+    def backward(self, x, lengths, W_ih, W_hh, cache, d_out, d_h_n, d_c_n,
+                 dW_ih, dW_hh, d_bias, workspace=None, grads=None):
+        """Backward one layer; fills ``dW_ih, dW_hh, d_bias``, returns ``dx, d_h0, d_c0``.
+
+        Parameters
+        ----------
+        x, lengths, W_ih, W_hh
+            As given to :meth:`forward`.
+        cache : object
+            As returned by :meth:`forward`.
+        d_out : ndarray (B, T, D*R)
+        d_h_n : ndarray (D, B, R)
+        d_c_n : ndarray (D, B, H) or None
+        dW_ih, dW_hh, d_bias : ndarrays like ``W_ih``, ``W_hh``, ``bias``
+            Written; ``d_bias`` is the gradient w.r.t. ``b_ih``.
+        workspace : Workspace, optional
+        grads : dict, optional
+            Arrays for the gradients of the options, written when the layer has them:
+            ``"bias_hh"`` (D, G*H) for the GRU (for the other cells it equals ``d_bias``),
+            ``"peephole"`` (D, 3, H), ``"W_hr"`` (D, P, H).
+
+        Returns
+        -------
+        dx : ndarray (B, T, I)
+        d_h0 : ndarray (D, B, R)
+        d_c0 : ndarray (D, B, H) or None
+        """
+        kernels = _kernels()
+        gates, h_prev, c_prev, m_store, spec = cache
+        grads = grads or {}
+        code, n_dirs, hidden, rec_size = self._sizes(W_ih, W_hh, spec)
+        ws = workspace or NoWorkspace
+        batch, n_steps, _ = x.shape
+        dtype = x.dtype
+        _, peep, W_hr = _kernel_extras(spec, n_dirs, dtype)
+        proj = W_hr.shape[1] > 0
+        bounds = _chunk_bounds(batch)
+        n_chunks = bounds.shape[0] - 1
+        if d_c_n is None:
+            d_c_n = _empty(dtype, n_dirs, batch, 0)
+        dx = np.empty_like(x)
+        d_h0 = np.empty_like(d_h_n)
+        d_c0 = np.empty_like(d_c_n)
+        d_gates = ws.get("d_gates", gates.shape, dtype)
+        d_rec = ws.get("d_rec", gates.shape, dtype) if spec.cell == "gru" else d_gates
+        dh_store = ws.get("dh_store", (n_dirs, batch, n_steps, rec_size if proj else 0),
+                          dtype)
+        d_bias_hh = grads.get("bias_hh")
+        if d_bias_hh is None or spec.cell != "gru":
+            d_bias_hh = _empty(dtype, n_dirs, 0)
+        d_peep = grads.get("peephole")
+        if d_peep is None or spec.peephole is None:
+            d_peep = np.empty_like(peep)
+        dW_hr = grads.get("W_hr")
+        if dW_hr is None or not proj:
+            dW_hr = np.empty_like(W_hr)
+        packed_ih = _packed(ws, "packed_ih_backward", n_dirs, W_ih.shape[1], x.shape[2], dtype)
+        packed_hh = _packed(ws, "packed_hh_backward", n_dirs, W_hh.shape[1], rec_size, dtype)
+        args = (code, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev, m_store,
+                d_out, d_h_n, d_c_n, dx, d_h0, d_c0, d_gates, d_rec, dh_store)
+        grad_arrays = (dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr)
+        with _blas_guard(spec):
+            if n_chunks == 1:
+                kernels.layer_backward_rows(*args, *grad_arrays, packed_ih, packed_hh, True, 0,
+                                            batch)
+            else:
+                partials = tuple(
+                    ws.get("partial_" + name, (n_chunks,) + like.shape, dtype)
+                    for name, like in zip(("W_ih", "W_hh", "bias", "bias_hh", "peephole",
+                                           "W_hr"), grad_arrays))
+                rows = compiled_address(
+                    kernels.layer_backward_rows,
+                    args + tuple(p[0] for p in partials) + (packed_ih, packed_hh, False, 0, 0))
+                kernels.layer_backward(rows, args, W_ih, W_hh, packed_ih, packed_hh,
+                                       *grad_arrays, *partials, bounds)
+        if not spec.has_cell_state:
+            d_c0 = None
+        return dx, d_h0, d_c0

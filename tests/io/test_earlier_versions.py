@@ -1,0 +1,50 @@
+"""Models saved by an earlier numlstm (before the package took its layered layout) still
+load and predict the same.
+
+The files in ``tests/data`` were written by numlstm 0.1.0.dev0 as it was before the move:
+a fitted bidirectional ``LSTMClassifier`` as a model file and as a plain pickle, and a
+two-layer ``GRU`` as a pickle, with their outputs on fixed inputs.
+"""
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+import numlstm
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+EXPECTED = np.load(DATA / "expected_0.1.0.dev0.npz")
+
+
+def test_model_file_of_an_earlier_version_loads():
+    clf = numlstm.load(DATA / "classifier_0.1.0.dev0.npz")
+    np.testing.assert_array_equal(clf.predict_proba(EXPECTED["X_new"]), EXPECTED["proba"])
+
+
+def test_pickles_of_an_earlier_version_load():
+    # They name the classes by their old modules (numlstm.layers, numlstm.network,
+    # numlstm.optimizers): the old names still resolve.
+    with open(DATA / "classifier_0.1.0.dev0.pkl", "rb") as f:
+        clf = pickle.load(f)
+    np.testing.assert_array_equal(clf.predict_proba(EXPECTED["X_new"]), EXPECTED["proba"])
+    assert type(clf.network_) is numlstm.nn.LSTMNetwork
+    with open(DATA / "gru_0.1.0.dev0.pkl", "rb") as f:
+        layer = pickle.load(f)
+    assert type(layer) is numlstm.GRU
+    out, _ = layer.forward(EXPECTED["X_new"], requires_grad=False)
+    np.testing.assert_array_equal(out, EXPECTED["gru_out"])
+
+
+def test_old_module_names_are_the_new_modules_contents():
+    import numlstm.interop
+    import numlstm.layers
+    import numlstm.network
+    import numlstm.optimizers
+
+    assert numlstm.layers.LSTM is numlstm.LSTM
+    assert numlstm.network.LSTMNetwork is numlstm.nn.network.LSTMNetwork
+    assert numlstm.optimizers.AdamOptimizer is numlstm.training.optimizers.AdamOptimizer
+    assert numlstm.interop.lstm_from_torch is numlstm.io.pytorch.lstm_from_torch
+    # The new modules keep their own names (pickles of new objects name them).
+    assert numlstm.LSTM.__module__ == "numlstm.nn.lstm"

@@ -1,0 +1,123 @@
+"""Calling a compiled numba function through its address (numlstm.kernels.cpu.indirect_call)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from numba import njit, prange
+
+from numlstm.kernels.cpu.indirect_call import call_compiled, compiled_address
+
+
+@njit
+def _scaled_rows(x, out, scale, fail, b0, b1):
+    for b in range(b0, b1):
+        total = 0.0
+        for j in range(x.shape[1]):
+            total += x[b, j]
+        out[b] = scale * total
+    if fail:
+        raise ValueError("the callee failed")
+
+
+@njit
+def _returns_a_value(x):
+    return x.sum()
+
+
+@njit
+def _call_once(address, arguments):
+    call_compiled(address, arguments)
+
+
+@njit(parallel=True)
+def _call_per_chunk(address, x, out, scale, bounds):
+    fail = bounds.shape[0] < 0
+    for chunk in prange(bounds.shape[0] - 1):
+        call_compiled(address, (x, out, scale, fail, bounds[chunk], bounds[chunk + 1]))
+
+
+def test_the_callee_runs_with_the_arguments_given():
+    x = np.arange(12.0).reshape(4, 3)
+    out = np.zeros(4)
+    arguments = (x, out, 2.0, False, 1, 3)
+    _call_once(compiled_address(_scaled_rows, arguments), arguments)
+    np.testing.assert_array_equal(out, [0.0, 2 * 12.0, 2 * 21.0, 0.0])
+
+
+def test_each_thread_calls_its_slice():
+    x = np.random.default_rng(0).standard_normal((10, 7))
+    out = np.full(10, np.nan)
+    address = compiled_address(_scaled_rows, (x, out, 0.5, False, 0, 0))
+    _call_per_chunk(address, x, out, 0.5, np.array([0, 3, 10]))
+    np.testing.assert_allclose(out, 0.5 * x.sum(axis=1), rtol=1e-12)
+
+
+def test_the_address_follows_the_argument_types():
+    x = np.ones((4, 6))
+    out = np.zeros(4)
+    contiguous = compiled_address(_scaled_rows, (x, out, 1.0, False, 0, 4))
+    assert compiled_address(_scaled_rows, (x + 1, out, 3.0, True, 2, 3)) == contiguous
+    strided = x[:, ::2]
+    read_only = x.copy()
+    read_only.flags.writeable = False
+    single = x.astype(np.float32)
+    others = {compiled_address(_scaled_rows, (array, out, 1.0, False, 0, 4))
+              for array in (strided, read_only, single)}
+    assert contiguous not in others and len(others) == 3
+    # Each is a version compiled for its own types: it computes the right thing.
+    for array in (strided, read_only, single):
+        out[:] = 0.0
+        arguments = (array, out, 1.0, False, 0, 4)
+        _call_once(compiled_address(_scaled_rows, arguments), arguments)
+        np.testing.assert_array_equal(out, np.asarray(array, float).sum(axis=1))
+
+
+def test_an_exception_in_the_callee_reaches_the_caller():
+    x = np.ones((2, 2))
+    arguments = (x, np.zeros(2), 1.0, True, 0, 2)
+    with pytest.raises(ValueError, match="the callee failed"):
+        _call_once(compiled_address(_scaled_rows, arguments), arguments)
+
+
+def test_a_callee_that_returns_a_value_is_refused():
+    with pytest.raises(TypeError, match="must return nothing"):
+        compiled_address(_returns_a_value, (np.ones(3),))
+
+
+def test_the_caller_loads_from_the_cache_in_a_new_process(tmp_path):
+    # The caller's cached machine code holds no address: a new process, where the callee
+    # lands elsewhere in memory, loads it and computes the right thing.
+    module = tmp_path / "cached_callers.py"
+    module.write_text(textwrap.dedent("""
+        import numpy as np
+        from numba import njit, prange
+        from numlstm.kernels.cpu.indirect_call import call_compiled, compiled_address
+
+        @njit(cache=True)
+        def rows(x, out, b0, b1):
+            for b in range(b0, b1):
+                out[b] = x[b].sum()
+
+        @njit(parallel=True, cache=True)
+        def per_chunk(address, arguments, bounds):
+            for chunk in prange(bounds.shape[0] - 1):
+                call_compiled(address, arguments + (bounds[chunk], bounds[chunk + 1]))
+
+        x = np.arange(20.0).reshape(5, 4)
+        out = np.zeros(5)
+        per_chunk(compiled_address(rows, (x, out, 0, 0)), (x, out), np.array([0, 2, 5]))
+        assert np.array_equal(out, x.sum(axis=1)), out
+        print(sum(per_chunk.stats.cache_hits.values()), sum(rows.stats.cache_hits.values()))
+    """))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(tmp_path))
+    runs = [subprocess.run([sys.executable, "-c", "import cached_callers"], env=env,
+                           capture_output=True, text=True, timeout=300)
+            for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    assert runs[0].stdout.split() == ["0", "0"]
+    assert runs[1].stdout.split() == ["1", "1"]
