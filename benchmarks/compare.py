@@ -42,6 +42,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.compare
+    import _onnx_reference
+except ImportError:
+    from . import _onnx_reference
+
 
 @dataclass(frozen=True)
 class Config:
@@ -89,6 +94,10 @@ QUICK_CONFIGS = [
     Config(8, 10, 4, 8),
     Config(4, 6, 3, 5, layers=2, bidirectional=True),
 ]
+
+#: Streaming / online inference: one sequence (or two) at a time, short and long calls.
+LATENCY_CONFIGS = [Config(batch, steps, 8, 64) for batch in (1, 2) for steps in (1, 10, 200)]
+QUICK_LATENCY_CONFIGS = [Config(1, 1, 3, 5), Config(2, 10, 3, 5)]
 
 SAMPLE_SECONDS = 0.02  # a sample repeats the call until it lasts about this long
 MAX_INNER = 100
@@ -147,6 +156,8 @@ def parse_args(argv=None):
                              "while other processes load the machine")
     parser.add_argument("--quick", action="store_true",
                         help="tiny configurations and 3 repeats: a smoke test for CI")
+    parser.add_argument("--no-latency", dest="latency", action="store_false",
+                        help="skip the batch-1/batch-2 latency table")
     parser.add_argument("--markdown", action="store_true",
                         help="print the table (and the setup) as markdown")
     args = parser.parse_args(argv)
@@ -155,6 +166,7 @@ def parse_args(argv=None):
         args.repeats = min(args.repeats, 3)
         args.warmup = min(args.warmup, 1)
     args.configs = args.configs or CONFIGS
+    args.latency_configs = QUICK_LATENCY_CONFIGS if args.quick else LATENCY_CONFIGS
     if args.clock == "thread" and args.threads != 1:
         parser.error("--clock thread needs --threads 1 (other threads' work is not counted)")
     if args.repeats < 1 or args.warmup < 0:
@@ -186,8 +198,12 @@ def _sample(fn, number):
 _BLAS_SPIN_SECONDS = 0.3
 
 
-def measure_interleaved(functions, repeats, warmup, stat="median"):
-    """Median (or min) seconds per call of each function, sampling them in turn."""
+def sample_interleaved(functions, repeats, warmup):
+    """``repeats`` samples (seconds per call) of each function, sampling them in turn.
+
+    Sample ``r`` of every function is taken in the same round, so ratios of paired
+    samples cancel slow drifts of the machine's speed.
+    """
     for fn in functions.values():
         for _ in range(warmup):
             fn()
@@ -199,8 +215,39 @@ def measure_interleaved(functions, repeats, warmup, stat="median"):
             names.reverse()
         for name in names:
             samples[name].append(_sample(functions[name], numbers[name]))
-    reduce = statistics.median if stat == "median" else min
-    return {name: reduce(values) for name, values in samples.items()}
+    return samples
+
+
+def _reduce(values, stat):
+    return statistics.median(values) if stat == "median" else min(values)
+
+
+def measure_interleaved(functions, repeats, warmup, stat="median"):
+    """Median (or min) seconds per call of each function, sampling them in turn."""
+    samples = sample_interleaved(functions, repeats, warmup)
+    return {name: _reduce(values, stat) for name, values in samples.items()}
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A speed ratio ``theirs / ours`` with the spread of its paired samples."""
+
+    value: float
+    low: float   # 25th percentile of the paired ratios
+    high: float  # 75th percentile
+
+    @classmethod
+    def of(cls, theirs, ours, stat="median"):
+        paired = [t / o for t, o in zip(theirs, ours)]
+        # The median of the paired ratios, so that it lies inside the range printed
+        # beside it; with --stat min, the ratio of the fastest samples.
+        value = (statistics.median(paired) if stat == "median"
+                 else min(theirs) / min(ours))
+        low, high = np.percentile(paired, [25, 75])
+        return cls(value, float(low), float(high))
+
+    def __format__(self, spec):
+        return f"{self.value:.2f} [{self.low:.2f}-{self.high:.2f}]"
 
 
 def gemm_call(m, k, n):
@@ -263,11 +310,26 @@ def check_agreement(layer, model, torch, x, tolerance):
     return errors[worst]
 
 
-def run_config(numlstm, torch, config, args):
+def onnx_session(layer, config, n_threads, x, tolerance):
+    """ONNX Runtime's twin of ``layer`` (None when not installed), checked to agree on ``x``."""
+    if _onnx_reference.unavailable_reason() is not None:
+        return None
+    model = _onnx_reference.lstm_model(layer.state_dict(), config.inputs, config.hidden,
+                                       config.layers, config.bidirectional)
+    session = _onnx_reference.inference_session(model, n_threads)
+    error = _relative_error(session.run(None, {"x": x})[0],
+                            layer.forward(x, requires_grad=False)[0])
+    if error > tolerance:
+        raise AssertionError(f"numlstm and ONNX Runtime disagree: {error:.2e} > {tolerance:g}")
+    return session
+
+
+def run_config(numlstm, torch, config, args, n_threads):
     layer, model = build_pair(numlstm, torch, config)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((config.batch, config.steps, config.inputs), dtype=np.float32)
     max_error = check_agreement(layer, model, torch, x, args.tolerance)
+    session = onnx_session(layer, config, n_threads, x, args.tolerance)
 
     ones = np.ones((config.batch, config.steps, config.directions * config.hidden),
                    dtype=np.float32)
@@ -291,39 +353,84 @@ def run_config(numlstm, torch, config, args):
         out, _ = model(x_train)
         out.sum().backward()
 
+    functions = {"nl_fwd": numlstm_forward, "torch_fwd": torch_forward,
+                 "nl_train": numlstm_train, "torch_train": torch_train}
+    if session is not None:
+        functions["ort_fwd"] = lambda: session.run(None, {"x": x})
+
     # The matrix product is timed apart, before the libraries: numpy's OpenBLAS workers
     # keep spinning for up to ~0.1 s after a call, and sampled in the same loop they took
     # a core from whichever library ran next (measured: up to 1.6x slower samples).
     gemm, gemm_flops = gemm_call(config.batch, config.inputs + config.hidden,
                                  4 * config.hidden)
-    times = measure_interleaved({"gemm": gemm}, args.repeats, args.warmup, args.stat)
+    gemm_time = measure_interleaved({"gemm": gemm}, args.repeats, args.warmup,
+                                    args.stat)["gemm"]
     time.sleep(_BLAS_SPIN_SECONDS)
-    times.update(measure_interleaved(
-        {"nl_fwd": numlstm_forward, "torch_fwd": torch_forward,
-         "nl_train": numlstm_train, "torch_train": torch_train},
-        args.repeats, args.warmup, args.stat))
+    samples = sample_interleaved(functions, args.repeats, args.warmup)
+    times = {name: _reduce(values, args.stat) for name, values in samples.items()}
     flops = config.forward_flops()
+    row = {
+        "config": config.label,
+        "nl_fwd": times["nl_fwd"], "torch_fwd": times["torch_fwd"],
+        "ort_fwd": times.get("ort_fwd"),
+        "nl_train": times["nl_train"], "torch_train": times["torch_train"],
+        "fwd_ratio": Ratio.of(samples["torch_fwd"], samples["nl_fwd"], args.stat),
+        "train_ratio": Ratio.of(samples["torch_train"], samples["nl_train"], args.stat),
+        "ort_ratio": (Ratio.of(samples["ort_fwd"], samples["nl_fwd"], args.stat)
+                      if session is not None else None),
+        "fwd_gflops": flops / times["nl_fwd"] / 1e9,
+        "train_gflops": 3 * flops / times["nl_train"] / 1e9,
+        "gemm_gflops": gemm_flops / gemm_time / 1e9,
+        "gemm_flops": gemm_flops,
+        "max_error": max_error,
+    }
+    row["fwd_pct"] = 100 * row["fwd_gflops"] / row["gemm_gflops"]
+    row["train_pct"] = 100 * row["train_gflops"] / row["gemm_gflops"]
+    return row
+
+
+def run_latency(numlstm, torch, config, args, n_threads):
+    """Inference latency of one small call (streaming use): numlstm, torch, ONNX Runtime."""
+    layer, model = build_pair(numlstm, torch, config)
+    x = np.random.default_rng(1).standard_normal(
+        (config.batch, config.steps, config.inputs), dtype=np.float32)
+    check_agreement(layer, model, torch, x, args.tolerance)
+    session = onnx_session(layer, config, n_threads, x, args.tolerance)
+    x_torch = torch.from_numpy(x)
+
+    def torch_forward():
+        with torch.no_grad():
+            model(x_torch)
+
+    functions = {"nl_fwd": lambda: layer.forward(x, requires_grad=False),
+                 "torch_fwd": torch_forward}
+    if session is not None:
+        functions["ort_fwd"] = lambda: session.run(None, {"x": x})
+    samples = sample_interleaved(functions, args.repeats, args.warmup)
+    times = {name: _reduce(values, args.stat) for name, values in samples.items()}
     return {
         "config": config.label,
         "nl_fwd": times["nl_fwd"], "torch_fwd": times["torch_fwd"],
-        "nl_train": times["nl_train"], "torch_train": times["torch_train"],
-        "fwd_gflops": flops / times["nl_fwd"] / 1e9,
-        "train_gflops": 3 * flops / times["nl_train"] / 1e9,
-        "gemm_gflops": gemm_flops / times["gemm"] / 1e9,
-        "gemm_flops": gemm_flops,
-        "max_error": max_error,
+        "ort_fwd": times.get("ort_fwd"),
+        "fwd_ratio": Ratio.of(samples["torch_fwd"], samples["nl_fwd"], args.stat),
+        "ort_ratio": (Ratio.of(samples["ort_fwd"], samples["nl_fwd"], args.stat)
+                      if session is not None else None),
     }
 
 
 # -------------------------------------------------------------------------- reporting
+#: (title, key, format) of the throughput table; ratios print "median [25%-75%]" of the
+#: paired samples' ratios.
 COLUMNS = [
     ("config (B,T,I,H)", "config", "{}"),
     ("numlstm fwd ms", "nl_fwd", "ms"),
     ("torch fwd ms", "torch_fwd", "ms"),
-    ("fwd torch/numlstm", "fwd_ratio", "{:.2f}"),
+    ("ORT fwd ms", "ort_fwd", "ms"),
+    ("fwd torch/numlstm", "fwd_ratio", "{}"),
+    ("fwd ORT/numlstm", "ort_ratio", "{}"),
     ("numlstm train ms", "nl_train", "ms"),
     ("torch train ms", "torch_train", "ms"),
-    ("train torch/numlstm", "train_ratio", "{:.2f}"),
+    ("train torch/numlstm", "train_ratio", "{}"),
     ("numlstm fwd GFLOP/s", "fwd_gflops", "{:.1f}"),
     ("numlstm train GFLOP/s", "train_gflops", "{:.1f}"),
     ("GEMM GFLOP/s", "gemm_gflops", "{:.1f}"),
@@ -332,26 +439,34 @@ COLUMNS = [
     ("max rel diff vs torch", "max_error", "{:.1e}"),
 ]
 
+LATENCY_COLUMNS = [
+    ("config (B,T,I,H)", "config", "{}"),
+    ("numlstm us", "nl_fwd", "us"),
+    ("torch us", "torch_fwd", "us"),
+    ("ORT us", "ort_fwd", "us"),
+    ("torch/numlstm", "fwd_ratio", "{}"),
+    ("ORT/numlstm", "ort_ratio", "{}"),
+]
 
-def _cells(row):
-    row = dict(row)
-    row["fwd_ratio"] = row["torch_fwd"] / row["nl_fwd"]
-    row["train_ratio"] = row["torch_train"] / row["nl_train"]
-    row["fwd_pct"] = 100 * row["fwd_gflops"] / row["gemm_gflops"]
-    row["train_pct"] = 100 * row["train_gflops"] / row["gemm_gflops"]
+
+def _cells(row, columns):
     cells = []
-    for _, key, fmt in COLUMNS:
-        value = row[key]
-        if fmt == "ms":
+    for _, key, fmt in columns:
+        value = row.get(key)
+        if value is None:
+            cells.append("-")
+        elif fmt == "ms":
             cells.append(f"{value * 1e3:.3g}" if value < 0.01 else f"{value * 1e3:.1f}")
+        elif fmt == "us":
+            cells.append(f"{value * 1e6:.1f}")
         else:
             cells.append(fmt.format(value))
     return cells
 
 
-def format_table(rows, markdown):
-    header = [title for title, _, _ in COLUMNS]
-    body = [_cells(row) for row in rows]
+def format_table(rows, markdown, columns=COLUMNS):
+    header = [title for title, _, _ in columns]
+    body = [_cells(row, columns) for row in rows]
     if markdown:
         lines = ["| " + " | ".join(header) + " |",
                  "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
@@ -376,6 +491,36 @@ def _cpu_model():
     return platform.processor() or platform.machine()
 
 
+def _vector_units():
+    """The CPU's widest vector extensions and cache sizes, as this kernel reports them."""
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    isa = [name for name in ("avx512f", "avx512_bf16", "amx_tile", "avx2", "fma")
+           if name in flags]
+    caches = []
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    for index in sorted(os.listdir(base)) if os.path.isdir(base) else ():
+        try:
+            with open(f"{base}/{index}/level") as f:
+                level = f.read().strip()
+            with open(f"{base}/{index}/type") as f:
+                kind = f.read().strip()
+            with open(f"{base}/{index}/size") as f:
+                size = f.read().strip()
+        except OSError:
+            continue
+        if kind != "Instruction":
+            caches.append(f"L{level}{'d' if kind == 'Data' else ''} {size}")
+    return f"{' '.join(isa) or 'unknown'}; caches {', '.join(caches) or 'unknown'}"
+
+
 def _load_average():
     try:
         return "/".join(f"{v:.1f}" for v in os.getloadavg())
@@ -389,6 +534,7 @@ def environment_lines(numlstm, numba, torch, n_threads, peak_gemm, args, load_be
     lines = [
         f"CPU: {_cpu_model()}, {os.cpu_count()} logical cores; load average (1/5/15 min) "
         f"{load_before} before, {_load_average()} after (other processes skew timings)",
+        f"vector units: {_vector_units()}",
         f"threads: numba {numba.get_num_threads()} (layer {numba.threading_layer()}), "
         f"torch {torch.get_num_threads()}, numpy GEMM {n_threads}",
         f"versions: numlstm {numlstm.__version__}, numba {numba.__version__}, "
@@ -419,6 +565,16 @@ def environment_lines(numlstm, numba, torch, n_threads, peak_gemm, args, load_be
     lines.append("env: " + ", ".join(f"{k}={v}" for k, v in openblas_vars.items()) + note)
     lines.append(f"peak numpy float32 GEMM: {peak_gemm[1]:.1f} GFLOP/s at "
                  f"{peak_gemm[0]}^3")
+    reason = _onnx_reference.unavailable_reason()
+    if reason is None:
+        import onnxruntime
+        lines.append(f"ONNX Runtime {onnxruntime.__version__}: CPU provider, {n_threads} "
+                     f"intra-op threads, spinning off, opset {_onnx_reference.OPSET} graph "
+                     f"of ONNX LSTM operators")
+    else:
+        lines.append(reason)
+    lines.append("ratios: other library's time / numlstm's (above 1: numlstm faster), "
+                 "with the 25%-75% range of the ratios of paired samples in brackets")
     lines.append(f"clock: {'CPU time of the calling thread' if args.clock == 'thread' else 'wall'}")
     lines.append(f"timing: {args.stat} of {args.repeats} samples after {args.warmup} warm-up "
                  f"calls, samples of ~{SAMPLE_SECONDS * 1e3:.0f} ms; outputs and gradients "
@@ -449,12 +605,19 @@ def main(argv=None):
                                        args.warmup, args.stat))
         for config in args.configs:
             try:
-                rows.append(run_config(numlstm, torch, config, args))
+                rows.append(run_config(numlstm, torch, config, args, n_threads))
             except AssertionError as exc:
                 print(f"{config.label}: {exc}", file=sys.stderr)
                 return 1
             if not args.markdown:
                 print(f"  done {config.label}", file=sys.stderr, flush=True)
+        latency_rows = []
+        for config in args.latency_configs if args.latency else ():
+            try:
+                latency_rows.append(run_latency(numlstm, torch, config, args, n_threads))
+            except AssertionError as exc:
+                print(f"{config.label}: {exc}", file=sys.stderr)
+                return 1
 
     lines = environment_lines(numlstm, numba, torch, n_threads, peak, args, load_before)
     starved = [row["config"] for row in rows  # tiny products are legitimately slow
@@ -472,6 +635,11 @@ def main(argv=None):
         print("\n".join(lines))
         print()
     print(format_table(rows, args.markdown))
+    if latency_rows:
+        print()
+        print("Latency of one inference call (streaming use), microseconds:")
+        print()
+        print(format_table(latency_rows, args.markdown, LATENCY_COLUMNS))
     return 0
 
 
