@@ -362,7 +362,7 @@ class RecurrentLayer:
     def _check_lengths(self, lengths, batch, n_steps):
         """Validated ``lengths`` as int64 and whether any sequence is shorter than ``x``."""
         if lengths is None:
-            return _constant(("full", n_steps), (batch,), np.dtype(np.int64)), False
+            return self._full_lengths(batch, n_steps), False
         lengths = np.asarray(lengths)
         if lengths.ndim != 1 or lengths.shape[0] != batch:
             raise ValueError(f"lengths must have shape ({batch},), got {lengths.shape}")
@@ -374,6 +374,11 @@ class RecurrentLayer:
             raise ValueError(f"lengths must lie in [1, {n_steps}] (the number of steps of "
                              f"x), got values in [{shortest}, {longest}]")
         return np.ascontiguousarray(lengths, dtype=np.int64), bool(shortest < n_steps)
+
+    @staticmethod
+    def _full_lengths(batch, n_steps):
+        """The ``lengths`` of a batch without padding (cached; read-only by contract)."""
+        return _constant(("full", n_steps), (batch,), np.dtype(np.int64))
 
     def _state_sizes(self):
         """Size of each state per layer and direction: ``(R,)`` or ``(R, H)``."""
@@ -493,6 +498,26 @@ class RecurrentLayer:
             {"layers": layers, "lengths": lengths, "shape": x.shape, "given_state": given}
             if requires_grad else None)
         return inp, finals
+
+    def stream(self, batch_size=1, states=None):
+        """A :class:`~numlstm.nn.streaming.Stream` that feeds this network a few steps
+        at a time, keeping its state between calls (online inference).
+
+        Parameters
+        ----------
+        batch_size : int, default=1
+            Number of sequences fed side by side.
+        states : tuple of array-likes, optional
+            Initial states, as :meth:`forward_states` takes them; zeros when omitted.
+
+        Returns
+        -------
+        Stream
+            Call it with chunks of shape (batch_size, time, input_size).
+        """
+        from .streaming import Stream
+
+        return Stream(self, batch_size, states)
 
     def backward_states(self, d_out, d_states=None):
         """Backpropagate through the last forward pass, with the state gradients as a tuple.
