@@ -1,0 +1,59 @@
+"""Latency of small inference calls: streaming / online use, one or two sequences at a time.
+
+``forward`` on a whole short call against :class:`numlstm.nn.streaming.Stream` feeding the
+same steps, and ONNX Runtime's ``LSTM`` operator on the same weights where ``onnxruntime``
+is installed (asv skips it otherwise). Sizes are ``(batch, time, input, hidden)``.
+"""
+
+import numpy as np
+
+from ._configs import make_layer
+from ._onnx_reference import inference_session, lstm_model, unavailable_reason
+
+#: Batch 1 and 2, one step, ten steps and a long call, on a small model.
+LATENCY_SIZES = [(batch, steps, 8, 64) for batch in (1, 2) for steps in (1, 10, 200)]
+
+
+class _Latency:
+    params = [LATENCY_SIZES]
+    param_names = ["size"]
+
+    def setup(self, size):
+        batch, steps, n_inputs, _ = size
+        self.layer = make_layer(size, "float32")
+        self.x = np.random.default_rng(0).standard_normal(
+            (batch, steps, n_inputs)).astype(np.float32)
+
+
+class Latency(_Latency):
+    """numlstm: ``forward(x, requires_grad=False)`` and a stream's call on the same steps."""
+
+    def setup(self, size):
+        super().setup(size)
+        self.stream = self.layer.stream(batch_size=size[0])
+        self.layer.forward(self.x, requires_grad=False)  # compile / load the kernels
+        self.stream(self.x)
+
+    def time_forward(self, size):
+        self.layer.forward(self.x, requires_grad=False)
+
+    def time_stream(self, size):
+        self.stream(self.x)
+
+
+class LatencyOnnxRuntime(_Latency):
+    """ONNX Runtime's CPU ``LSTM`` operator on numlstm's weights (2 threads, no spinning)."""
+
+    def setup(self, size):
+        reason = unavailable_reason()
+        if reason is not None:
+            raise NotImplementedError(reason)  # asv: skipped
+        import numba
+
+        super().setup(size)
+        model = lstm_model(self.layer.state_dict(), size[2], size[3])
+        self.session = inference_session(model, numba.get_num_threads())
+        self.session.run(None, {"x": self.x})
+
+    def time_forward(self, size):
+        self.session.run(None, {"x": self.x})
