@@ -8,7 +8,7 @@ is installed (asv skips it otherwise). Sizes are ``(batch, time, input, hidden)`
 import numpy as np
 
 from ._configs import make_layer
-from ._onnx_reference import inference_session, lstm_model, unavailable_reason
+from ._onnx_reference import inference_session, unavailable_reason
 
 #: Batch 1 and 2, one step, ten steps and a long call, on a small model.
 LATENCY_SIZES = [(batch, steps, 8, 64) for batch in (1, 2) for steps in (1, 10, 200)]
@@ -51,8 +51,7 @@ class LatencyOnnxRuntime(_Latency):
         import numba
 
         super().setup(size)
-        model = lstm_model(self.layer.state_dict(), size[2], size[3])
-        self.session = inference_session(model, numba.get_num_threads())
+        self.session = inference_session(self.layer, numba.get_num_threads())
         self.session.run(None, {"x": self.x})
 
     def time_forward(self, size):

@@ -314,9 +314,7 @@ def onnx_session(layer, config, n_threads, x, tolerance):
     """ONNX Runtime's twin of ``layer`` (None when not installed), checked to agree on ``x``."""
     if _onnx_reference.unavailable_reason() is not None:
         return None
-    model = _onnx_reference.lstm_model(layer.state_dict(), config.inputs, config.hidden,
-                                       config.layers, config.bidirectional)
-    session = _onnx_reference.inference_session(model, n_threads)
+    session = _onnx_reference.inference_session(layer, n_threads)
     error = _relative_error(session.run(None, {"x": x})[0],
                             layer.forward(x, requires_grad=False)[0])
     if error > tolerance:
@@ -569,8 +567,8 @@ def environment_lines(numlstm, numba, torch, n_threads, peak_gemm, args, load_be
     if reason is None:
         import onnxruntime
         lines.append(f"ONNX Runtime {onnxruntime.__version__}: CPU provider, {n_threads} "
-                     f"intra-op threads, spinning off, opset {_onnx_reference.OPSET} graph "
-                     f"of ONNX LSTM operators")
+                     f"intra-op threads, spinning off, numlstm.to_onnx's graph (opset "
+                     f"{_onnx_reference.opset()}, ONNX LSTM operators)")
     else:
         lines.append(reason)
     lines.append("ratios: other library's time / numlstm's (above 1: numlstm faster), "

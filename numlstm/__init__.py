@@ -12,7 +12,7 @@ Each folder of the package is one layer and imports only from the layers below i
   dispatch point choosing CPU or CUDA (:mod:`numlstm.nn.backend`);
 * :mod:`numlstm.training` -- optimizers and the trainers that run a fit's steps;
 * :class:`LSTMRegressor`, :class:`LSTMClassifier` (:mod:`numlstm.estimators`);
-* :mod:`numlstm.io` -- model files and PyTorch interop;
+* :mod:`numlstm.io` -- model files, PyTorch interop and export to ONNX;
 * the faces: :mod:`numlstm.datasets` (synthetic sequence tasks), :mod:`numlstm.plotting`,
   :mod:`numlstm.dask` (blocked prediction over Dask arrays).
 """
@@ -20,7 +20,7 @@ Each folder of the package is one layer and imports only from the layers below i
 from . import _moved, datasets
 from ._version import __version__
 from .estimators import LSTMClassifier, LSTMRegressor, TrainingDivergedError
-from .io import ModelFileError, load, save
+from .io import ModelFileError, load, save, to_onnx
 from .nn import GRU, LSTM, RNN
 from .plotting import plot_learning_curve
 
@@ -28,4 +28,4 @@ _moved.install()
 
 __all__ = ["GRU", "LSTM", "LSTMClassifier", "LSTMRegressor", "ModelFileError", "RNN",
            "TrainingDivergedError", "datasets", "load", "plot_learning_curve", "save",
-           "__version__"]
+           "to_onnx", "__version__"]
