@@ -2,7 +2,6 @@
 
 import hashlib
 import os
-import pickle
 import sys
 import time
 import warnings
@@ -18,13 +17,15 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._utils.files import atomic_write
+from .._utils.array_container import ModelFileError
 from .._utils.memory import available_memory as _available_memory
 from .._utils.memory import format_bytes as _gib
 from ..training.trainer import make_trainer, take_batch
 from .._utils.validation import check_n_features, check_sequences, valid_steps_mask
 from ..nn import GRU, LSTM, RNN
 from ..nn import LSTMNetwork
+from ..training.checkpoints import read_checkpoint, write_checkpoint
+from ..training.errors import TrainingDivergedError
 from ..training.optimizers import AdamOptimizer, SGDOptimizer
 
 __all__ = ["BaseLSTM", "TrainingDivergedError", "load_checkpoint"]
@@ -54,8 +55,6 @@ _PREDICT_CHUNK = 65536
 _PREDICT_MEMORY = 64 * 2**20
 #: Share of the available memory that one fit may plan to use.
 _MEMORY_FRACTION = 0.8
-#: Version of the checkpoint file layout.
-_CHECKPOINT_FORMAT = 1
 #: Hyper-parameters that may differ between the fit that wrote a checkpoint and the fit
 #: that resumes from it.
 _RESUMABLE_PARAMS = frozenset({"max_iter", "verbose", "checkpoint", "checkpoint_every",
@@ -63,48 +62,20 @@ _RESUMABLE_PARAMS = frozenset({"max_iter", "verbose", "checkpoint", "checkpoint_
                                "max_fun"})
 
 
-class TrainingDivergedError(FloatingPointError, ValueError):
-    """Raised when the training loss, a gradient or the weights become NaN or infinite.
-
-    A subclass of both :class:`FloatingPointError` and :class:`ValueError`.
-    Every mini-batch step is checked (loss, gradient norm, and the weights
-    after the update), so the error comes on the step where the first
-    non-finite value appears. Training stops there and the estimator stays
-    fitted and usable with the last finite weights: those of the last step
-    whose loss and gradient were finite (the weights that produced the
-    non-finite value, or the update that did, are discarded). ``n_iter_``
-    and ``loss_curve_`` count the completed epochs.
-    The optimizer state is dropped, so a following ``partial_fit`` or
-    ``warm_start`` fit starts a fresh optimizer with the current
-    ``learning_rate_init``.
-
-    Attributes
-    ----------
-    epoch : int
-        Epoch (1-based, counted over all fit calls) where it happened.
-    step : int
-        Mini-batch (1-based, within that epoch) where it happened; for
-        ``solver="lbfgs"`` the number of loss evaluations.
-    """
-
-    def __init__(self, message="", epoch=None, step=None):
-        super().__init__(message)
-        self.epoch = epoch
-        self.step = step
-
-
-def _atomic_pickle(obj, path):
-    """Pickle ``obj`` to ``path`` atomically (see :func:`numlstm._utils.files.atomic_write`)."""
-    atomic_write(path, lambda f: pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL))
-
-
 def _read_checkpoint(path):
-    with open(path, "rb") as f:
-        payload = pickle.load(f)
-    if not isinstance(payload, dict) or payload.get("numlstm_checkpoint") != _CHECKPOINT_FORMAT:
-        raise ValueError(f"{os.fspath(path)!r} is not a numlstm checkpoint file (or was "
-                         "written by an incompatible version).")
-    return payload
+    """The checkpoint at ``path`` (see :func:`numlstm.training.checkpoints.read_checkpoint`)."""
+    return read_checkpoint(path)
+
+
+def _estimator_class(name):
+    """The numlstm estimator class called ``name`` (a checkpoint names its class)."""
+    todo = [BaseLSTM]
+    while todo:
+        cls = todo.pop()
+        if cls.__name__ == name and cls.__module__.startswith("numlstm."):
+            return cls
+        todo.extend(cls.__subclasses__())
+    raise ModelFileError(f"the checkpoint holds an unknown estimator class {name!r}")
 
 
 def load_checkpoint(path):
@@ -118,15 +89,28 @@ def load_checkpoint(path):
     Parameters
     ----------
     path : str or os.PathLike
-        A file written through the ``checkpoint`` parameter. Checkpoints are
-        pickles: load only files you trust.
+        A file written through the ``checkpoint`` parameter. Checkpoints hold
+        arrays and JSON only (the format of :func:`numlstm.save`), so loading
+        one cannot run code.
 
     Returns
     -------
     estimator : LSTMRegressor or LSTMClassifier
+
+    Raises
+    ------
+    ModelFileError
+        When the file is truncated, damaged, not a checkpoint, or a pickled
+        checkpoint of an earlier numlstm version (refused without reading it).
     """
     payload = _read_checkpoint(path)
-    est = payload["estimator_class"](**payload["params"])
+    cls = _estimator_class(payload["class"])
+    known = cls().get_params(deep=False)
+    unknown = sorted(set(payload["params"]) - set(known))
+    if unknown:
+        raise ModelFileError(f"the checkpoint {os.fspath(path)!r} has parameters {unknown} "
+                             f"that {cls.__name__} does not know")
+    est = cls(**payload["params"])
     est.__dict__.update(payload["state"])
     est._drop_fit_state()
     return est
@@ -464,10 +448,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _write_checkpoint(self, fingerprint):
         names = set(self.get_params(deep=False))
         state = {k: v for k, v in self.__dict__.items() if k not in names}
-        payload = {"numlstm_checkpoint": _CHECKPOINT_FORMAT, "estimator_class": type(self),
-                   "params": self.get_params(deep=False), "fingerprint": fingerprint,
-                   "state": state}
-        _atomic_pickle(payload, self.checkpoint)
+        state.pop("_best_params", None)
+        write_checkpoint(self.checkpoint, class_name=type(self).__name__,
+                         params=self.get_params(deep=False), state=state,
+                         fingerprint=fingerprint)
 
     def _maybe_checkpoint(self, fingerprint, trainer=None, force=False):
         if self.checkpoint is None:
@@ -486,10 +470,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         fit_state = payload["state"].get("_fit_state")
         if fit_state is None or fit_state.get("finished"):
             return None  # a finished fit (or partial_fit's): a new fit overwrites it
-        if payload["estimator_class"] is not type(self):
+        if payload["class"] != type(self).__name__:
             raise ValueError(
                 f"checkpoint={os.fspath(path)!r} was written by "
-                f"{payload['estimator_class'].__name__}, not {type(self).__name__}. Delete "
+                f"{payload['class']}, not {type(self).__name__}. Delete "
                 "it or choose another checkpoint path."
             )
         mine, theirs = self.get_params(deep=False), payload["params"]
