@@ -22,6 +22,7 @@ Reading checks every array's digest; a damaged, truncated or foreign file raises
 :class:`~numlstm.ModelFileError` before anything is resumed.
 """
 
+import hashlib
 import re
 
 import numpy as np
@@ -32,7 +33,8 @@ from .._version import __version__
 from .network_codec import NetworkDecoder, NetworkEncoder
 from .optimizers import AdamOptimizer, SGDOptimizer
 
-__all__ = ["CHECKPOINT_FORMAT_VERSION", "read_checkpoint", "write_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT_VERSION", "data_fingerprint", "read_checkpoint", "same_param",
+           "write_checkpoint"]
 
 #: Version of the checkpoint layout written by :func:`write_checkpoint` (1 was pickle).
 CHECKPOINT_FORMAT_VERSION = 2
@@ -173,3 +175,34 @@ def _read(f, what):
                   "state": {key: decoder.value(value) for key, value in state.items()}}
     decoder.check_all_used()
     return checkpoint
+
+
+def data_fingerprint(X3, lengths, Y):
+    """SHA-256 of the training data (``X3``, ``lengths`` or None, ``Y`` as trained on),
+    dtypes and shapes included."""
+    digest = hashlib.sha256()
+    for arr in (X3, lengths, Y):
+        if arr is None:
+            digest.update(b"none")
+            continue
+        arr = np.ascontiguousarray(arr)
+        digest.update(f"{arr.dtype.str}{arr.shape}".encode())
+        digest.update(memoryview(arr).cast("B"))
+    return digest.hexdigest()
+
+
+def same_param(a, b):
+    """Whether two hyper-parameter values are the same (for resuming a checkpoint)."""
+    if isinstance(a, (np.random.RandomState, np.random.Generator)) or isinstance(
+            b, (np.random.RandomState, np.random.Generator)):
+        return type(a) is type(b)  # the generator's state itself is in the checkpoint
+    for x in (a, b):
+        if isinstance(x, type) or isinstance(x, np.dtype):
+            try:
+                return np.dtype(a) == np.dtype(b)
+            except TypeError:
+                return False
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return a is b

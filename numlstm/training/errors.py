@@ -1,6 +1,6 @@
 """The error a fit raises when training diverges."""
 
-__all__ = ["TrainingDivergedError"]
+__all__ = ["TrainingDivergedError", "diverged"]
 
 
 class TrainingDivergedError(FloatingPointError, ValueError):
@@ -31,3 +31,20 @@ class TrainingDivergedError(FloatingPointError, ValueError):
         super().__init__(message)
         self.epoch = epoch
         self.step = step
+
+
+def diverged(epoch, step, what, *, learning_rate_init, clip_grad_norm, n_iter):
+    """The :class:`TrainingDivergedError` of a non-finite ``what`` (loss, gradient or
+    weights) at mini-batch ``step`` of ``epoch`` (``epoch=None``: loss evaluation
+    ``step`` of L-BFGS), with the advice that fits the settings."""
+    where = (f"at loss evaluation {step} of L-BFGS" if epoch is None
+             else f"at mini-batch {step} of epoch {epoch}")
+    return TrainingDivergedError(
+        f"Training diverged: the {what} became NaN or infinite {where}. "
+        f"The learning rate is probably too large: try a smaller learning_rate_init "
+        f"(currently {learning_rate_init:g})"
+        + ("" if clip_grad_norm is not None else " or set clip_grad_norm")
+        + f". Training stopped; the estimator keeps the last finite weights "
+        f"(n_iter_={n_iter} completed epochs).",
+        epoch=epoch, step=step,
+    )
