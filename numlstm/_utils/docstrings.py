@@ -114,7 +114,8 @@ checkpoint : str, os.PathLike or None, default=None
     overwritten by a new fit. ``partial_fit`` saves too but never
     resumes; :func:`numlstm.estimators.load_checkpoint` reads any
     checkpoint back. Use one path per model (not a shared path in
-    ``GridSearchCV``). Checkpoints are pickles: load only trusted files.
+    ``GridSearchCV``). Checkpoints hold arrays and JSON (the format of
+    :func:`numlstm.save`), never code; a damaged one raises ModelFileError.
 checkpoint_every : int, default=1
     Epochs ("lbfgs": iterations) between two checkpoint saves.
 cell : {"lstm", "gru", "rnn"}, default="lstm"

@@ -1,30 +1,30 @@
-"""Shared training machinery of :class:`LSTMRegressor` and :class:`LSTMClassifier`."""
+"""What :class:`LSTMRegressor` and :class:`LSTMClassifier` share: parameters and their
+validation, the scikit-learn protocol, and the glue that hands a fit to
+:mod:`numlstm.training` (the loops, checkpoints and memory planning live there)."""
 
-import hashlib
 import os
-import pickle
-import sys
-import time
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.optimize
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._utils.files import atomic_write
+from .._utils.array_container import ModelFileError
 from .._utils.memory import available_memory as _available_memory
-from .._utils.memory import format_bytes as _gib
-from ..training.trainer import make_trainer, take_batch
 from .._utils.validation import check_n_features, check_sequences, valid_steps_mask
 from ..nn import GRU, LSTM, RNN
 from ..nn import LSTMNetwork
+from ..training.checkpoints import (data_fingerprint, read_checkpoint, same_param,
+                                    write_checkpoint)
+from ..training import lbfgs, stochastic
+from ..training.errors import TrainingDivergedError, diverged
+from ..training.memory import check_fit_memory
+from ..training.trainer import take_batch
 from ..training.optimizers import AdamOptimizer, SGDOptimizer
 
 __all__ = ["BaseLSTM", "TrainingDivergedError", "load_checkpoint"]
@@ -54,8 +54,6 @@ _PREDICT_CHUNK = 65536
 _PREDICT_MEMORY = 64 * 2**20
 #: Share of the available memory that one fit may plan to use.
 _MEMORY_FRACTION = 0.8
-#: Version of the checkpoint file layout.
-_CHECKPOINT_FORMAT = 1
 #: Hyper-parameters that may differ between the fit that wrote a checkpoint and the fit
 #: that resumes from it.
 _RESUMABLE_PARAMS = frozenset({"max_iter", "verbose", "checkpoint", "checkpoint_every",
@@ -63,48 +61,20 @@ _RESUMABLE_PARAMS = frozenset({"max_iter", "verbose", "checkpoint", "checkpoint_
                                "max_fun"})
 
 
-class TrainingDivergedError(FloatingPointError, ValueError):
-    """Raised when the training loss, a gradient or the weights become NaN or infinite.
-
-    A subclass of both :class:`FloatingPointError` and :class:`ValueError`.
-    Every mini-batch step is checked (loss, gradient norm, and the weights
-    after the update), so the error comes on the step where the first
-    non-finite value appears. Training stops there and the estimator stays
-    fitted and usable with the last finite weights: those of the last step
-    whose loss and gradient were finite (the weights that produced the
-    non-finite value, or the update that did, are discarded). ``n_iter_``
-    and ``loss_curve_`` count the completed epochs.
-    The optimizer state is dropped, so a following ``partial_fit`` or
-    ``warm_start`` fit starts a fresh optimizer with the current
-    ``learning_rate_init``.
-
-    Attributes
-    ----------
-    epoch : int
-        Epoch (1-based, counted over all fit calls) where it happened.
-    step : int
-        Mini-batch (1-based, within that epoch) where it happened; for
-        ``solver="lbfgs"`` the number of loss evaluations.
-    """
-
-    def __init__(self, message="", epoch=None, step=None):
-        super().__init__(message)
-        self.epoch = epoch
-        self.step = step
-
-
-def _atomic_pickle(obj, path):
-    """Pickle ``obj`` to ``path`` atomically (see :func:`numlstm._utils.files.atomic_write`)."""
-    atomic_write(path, lambda f: pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL))
-
-
 def _read_checkpoint(path):
-    with open(path, "rb") as f:
-        payload = pickle.load(f)
-    if not isinstance(payload, dict) or payload.get("numlstm_checkpoint") != _CHECKPOINT_FORMAT:
-        raise ValueError(f"{os.fspath(path)!r} is not a numlstm checkpoint file (or was "
-                         "written by an incompatible version).")
-    return payload
+    """The checkpoint at ``path`` (see :func:`numlstm.training.checkpoints.read_checkpoint`)."""
+    return read_checkpoint(path)
+
+
+def _estimator_class(name):
+    """The numlstm estimator class called ``name`` (a checkpoint names its class)."""
+    todo = [BaseLSTM]
+    while todo:
+        cls = todo.pop()
+        if cls.__name__ == name and cls.__module__.startswith("numlstm."):
+            return cls
+        todo.extend(cls.__subclasses__())
+    raise ModelFileError(f"the checkpoint holds an unknown estimator class {name!r}")
 
 
 def load_checkpoint(path):
@@ -118,15 +88,28 @@ def load_checkpoint(path):
     Parameters
     ----------
     path : str or os.PathLike
-        A file written through the ``checkpoint`` parameter. Checkpoints are
-        pickles: load only files you trust.
+        A file written through the ``checkpoint`` parameter. Checkpoints hold
+        arrays and JSON only (the format of :func:`numlstm.save`), so loading
+        one cannot run code.
 
     Returns
     -------
     estimator : LSTMRegressor or LSTMClassifier
+
+    Raises
+    ------
+    ModelFileError
+        When the file is truncated, damaged, not a checkpoint, or a pickled
+        checkpoint of an earlier numlstm version (refused without reading it).
     """
     payload = _read_checkpoint(path)
-    est = payload["estimator_class"](**payload["params"])
+    cls = _estimator_class(payload["class"])
+    known = cls().get_params(deep=False)
+    unknown = sorted(set(payload["params"]) - set(known))
+    if unknown:
+        raise ModelFileError(f"the checkpoint {os.fspath(path)!r} has parameters {unknown} "
+                             f"that {cls.__name__} does not know")
+    est = cls(**payload["params"])
     est.__dict__.update(payload["state"])
     est._drop_fit_state()
     return est
@@ -411,63 +394,26 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     # ------------------------------------------------------------- memory
     def _check_fit_memory(self, x_shape, n_outputs):
-        """Raise MemoryError, before allocating, when a fit cannot fit in memory.
-
-        Counts the weights and their companions (gradient, optimizer moments, copies
-        kept for divergence and interruption), the activations of one mini-batch
-        (the whole training set for "lbfgs") that the backward pass keeps, and the
-        standardised copy of the data.
-        """
-        n_samples, n_timesteps, n_features = x_shape
-        item = self._dtype.itemsize
-        H, L = self.hidden_size, self.num_layers
-        D = 2 if self.bidirectional else 1
-        # Closed forms (no loop over layers: num_layers may be absurdly large).
-        # Per layer: weights D * 4H * (n_in + H + 2); per sequence and timestep, the
-        # gates and their gradients (4H each), h_prev and c_prev, the output, the input
-        # gradient.
-        n_params = (D * n_outputs * H + n_outputs + D * 4 * H * (n_features + H + 2)
-                    + (L - 1) * D * 4 * H * (D * H + H + 2))
-        activations = (L * (D * 10 * H + D * H) + n_features + (L - 1) * D * H)
-        if self.solver == "lbfgs":
-            batch = n_samples
-            per_param = 6 * item + 30 * 8  # L-BFGS-B keeps ~2*10 float64 vectors and more
-        else:
-            batch = n_samples if self.batch_size == "auto" and n_samples < 64 else (
-                64 if self.batch_size == "auto" else min(self.batch_size, n_samples))
-            per_param = 8 * item + 8  # params, grad, 2 moments, copies; float64 init draw
-        need = (n_params * per_param + batch * n_timesteps * activations * item
-                + n_samples * n_timesteps * n_features * (item + 16))
-        available = _available_memory()
-        if available is not None and need > _MEMORY_FRACTION * available:
-            raise MemoryError(
-                f"This fit needs about {_gib(need)} of memory ({n_params} weights with "
-                f"hidden_size={H}, num_layers={L}, and the activations of batches of "
-                f"{batch} sequences of {n_timesteps} steps), but only {_gib(available)} "
-                "is available. Reduce hidden_size, num_layers or batch_size, or use "
-                "shorter sequences."
-            )
+        """Raise MemoryError, before allocating, when a fit cannot fit in memory (see
+        :func:`numlstm.training.memory.check_fit_memory`)."""
+        check_fit_memory(x_shape, n_outputs, hidden_size=self.hidden_size,
+                         num_layers=self.num_layers, bidirectional=self.bidirectional,
+                         solver=self.solver, batch_size=self.batch_size,
+                         itemsize=self._dtype.itemsize, available=_available_memory(),
+                         fraction=_MEMORY_FRACTION)
 
     # -------------------------------------------------------- checkpoints
     def _data_fingerprint(self, X3, lengths, Y):
         """SHA-256 of the validated training data (X as float64, targets as trained on)."""
-        digest = hashlib.sha256()
-        for arr in (X3, lengths, np.asarray(Y, dtype=self._dtype)):
-            if arr is None:
-                digest.update(b"none")
-                continue
-            arr = np.ascontiguousarray(arr)
-            digest.update(f"{arr.dtype.str}{arr.shape}".encode())
-            digest.update(memoryview(arr).cast("B"))
-        return digest.hexdigest()
+        return data_fingerprint(X3, lengths, np.asarray(Y, dtype=self._dtype))
 
     def _write_checkpoint(self, fingerprint):
         names = set(self.get_params(deep=False))
         state = {k: v for k, v in self.__dict__.items() if k not in names}
-        payload = {"numlstm_checkpoint": _CHECKPOINT_FORMAT, "estimator_class": type(self),
-                   "params": self.get_params(deep=False), "fingerprint": fingerprint,
-                   "state": state}
-        _atomic_pickle(payload, self.checkpoint)
+        state.pop("_best_params", None)
+        write_checkpoint(self.checkpoint, class_name=type(self).__name__,
+                         params=self.get_params(deep=False), state=state,
+                         fingerprint=fingerprint)
 
     def _maybe_checkpoint(self, fingerprint, trainer=None, force=False):
         if self.checkpoint is None:
@@ -486,15 +432,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         fit_state = payload["state"].get("_fit_state")
         if fit_state is None or fit_state.get("finished"):
             return None  # a finished fit (or partial_fit's): a new fit overwrites it
-        if payload["estimator_class"] is not type(self):
+        if payload["class"] != type(self).__name__:
             raise ValueError(
                 f"checkpoint={os.fspath(path)!r} was written by "
-                f"{payload['estimator_class'].__name__}, not {type(self).__name__}. Delete "
+                f"{payload['class']}, not {type(self).__name__}. Delete "
                 "it or choose another checkpoint path."
             )
         mine, theirs = self.get_params(deep=False), payload["params"]
         changed = sorted(name for name in mine if name not in _RESUMABLE_PARAMS
-                         and not _same_param(mine[name], theirs.get(name)))
+                         and not same_param(mine[name], theirs.get(name)))
         if changed:
             raise ValueError(
                 f"checkpoint={os.fspath(path)!r} holds an unfinished fit with different "
@@ -548,45 +494,21 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             )
         lstm.dropout = float(self.dropout)
 
-    def _batch(self, Xs, Y, lengths, idx):
-        return take_batch(Xs, Y, lengths, idx)
-
-    def _progress_bar(self, total, initial):
-        """A tqdm progress bar over epochs when ``verbose``, tqdm is installed and the
-        output is a terminal; None otherwise (one printed line per epoch then)."""
-        if not self.verbose:
-            return None
-        try:
-            interactive = sys.stdout.isatty()
-        except (AttributeError, ValueError):
-            interactive = False
-        if not interactive:
-            return None
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            return None
-        return tqdm(total=total, initial=initial, unit="epoch", file=sys.stdout,
-                    desc=type(self).__name__, dynamic_ncols=True)
-
     def _fit_stochastic(self, Xs, Y, lengths, *, incremental, resume=False,
                         fingerprint=None):
         net = self.network_
-        params = net.params
         early_stopping = self.early_stopping and not incremental
         if resume:
             state = self._fit_state
         else:
             if not incremental or not hasattr(self, "_optimizer"):
                 if self.solver == "sgd":
-                    self._optimizer = SGDOptimizer(params, self.learning_rate_init,
+                    self._optimizer = SGDOptimizer(net.params, self.learning_rate_init,
                                                    self.momentum, self.nesterovs_momentum)
                 else:
-                    self._optimizer = AdamOptimizer(params, self.learning_rate_init,
+                    self._optimizer = AdamOptimizer(net.params, self.learning_rate_init,
                                                     self.beta_1, self.beta_2, self.epsilon)
-            # What a resumed fit needs besides the fitted attributes; saved in checkpoints.
-            state = {"start_iter": self.n_iter_, "split": None, "best_params": None,
-                     "best_loss": np.inf, "finished": False, "stopped": False}
+            state = stochastic.new_fit_state(self.n_iter_)
             if early_stopping:
                 state["split"] = self._split_validation(Y)
                 if self.validation_scores_ is None:
@@ -595,12 +517,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 state["best_params"] = net.get_flat_params()
             if not incremental:
                 self._fit_state = state
-        n_samples = Xs.shape[0]
+        validation = None
         if early_stopping:
             train_idx, val_idx = state["split"]
-            X_val, Y_val, l_val = self._batch(Xs, Y, lengths, val_idx)
+            validation = take_batch(Xs, Y, lengths, val_idx)
         else:
-            train_idx = np.arange(n_samples)
+            train_idx = np.arange(Xs.shape[0])
         n_train = train_idx.shape[0]
         if self.batch_size == "auto":
             batch_size = min(64, n_train)
@@ -609,124 +531,22 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 warnings.warn(f"Got batch_size={self.batch_size} larger than the "
                               f"{n_train} training samples; clipping it to {n_train}.")
             batch_size = min(self.batch_size, n_train)
-
         steps_per_epoch = -(-n_train // batch_size)
-        max_iter = self._max_iter(steps_per_epoch)
-        patience = self._n_iter_no_change(steps_per_epoch)
-        done = self.n_iter_ - state["start_iter"]
-        n_epochs = 1 if incremental else max(0, max_iter - done)
-        if state["finished"]:
-            n_epochs = 0
-        rng = self._random_state
-        # The trainer runs the optimizer steps where the layers run (host arrays, or
-        # device arrays for the whole call with device="cuda"); it also keeps the weights
-        # of the last finite step, which the estimator keeps if training diverges.
-        trainer = make_trainer(net, self._optimizer, Xs, Y, lengths, alpha=self.alpha,
-                               clip_grad_norm=self.clip_grad_norm)
-        bar = None if incremental else self._progress_bar(done + n_epochs, done)
-        try:
-            for _ in range(n_epochs):
-                start = time.perf_counter()
-                epoch = self.n_iter_ + 1
-                order = rng.permutation(train_idx) if self.shuffle else train_idx
-                total = 0.0
-                for step, batch in enumerate(gen_batches(n_train, batch_size), 1):
-                    idx = order[batch]
-                    loss, problem = trainer.step(idx)
-                    if problem is not None:
-                        self._diverged(epoch, step, problem)
-                    total += loss * idx.shape[0]
-                self.n_iter_ += 1
-                self.t_ += n_train
-                self.loss_ = total / n_train
-                self.loss_curve_.append(self.loss_)
-                val_score = None
-                if early_stopping:
-                    trainer.sync_to_host()  # the validation score reads the host weights
-                    val_score = self._validation_score(X_val, Y_val, l_val)
-                elif self.loss_ < state["best_loss"]:
-                    state["best_loss"] = self.loss_
-                    state["best_params"] = trainer.snapshot()
-                self._update_no_improvement_count(val_score, state)
-                self._optimizer.iteration_ends(self.t_)
-                self._report_epoch(bar, val_score, time.perf_counter() - start)
-                if incremental:
-                    break
-                if self._no_improvement_count > patience:
-                    if early_stopping:
-                        msg = (f"Validation score did not improve more than tol={self.tol} "
-                               f"for {patience} consecutive epochs.")
-                    else:
-                        msg = (f"Training loss did not improve more than tol={self.tol} for "
-                               f"{patience} consecutive epochs.")
-                    decays = state.get("decays", 0)
-                    if self.learning_rate == "adaptive" and decays < _ADAPTIVE_DECAYS:
-                        state["decays"] = decays + 1
-                        self._decay_learning_rate(state, msg, bar, trainer)
-                    elif self._optimizer.trigger_stopping(
-                            msg, self.verbose and bar is None):
-                        if bar is not None:
-                            bar.write(msg + " Stopping.")
-                        state["stopped"] = True
-                        break
-                    self._no_improvement_count = 0
-                if self.n_iter_ - state["start_iter"] < max_iter:
-                    self._maybe_checkpoint(fingerprint, trainer)
-        except KeyboardInterrupt:
-            completed = self.n_iter_ - state["start_iter"]
-            if not incremental and completed > 0 and state["best_params"] is not None:
-                trainer.load(state["best_params"])
-            if self.verbose:
-                print(f"Training interrupted during epoch {self.n_iter_ + 1}; keeping the "
-                      f"best weights so far ({completed} epoch(s) completed in this call, "
-                      f"n_iter_={self.n_iter_}).", flush=True)
-            raise
-        finally:
-            # The fitted estimator holds host NumPy weights, whatever happened.
-            trainer.sync_to_host()
-            if bar is not None:
-                bar.close()
-        if incremental:
-            self._maybe_checkpoint(fingerprint)
-            return
-        state["finished"] = True
-        self._maybe_checkpoint(fingerprint, force=True)
-        if not state["stopped"]:
-            warnings.warn(
-                f"Stochastic optimizer: maximum iterations ({max_iter}) reached and the "
-                "optimization hasn't converged yet.", ConvergenceWarning,
-            )
-        if state["best_params"] is not None:
-            # the epoch with the best validation score (early_stopping) or the lowest
-            # training loss
-            trainer.load(state["best_params"])
-            trainer.sync_to_host()
-
-    def _decay_learning_rate(self, state, msg, bar, trainer):
-        """learning_rate="adaptive": divide the step size, go back to the best weights."""
-        optimizer = self._optimizer
-        optimizer.learning_rate_init /= _ADAPTIVE_FACTOR
-        optimizer.learning_rate /= _ADAPTIVE_FACTOR
-        if state["best_params"] is not None:
-            trainer.load(state["best_params"])
-        if self.verbose:
-            msg += (f" Dividing the learning rate by {_ADAPTIVE_FACTOR:g} (to "
-                    f"{optimizer.learning_rate_init:g}) and going on from the best epoch.")
-            if bar is not None:
-                bar.write(msg)
-            else:
-                print(msg, flush=True)
-
-    def _report_epoch(self, bar, val_score, seconds):
-        if not self.verbose:
-            return
-        shown = "n/a" if val_score is None else f"{val_score:.6f}"
-        if bar is not None:
-            bar.set_postfix(loss=f"{self.loss_:.6f}", validation=shown, refresh=False)
-            bar.update(1)
-        else:
-            print(f"Epoch {self.n_iter_}: loss = {self.loss_:.6f}, validation score = "
-                  f"{shown}, {seconds:.2f} s", flush=True)
+        config = stochastic.StochasticConfig(
+            batch_size=batch_size, max_iter=self._max_iter(steps_per_epoch),
+            patience=self._n_iter_no_change(steps_per_epoch), shuffle=self.shuffle,
+            tol=self.tol, early_stopping=early_stopping, incremental=incremental,
+            adaptive=self.learning_rate == "adaptive", adaptive_factor=_ADAPTIVE_FACTOR,
+            adaptive_decays=_ADAPTIVE_DECAYS, alpha=self.alpha,
+            clip_grad_norm=self.clip_grad_norm, verbose=self.verbose,
+            name=type(self).__name__)
+        callbacks = stochastic.StochasticCallbacks(
+            validation_score=self._validation_score,
+            checkpoint=lambda trainer, force: self._maybe_checkpoint(fingerprint, trainer,
+                                                                     force),
+            diverged=self._diverged)
+        stochastic.run_stochastic(self, Xs, Y, lengths, train_idx, validation, state,
+                                  self._random_state, config, callbacks)
 
     def _split_validation(self, Y):
         n_samples = Y.shape[0]
@@ -745,127 +565,25 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         except ValueError:  # classes too small to stratify
             return train_test_split(idx, test_size=n_val, random_state=self._random_state)
 
-    def _update_no_improvement_count(self, val_score, state):
-        if val_score is not None:
-            self.validation_scores_.append(val_score)
-            if val_score < self.best_validation_score_ + self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if val_score > self.best_validation_score_:
-                self.best_validation_score_ = val_score
-                state["best_params"] = self.network_.get_flat_params()
-        else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-        self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
-
     def _diverged(self, epoch, step, what):
-        where = (f"at loss evaluation {step} of L-BFGS" if epoch is None
-                 else f"at mini-batch {step} of epoch {epoch}")
-        raise TrainingDivergedError(
-            f"Training diverged: the {what} became NaN or infinite {where}. "
-            f"The learning rate is probably too large: try a smaller learning_rate_init "
-            f"(currently {self.learning_rate_init:g})"
-            + ("" if self.clip_grad_norm is not None else " or set clip_grad_norm")
-            + f". Training stopped; the estimator keeps the last finite weights "
-            f"(n_iter_={self.n_iter_} completed epochs).",
-            epoch=epoch, step=step,
-        )
+        return diverged(epoch, step, what, learning_rate_init=self.learning_rate_init,
+                        clip_grad_norm=self.clip_grad_norm, n_iter=self.n_iter_)
 
     def _fit_lbfgs(self, Xs, Y, lengths, *, resume=False, fingerprint=None):
-        net = self.network_
         if resume:
             state = self._fit_state
         else:
-            state = {"start_iter": self.n_iter_, "finished": False}
+            state = lbfgs.new_fit_state(self.n_iter_)
             self._fit_state = state
-        remaining = self._max_iter() - (self.n_iter_ - state["start_iter"])
-        if state["finished"] or remaining <= 0:
-            return
-        x0 = net.get_flat_params().astype(np.float64)
-        best = {"loss": np.inf, "params": x0.copy()}
-        evaluations = [0]
-        run_start = self.n_iter_
-
-        def loss_grad(w):
-            net.set_flat_params(w)
-            loss = net.loss_and_gradient(Xs, Y, lengths, alpha=self.alpha)
-            grad = net.get_flat_grads().astype(np.float64)
-            evaluations[0] += 1
-            if not (np.isfinite(loss) and np.isfinite(grad).all()):
-                # Let the line search back off from a step that overflowed.
-                return np.finfo(np.float64).max, np.zeros_like(w)
-            if loss < best["loss"]:
-                best["loss"], best["params"] = loss, w.copy()
-            return loss, grad
-
-        def callback(intermediate_result):
-            self.loss_curve_.append(float(intermediate_result.fun))
-            self.n_iter_ += 1
-            if self.verbose:
-                now = time.perf_counter()
-                print(f"Iteration {self.n_iter_ - run_start}: loss = "
-                      f"{intermediate_result.fun:.6f}, validation score = n/a, "
-                      f"{now - last[0]:.2f} s", flush=True)
-                last[0] = now
-            if self.checkpoint is not None and self.n_iter_ % self.checkpoint_every == 0:
-                current = net.get_flat_params()
-                net.set_flat_params(intermediate_result.x)
-                self._write_checkpoint(fingerprint)
-                net.set_flat_params(current)
-
-        start = time.perf_counter()
-        last = [start]
-        n_before = len(self.loss_curve_)
-        try:
-            result = scipy.optimize.minimize(
-                loss_grad, x0, method="L-BFGS-B", jac=True, callback=callback,
-                options={"maxiter": remaining, "maxfun": self.max_fun, "gtol": self.tol},
-            )
-        except KeyboardInterrupt:
-            net.set_flat_params(best["params"])
-            self.t_ += evaluations[0] * Xs.shape[0]
-            if np.isfinite(best["loss"]):
-                self.loss_ = float(best["loss"])
-                self.best_loss_ = min(self.best_loss_, self.loss_)
-            if self.verbose:
-                print(f"Training interrupted after {self.n_iter_ - run_start} L-BFGS "
-                      "iterations; keeping the best weights so far.", flush=True)
-            raise
-        if not np.isfinite(best["loss"]):
-            net.set_flat_params(x0)
-            del self.loss_curve_[n_before:]
-            self.n_iter_ = run_start
-            raise TrainingDivergedError(
-                "Training diverged: the loss was NaN or infinite at every point L-BFGS "
-                "evaluated. The estimator keeps the weights it had before this call.",
-                step=evaluations[0],
-            )
-        params = result.x if np.isfinite(result.fun) and result.fun <= best["loss"] else best[
-            "params"]
-        net.set_flat_params(params)
-        if not net.all_finite():
-            net.set_flat_params(best["params"])
-        self.n_iter_ = run_start + max(int(result.nit), 1)
-        self.t_ += evaluations[0] * Xs.shape[0]
-        self.loss_ = float(min(result.fun, best["loss"]))
-        if len(self.loss_curve_) == n_before:
-            self.loss_curve_.append(self.loss_)
-        self.best_loss_ = min(self.best_loss_, self.loss_)
-        state["finished"] = True
-        self._maybe_checkpoint(fingerprint, force=True)
-        if self.verbose:
-            print(f"L-BFGS finished: {result.nit} iterations, loss = {self.loss_:.6f}, "
-                  f"{time.perf_counter() - start:.2f} s", flush=True)
-        if result.status != 0:
-            warnings.warn(
-                f"lbfgs failed to converge after {result.nit} iterations "
-                f"(status={result.status}): {result.message}. Increase max_iter or "
-                "max_fun, or scale the data.", ConvergenceWarning,
-            )
+        checkpoint = None
+        if self.checkpoint is not None:
+            checkpoint = lambda force: self._maybe_checkpoint(fingerprint,  # noqa: E731
+                                                              force=force)
+        config = lbfgs.LBFGSConfig(max_iter=self._max_iter(), max_fun=self.max_fun,
+                                   tol=self.tol, alpha=self.alpha, verbose=self.verbose,
+                                   checkpoint_every=self.checkpoint_every,
+                                   checkpoint=checkpoint)
+        lbfgs.run_lbfgs(self, Xs, Y, lengths, state, config)
 
     # ------------------------------------------------------------------- tags
     def __sklearn_tags__(self):
@@ -894,20 +612,3 @@ _NOT_APPLICABLE_CHECKS = {
     "check_n_features_in_after_fitting": _TWO_D_REASON,
     "check_estimators_partial_fit_n_features": _TWO_D_REASON,
 }
-
-
-def _same_param(a, b):
-    """Whether two hyper-parameter values are the same (for resuming a checkpoint)."""
-    if isinstance(a, (np.random.RandomState, np.random.Generator)) or isinstance(
-            b, (np.random.RandomState, np.random.Generator)):
-        return type(a) is type(b)  # the generator's state itself is in the checkpoint
-    for x in (a, b):
-        if isinstance(x, type) or isinstance(x, np.dtype):
-            try:
-                return np.dtype(a) == np.dtype(b)
-            except TypeError:
-                return False
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):
-        return a is b

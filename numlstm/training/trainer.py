@@ -1,6 +1,6 @@
 """The one place that chooses how a stochastic fit runs its optimizer steps (host or device).
 
-An estimator's training loop (:meth:`numlstm.estimators._base.BaseLSTM._fit_stochastic`)
+The training loop (:func:`numlstm.training.stochastic.run_stochastic`)
 decides *which* rows make a step, when an epoch ends, which weights to keep and when to
 stop; a trainer does the step itself. :func:`make_trainer` returns
 

@@ -435,7 +435,7 @@ def test_crash_while_writing_keeps_the_previous_file(tmp_path, monkeypatch, two_
     assert same_bits(load(path).predict(X_TEST), old.predict(X_TEST))
 
     for target in ("fsync", "replace"):
-        monkeypatch.setattr(nio.os, target, lambda *a, **k: (_ for _ in ()).throw(Crash()))
+        monkeypatch.setattr(os, target, lambda *a, **k: (_ for _ in ()).throw(Crash()))
         with pytest.raises(Crash):
             save(new, path)
         monkeypatch.undo()
@@ -456,8 +456,8 @@ def test_killed_process_leaves_only_a_temporary_file(tmp_path, monkeypatch, two_
     def die(*args, **kwargs):
         raise SystemExit("killed")  # propagates like a fatal signal
 
-    monkeypatch.setattr(nio.os, "replace", die)
-    monkeypatch.setattr(nio.os, "unlink", lambda p: None)  # no clean-up either
+    monkeypatch.setattr(os, "replace", die)
+    monkeypatch.setattr(os, "unlink", lambda p: None)  # no clean-up either
     with pytest.raises(SystemExit):
         save(new, path)
     monkeypatch.undo()

@@ -3,7 +3,6 @@
 import hashlib
 import io
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from numlstm.datasets import make_adding_problem
 from numlstm.estimators import LSTMClassifier, LSTMRegressor, load_checkpoint
 from numlstm.estimators import _base
 from numlstm.nn.network import LSTMNetwork
+from numlstm.training.checkpoints import read_checkpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -182,22 +182,21 @@ def test_checkpoint_written_atomically(tmp_path, monkeypatch):
 
     def replace(src, dst):
         replaced.append((src, dst))
-        with open(src, "rb") as f:  # complete before it takes the checkpoint's name
-            pickle.load(f)
+        read_checkpoint(src)  # complete before it takes the checkpoint's name
         real_replace(src, dst)
 
-    monkeypatch.setattr(_base.os, "replace", replace)
-    real_dump = pickle.dump
-    dumps = [0]
+    monkeypatch.setattr(os, "replace", replace)
+    real_savez = np.savez
+    saves = [0]
 
-    def failing_dump(obj, f, protocol=None):
-        dumps[0] += 1
-        if dumps[0] == 3:
+    def failing_savez(f, **arrays):
+        saves[0] += 1
+        if saves[0] == 3:
             f.write(b"partial garbage")
             raise OSError("No space left on device")
-        real_dump(obj, f, protocol=protocol)
+        real_savez(f, **arrays)
 
-    monkeypatch.setattr(_base.pickle, "dump", failing_dump)
+    monkeypatch.setattr(np, "savez", failing_savez)
     est = LSTMRegressor(**PARAMS, checkpoint=path)
     with pytest.raises(OSError, match="No space"):
         est.fit(X, Y)
