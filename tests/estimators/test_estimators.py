@@ -13,6 +13,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from helpers import central_difference_gradient
 from numlstm.datasets import make_adding_problem
 from numlstm.estimators import LSTMClassifier, LSTMRegressor, TrainingDivergedError
 from numlstm import LSTM
@@ -79,17 +80,14 @@ def test_network_gradient_matches_finite_differences(loss, sequence_output, bidi
         Y = rng.normal(size=shape)
     net.loss_and_gradient(X, Y, lengths, alpha=0.3)
     grad = net.get_flat_grads()
-    p0 = net.get_flat_params()
-    numeric = np.empty_like(p0)
-    for i in range(p0.size):
-        values = []
-        for step in (1e-6, -1e-6):
-            p = p0.copy()
-            p[i] += step
-            net.set_flat_params(p)
-            values.append(net.loss_and_gradient(X, Y, lengths, alpha=0.3))
-        numeric[i] = (values[0] - values[1]) / 2e-6
-    net.set_flat_params(p0)
+    flat_params = net.get_flat_params()
+
+    def loss():
+        net.set_flat_params(flat_params)
+        return net.loss_and_gradient(X, Y, lengths, alpha=0.3)
+
+    numeric = central_difference_gradient(loss, flat_params, eps=1e-6)
+    net.set_flat_params(flat_params)
     np.testing.assert_allclose(grad, numeric, atol=1e-7)
 
 

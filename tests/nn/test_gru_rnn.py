@@ -7,8 +7,10 @@ import numba
 import numpy as np
 import pytest
 
-from numlstm import GRU, RNN
+from helpers import (assert_gradients_close, check_gradient_by_finite_differences,
+                     random_problem, sample_indices)
 from lstm_reference import cell_backward, cell_forward
+from numlstm import GRU, RNN
 
 CELLS = ["gru", "rnn_tanh", "rnn_relu"]
 
@@ -22,19 +24,12 @@ def make_layer(cell, I, H, L=1, bidirectional=False, dtype=np.float64, **kw):
 
 def problem(cell, B, T, I, H, L, bidirectional, ragged, seed=0, scale=0.7):
     rng = np.random.default_rng(seed)
-    D = 2 if bidirectional else 1
     layer = make_layer(cell, I, H, L, bidirectional, random_state=seed)
     # Larger-than-default weights so that the gates leave their linear regime.
-    layer.load_state_dict({k: rng.uniform(-scale, scale, v.shape)
-                           for k, v in layer.state_dict().items()})
-    x = rng.standard_normal((B, T, I))
-    h0 = 0.5 * rng.standard_normal((L * D, B, H))
-    lengths = rng.integers(1, T + 1, size=B) if ragged else None
-    if ragged:
-        lengths[0] = T
-    d_out = rng.standard_normal((B, T, D * H))
-    d_h_n = rng.standard_normal((L * D, B, H))
-    return layer, x, h0, lengths, d_out, d_h_n
+    drawn = random_problem(layer, B, T, rng, weight_scale=scale,
+                           lengths="random" if ragged else None)
+    (h0,), (d_h_n,) = drawn.initial_states, drawn.d_final_states
+    return layer, drawn.x, h0, drawn.lengths, drawn.d_out, d_h_n
 
 
 # (batch, time, input, hidden, layers, bidirectional, ragged)
@@ -58,9 +53,7 @@ def test_matches_reference(cell, case):
     np.testing.assert_allclose(out, ref_out, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(h_n, ref_h, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dx, ref_dx, rtol=1e-10, atol=1e-11)
-    assert set(grads) == set(ref_grads)
-    for k in ref_grads:
-        np.testing.assert_allclose(grads[k], ref_grads[k], rtol=1e-10, atol=1e-11, err_msg=k)
+    assert_gradients_close(grads, ref_grads, rtol=1e-10, atol=1e-11)
     # Inference path: same outputs.
     out2, h2 = layer.forward(x, h0, lengths=lengths, requires_grad=False)
     np.testing.assert_array_equal(out2, out)
@@ -76,42 +69,18 @@ def test_gradients_finite_differences(cell):
         x = x * 0.5
     rng = np.random.default_rng(1)
 
-    def loss(x_, h0_):
-        out, h_n = layer.forward(x_, h0_, lengths=lengths, requires_grad=False)
+    def loss():
+        out, h_n = layer.forward(x, h0, lengths=lengths, requires_grad=False)
         return float(np.sum(d_out * out) + np.sum(d_h_n * h_n))
 
     layer.forward(x, h0, lengths=lengths)
     grads, dx = layer.backward(d_out, d_h_n)
     grads = {k: np.array(v) for k, v in grads.items()}
-    eps = 1e-6
-
-    def check(value, analytic, perturb, name):
-        fd = (perturb(eps) - perturb(-eps)) / (2 * eps)
-        assert abs(fd - analytic) <= 1e-7 + 1e-6 * abs(fd), (name, fd, analytic)
-
     for name, p in layer.parameters().items():
-        for j in rng.choice(p.size, size=min(p.size, 4), replace=False):
-            idx = np.unravel_index(j, p.shape)
-            orig = p[idx]
-
-            def perturb(e, p=p, idx=idx, orig=orig):
-                p[idx] = orig + e
-                try:
-                    return loss(x, h0)
-                finally:
-                    p[idx] = orig
-
-            check(p, grads[name][idx], perturb, name)
+        check_gradient_by_finite_differences(loss, p, grads[name], name,
+                                             sample_indices(rng, p, 4))
     for name, arr, g in (("x", x, dx), ("h0", h0, grads["h0"])):
-        for j in rng.choice(arr.size, size=6, replace=False):
-            idx = np.unravel_index(j, arr.shape)
-
-            def perturb(e, arr=arr, idx=idx, name=name):
-                a = arr.copy()
-                a[idx] += e
-                return loss(a, h0) if name == "x" else loss(x, a)
-
-            check(arr, g[idx], perturb, name)
+        check_gradient_by_finite_differences(loss, arr, g, name, sample_indices(rng, arr, 6))
     for b, n in enumerate(lengths):
         assert np.all(dx[b, n:] == 0.0)
 

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="torch is only used to cross-check numlstm")
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
 
+from helpers import (assert_runs_close, copy_weights_to_torch, random_problem,  # noqa: E402
+                     run_numlstm_layer, run_torch_module)
 from numlstm import GRU, RNN  # noqa: E402
 
 torch.set_num_threads(1)
@@ -31,67 +32,25 @@ def case_id(c):
                                           "st" if c[7] else "")
 
 
-def torch_run(module, x, h0, lengths, d_out, d_h_n, dtype):
-    xt = torch.tensor(x, dtype=dtype, requires_grad=True)
-    ht = torch.tensor(h0, dtype=dtype, requires_grad=True) if h0 is not None else None
-    if lengths is not None:
-        packed = pack_padded_sequence(xt, torch.tensor(lengths), batch_first=True,
-                                      enforce_sorted=False)
-        out_p, hn = module(packed, ht)
-        out, _ = pad_packed_sequence(out_p, batch_first=True, total_length=x.shape[1])
-    else:
-        out, hn = module(xt, ht)
-    loss = ((out * torch.tensor(d_out, dtype=dtype)).sum()
-            + (hn * torch.tensor(d_h_n, dtype=dtype)).sum())
-    module.zero_grad()
-    loss.backward()
-    grads = {k: v.grad.numpy().copy() for k, v in module.named_parameters()}
-    if h0 is not None:
-        grads["h0"] = ht.grad.numpy().copy()
-    return out.detach().numpy(), hn.detach().numpy(), grads, xt.grad.numpy()
-
-
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-5)],
                          ids=["float64", "float32"])
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 @pytest.mark.parametrize("cell", list(MODULES))
 def test_matches_torch(cell, case, dtype, tol):
     B, T, I, H, L, bidir, lengths, with_state = case
-    D = 2 if bidir else 1
     rng = np.random.default_rng(B + 10 * T + 100 * H)
     tdtype = torch.float64 if dtype == np.float64 else torch.float32
     make, module_cls, module_kw = MODULES[cell]
     module = module_cls(I, H, num_layers=L, bidirectional=bidir, batch_first=True,
                         dtype=tdtype, **module_kw)
     layer = make(I, H, num_layers=L, bidirectional=bidir, dtype=dtype, random_state=0)
-    t_sd = module.state_dict()
-    sd = layer.state_dict()
-    assert list(sd) == list(t_sd)
-    for k in t_sd:
-        assert sd[k].shape == tuple(t_sd[k].shape), k
-    module.load_state_dict({k: torch.tensor(v) for k, v in sd.items()})
+    copy_weights_to_torch(layer, module)
     layer.load_state_dict({k: v for k, v in module.state_dict().items()})  # tensors too
 
-    x = rng.standard_normal((B, T, I)).astype(dtype)
-    h0 = (0.5 * rng.standard_normal((L * D, B, H))).astype(dtype) if with_state else None
-    lengths = None if lengths is None else np.array(lengths)
-    d_out = rng.standard_normal((B, T, D * H)).astype(dtype)
-    d_h_n = rng.standard_normal((L * D, B, H)).astype(dtype)
-
-    out, h_n = layer.forward(x, h0, lengths=lengths)
-    grads, dx = layer.backward(d_out, d_h_n)
-    t_out, t_h, t_grads, t_dx = torch_run(module, x, h0, lengths, d_out, d_h_n, tdtype)
-
-    def close(a, b, name):
-        assert np.asarray(a).dtype == dtype, name
-        np.testing.assert_allclose(a, b, rtol=tol, atol=tol, err_msg=name)
-
-    close(out, t_out, "out")
-    close(h_n, t_h, "h_n")
-    close(dx, t_dx, "dx")
-    assert set(grads) == set(t_grads)
-    for k in t_grads:
-        close(grads[k], t_grads[k], k)
+    problem = random_problem(layer, B, T, rng, initial_states=with_state, lengths=lengths,
+                             dtype=dtype)
+    assert_runs_close(run_numlstm_layer(layer, problem), run_torch_module(module, problem),
+                      tol, tol, dtype)
 
 
 @pytest.mark.parametrize("cell", list(MODULES))

@@ -1,10 +1,13 @@
 """numlstm.LSTM forward/backward against the plain-NumPy reference (tests/lstm_reference.py)."""
 
+import functools
+
 import numba
 import numpy as np
 import pytest
 
 import lstm_reference as ref
+from helpers import assert_close, assert_gradients_close, random_reference_problem
 from numlstm import LSTM
 
 RTOL = 1e-10
@@ -28,22 +31,8 @@ def case_id(c):
                                           "rag" if c[6] else "", "st" if c[7] else "")
 
 
-def make_problem(B, T, I, H, L, bidir, ragged, with_state, seed):
-    rng = np.random.default_rng(seed)
-    D = 2 if bidir else 1
-    params = ref.init_params(I, H, L, bidir, rng=rng, scale=0.6)
-    x = rng.standard_normal((B, T, I))
-    h0 = rng.standard_normal((L * D, B, H)) * 0.5 if with_state else None
-    c0 = rng.standard_normal((L * D, B, H)) * 0.5 if with_state else None
-    lengths = None
-    if ragged:
-        lengths = rng.integers(1, T + 1, size=B)
-        lengths[0] = 1
-        lengths[-1] = T
-    d_out = rng.standard_normal((B, T, D * H))
-    d_h_n = rng.standard_normal((L * D, B, H))
-    d_c_n = rng.standard_normal((L * D, B, H))
-    return params, x, h0, c0, lengths, d_out, d_h_n, d_c_n
+# ragged batches: a one-step sequence first, a full-length one last
+make_problem = functools.partial(random_reference_problem, longest_first=False)
 
 
 def make_layer(params, dtype=np.float64, **kw):
@@ -54,9 +43,7 @@ def make_layer(params, dtype=np.float64, **kw):
 
 
 def check_close(actual, desired, name, rtol=RTOL, atol=ATOL):
-    actual = np.asarray(actual)
-    assert actual.shape == np.shape(desired), (name, actual.shape, np.shape(desired))
-    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=atol, err_msg=name)
+    assert_close(actual, desired, rtol, atol, name)
 
 
 @pytest.mark.parametrize("grad_mode", ["all", "d_out_only", "d_h_n_only"])
@@ -83,10 +70,8 @@ def test_forward_backward_matches_reference(case, grad_mode):
         grads, dx = layer.backward(np.zeros_like(d_out), d_h_n=d_h_n)
         r_grads, r_dx = ref.lstm_backward(params, cache, np.zeros_like(d_out), d_h_n)
     check_close(dx, r_dx, "dx")
-    expected_keys = set(params) | ({"h0", "c0"} if h0 is not None else set())
-    assert set(grads) == expected_keys
-    for k in expected_keys:
-        check_close(grads[k], r_grads[k], k)
+    assert set(grads) == set(params) | ({"h0", "c0"} if h0 is not None else set())
+    assert_gradients_close(grads, r_grads, RTOL, ATOL)
 
 
 def test_h0_without_c0_and_c0_without_h0():

@@ -10,6 +10,7 @@ import numba
 import numpy as np
 import pytest
 
+from helpers import check_gradient_by_finite_differences, random_problem, sample_indices
 from numlstm import LSTM
 
 OPTIONS = {"proj": dict(proj_size=2), "peephole": dict(peephole=True),
@@ -19,21 +20,12 @@ OPTIONS = {"proj": dict(proj_size=2), "peephole": dict(peephole=True),
 def problem(options, B, T, I, H, L, bidirectional, ragged, seed=0, scale=0.7,
             dtype=np.float64):
     rng = np.random.default_rng(seed)
-    D = 2 if bidirectional else 1
     layer = LSTM(I, H, num_layers=L, bidirectional=bidirectional, dtype=dtype,
                  random_state=seed, **options)
-    layer.load_state_dict({k: rng.uniform(-scale, scale, v.shape)
-                           for k, v in layer.state_dict().items()})
-    R = layer.state_size
-    x = rng.standard_normal((B, T, I))
-    h0 = 0.5 * rng.standard_normal((L * D, B, R))
-    c0 = 0.5 * rng.standard_normal((L * D, B, H))
-    lengths = rng.integers(1, T + 1, size=B) if ragged else None
-    if ragged:
-        lengths[0] = T
-    grads_in = (rng.standard_normal((B, T, D * R)), rng.standard_normal((L * D, B, R)),
-                rng.standard_normal((L * D, B, H)))
-    return layer, x, h0, c0, lengths, grads_in
+    drawn = random_problem(layer, B, T, rng, weight_scale=scale,
+                           lengths="random" if ragged else None)
+    h0, c0 = drawn.initial_states
+    return layer, drawn.x, h0, c0, drawn.lengths, (drawn.d_out,) + drawn.d_final_states
 
 
 @pytest.mark.parametrize("name", list(OPTIONS))
@@ -44,40 +36,19 @@ def test_gradients_finite_differences(name, bidirectional):
         OPTIONS[name], B, T, I, H, L, bidirectional, True, seed=11)
     rng = np.random.default_rng(2)
 
-    def loss(x_, h0_, c0_):
-        out, (h_n, c_n) = layer.forward(x_, h0_, c0_, lengths=lengths, requires_grad=False)
+    def loss():
+        out, (h_n, c_n) = layer.forward(x, h0, c0, lengths=lengths, requires_grad=False)
         return float(np.sum(d_out * out) + np.sum(d_h_n * h_n) + np.sum(d_c_n * c_n))
 
     layer.forward(x, h0, c0, lengths=lengths)
     grads, dx = layer.backward(d_out, d_h_n, d_c_n)
     grads = {k: np.array(v) for k, v in grads.items()}
     assert set(grads) == set(layer.state_dict()) | {"h0", "c0"}
-    eps = 1e-6
-
-    def check(fd, analytic, what):
-        assert abs(fd - analytic) <= 1e-7 + 1e-6 * abs(fd), (what, fd, analytic)
-
     for key, p in layer.parameters().items():
-        for j in rng.choice(p.size, size=min(p.size, 3), replace=False):
-            idx = np.unravel_index(j, p.shape)
-            orig = p[idx]
-            p[idx] = orig + eps
-            plus = loss(x, h0, c0)
-            p[idx] = orig - eps
-            minus = loss(x, h0, c0)
-            p[idx] = orig
-            check((plus - minus) / (2 * eps), grads[key][idx], key)
+        check_gradient_by_finite_differences(loss, p, grads[key], key,
+                                             sample_indices(rng, p, 3))
     for key, arr, g in (("x", x, dx), ("h0", h0, grads["h0"]), ("c0", c0, grads["c0"])):
-        for j in rng.choice(arr.size, size=5, replace=False):
-            idx = np.unravel_index(j, arr.shape)
-            values = []
-            for sign in (1, -1):
-                args = {"x": x, "h0": h0, "c0": c0}
-                a = arr.copy()
-                a[idx] += sign * eps
-                args[key] = a
-                values.append(loss(args["x"], args["h0"], args["c0"]))
-            check((values[0] - values[1]) / (2 * eps), g[idx], key)
+        check_gradient_by_finite_differences(loss, arr, g, key, sample_indices(rng, arr, 5))
     for b, n in enumerate(lengths):
         assert np.all(dx[b, n:] == 0.0)
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="torch is only used to cross-check numlstm")
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
 
+from helpers import (assert_runs_close, copy_weights_to_torch, random_problem,  # noqa: E402
+                     run_numlstm_layer, run_torch_module)
 from numlstm import LSTM  # noqa: E402
 
 torch.set_num_threads(1)
@@ -30,59 +31,18 @@ def case_id(c):
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_matches_torch(case, dtype, tol):
     B, T, I, H, P, L, bidir, lengths, with_state = case
-    D = 2 if bidir else 1
     rng = np.random.default_rng(B + 10 * T + 100 * H)
     tdtype = torch.float64 if dtype == np.float64 else torch.float32
     module = torch.nn.LSTM(I, H, num_layers=L, bidirectional=bidir, batch_first=True,
                            proj_size=P, dtype=tdtype)
     layer = LSTM(I, H, num_layers=L, bidirectional=bidir, proj_size=P, dtype=dtype,
                  random_state=0)
-    t_sd = module.state_dict()
-    sd = layer.state_dict()
-    assert list(sd) == list(t_sd)
-    for k in t_sd:
-        assert sd[k].shape == tuple(t_sd[k].shape), k
-    module.load_state_dict({k: torch.tensor(v) for k, v in sd.items()})
+    copy_weights_to_torch(layer, module)
 
-    x = rng.standard_normal((B, T, I)).astype(dtype)
-    h0 = c0 = hx = None
-    if with_state:
-        h0 = (0.5 * rng.standard_normal((L * D, B, P))).astype(dtype)
-        c0 = (0.5 * rng.standard_normal((L * D, B, H))).astype(dtype)
-    lengths = None if lengths is None else np.array(lengths)
-    d_out = rng.standard_normal((B, T, D * P)).astype(dtype)
-    d_h_n = rng.standard_normal((L * D, B, P)).astype(dtype)
-    d_c_n = rng.standard_normal((L * D, B, H)).astype(dtype)
-
-    out, (h_n, c_n) = layer.forward(x, h0, c0, lengths=lengths)
-    grads, dx = layer.backward(d_out, d_h_n, d_c_n)
-
-    xt = torch.tensor(x, requires_grad=True)
-    if with_state:
-        hx = (torch.tensor(h0, requires_grad=True), torch.tensor(c0, requires_grad=True))
-    if lengths is not None:
-        packed = pack_padded_sequence(xt, torch.tensor(lengths), batch_first=True,
-                                      enforce_sorted=False)
-        t_packed, (t_h, t_c) = module(packed, hx)
-        t_out, _ = pad_packed_sequence(t_packed, batch_first=True, total_length=T)
-    else:
-        t_out, (t_h, t_c) = module(xt, hx)
-    ((t_out * torch.tensor(d_out)).sum() + (t_h * torch.tensor(d_h_n)).sum()
-     + (t_c * torch.tensor(d_c_n)).sum()).backward()
-
-    def close(a, b, name):
-        assert np.asarray(a).dtype == dtype, name
-        np.testing.assert_allclose(a, b.detach().numpy(), rtol=tol, atol=tol, err_msg=name)
-
-    close(out, t_out, "out")
-    close(h_n, t_h, "h_n")
-    close(c_n, t_c, "c_n")
-    close(dx, xt.grad, "dx")
-    if with_state:
-        close(grads["h0"], hx[0].grad, "h0")
-        close(grads["c0"], hx[1].grad, "c0")
-    for k, p in module.named_parameters():
-        close(grads[k], p.grad, k)
+    problem = random_problem(layer, B, T, rng, initial_states=with_state, lengths=lengths,
+                             dtype=dtype)
+    assert_runs_close(run_numlstm_layer(layer, problem), run_torch_module(module, problem),
+                      tol, tol, dtype)
 
 
 def test_to_torch_with_projection_and_peephole_refusal():

@@ -5,6 +5,9 @@ import numpy as np
 import pytest
 
 import lstm_reference as ref
+from helpers import (RecurrentProblem, assert_close, assert_gradients_close,
+                     check_gradient_by_finite_differences, run_torch_module, sample_indices)
+from helpers import random_reference_problem as make_problem
 
 # (batch, time, input, hidden, num_layers, bidirectional, ragged, with_state)
 CASES = [
@@ -17,53 +20,15 @@ CASES = [
 ]
 
 
-def make_problem(B, T, I, H, L, bidir, ragged, with_state, seed):
-    rng = np.random.default_rng(seed)
-    D = 2 if bidir else 1
-    params = ref.init_params(I, H, L, bidir, rng=rng, scale=0.6)
-    x = rng.standard_normal((B, T, I))
-    h0 = rng.standard_normal((L * D, B, H)) * 0.5 if with_state else None
-    c0 = rng.standard_normal((L * D, B, H)) * 0.5 if with_state else None
-    lengths = None
-    if ragged:
-        lengths = rng.integers(1, T + 1, size=B)
-        lengths[0] = T  # at least one full sequence
-        if B > 1:
-            lengths[-1] = 1 if T > 1 else T
-    d_out = rng.standard_normal((B, T, D * H))
-    d_h_n = rng.standard_normal((L * D, B, H))
-    d_c_n = rng.standard_normal((L * D, B, H))
-    return params, x, h0, c0, lengths, d_out, d_h_n, d_c_n
-
-
 def torch_run(params, x, h0, c0, lengths, d_out, d_h_n, d_c_n):
     torch = pytest.importorskip("torch", reason="torch is needed to cross-check the reference")
-    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
     L, D, I, H = ref.describe(params)
-    B, T, _ = x.shape
-    dt = torch.float64
-    m = torch.nn.LSTM(I, H, num_layers=L, bidirectional=(D == 2), batch_first=True, dtype=dt)
-    m.load_state_dict({k: torch.tensor(v, dtype=dt) for k, v in params.items()})
-    xt = torch.tensor(x, dtype=dt, requires_grad=True)
-    ht = torch.tensor(h0 if h0 is not None else np.zeros((L * D, B, H)), dtype=dt,
-                      requires_grad=True)
-    ct = torch.tensor(c0 if c0 is not None else np.zeros((L * D, B, H)), dtype=dt,
-                      requires_grad=True)
-    if lengths is not None:
-        packed = pack_padded_sequence(xt, torch.tensor(lengths), batch_first=True,
-                                      enforce_sorted=False)
-        out_p, (hn, cn) = m(packed, (ht, ct))
-        out, _ = pad_packed_sequence(out_p, batch_first=True, total_length=T)
-    else:
-        out, (hn, cn) = m(xt, (ht, ct))
-    loss = ((out * torch.tensor(d_out)).sum() + (hn * torch.tensor(d_h_n)).sum()
-            + (cn * torch.tensor(d_c_n)).sum())
-    loss.backward()
-    grads = {k: v.grad.numpy() for k, v in m.named_parameters()}
-    grads["h0"] = ht.grad.numpy()
-    grads["c0"] = ct.grad.numpy()
-    return out.detach().numpy(), hn.detach().numpy(), cn.detach().numpy(), grads, xt.grad.numpy()
+    module = torch.nn.LSTM(I, H, num_layers=L, bidirectional=(D == 2), batch_first=True,
+                           dtype=torch.float64)
+    module.load_state_dict({k: torch.tensor(v, dtype=torch.float64) for k, v in params.items()})
+    states = None if h0 is None else (h0, c0)
+    return run_torch_module(module, RecurrentProblem(x, states, lengths, d_out, (d_h_n, d_c_n)))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "B{}T{}I{}H{}L{}{}{}{}".format(
@@ -73,16 +38,14 @@ def test_reference_matches_torch(case):
     params, x, h0, c0, lengths, d_out, d_h_n, d_c_n = make_problem(*case, seed=hash(case) % 1000)
     out, h_n, c_n, cache = ref.lstm_forward(params, x, h0, c0, lengths)
     grads, dx = ref.lstm_backward(params, cache, d_out, d_h_n, d_c_n)
-    t_out, t_h, t_c, t_grads, t_dx = torch_run(params, x, h0, c0, lengths, d_out, d_h_n, d_c_n)
+    expected = torch_run(params, x, h0, c0, lengths, d_out, d_h_n, d_c_n)
 
-    np.testing.assert_allclose(out, t_out, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(h_n, t_h, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(c_n, t_c, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(dx, t_dx, rtol=1e-11, atol=1e-12)
-    expected_keys = set(params) | ({"h0", "c0"} if h0 is not None else set())
-    assert set(grads) == expected_keys
-    for k in expected_keys:
-        np.testing.assert_allclose(grads[k], t_grads[k], rtol=1e-11, atol=1e-12, err_msg=k)
+    assert_close(out, expected.out, 1e-12, 1e-13, "out")
+    assert_close(h_n, expected.final_states[0], 1e-12, 1e-13, "h_n")
+    assert_close(c_n, expected.final_states[1], 1e-12, 1e-13, "c_n")
+    assert_close(dx, expected.dx, 1e-11, 1e-12, "dx")
+    assert set(grads) == set(params) | ({"h0", "c0"} if h0 is not None else set())
+    assert_gradients_close(grads, expected.gradients, 1e-11, 1e-12)
 
 
 def test_reference_padding_semantics():
@@ -114,36 +77,16 @@ def test_reference_padding_semantics():
 def test_reference_finite_differences(case):
     params, x, h0, c0, lengths, d_out, d_h_n, d_c_n = make_problem(*case, seed=3)
 
-    def loss_of(p, x_, h0_, c0_):
-        out, h_n, c_n, _ = ref.lstm_forward(p, x_, h0_, c0_, lengths)
+    def loss():
+        out, h_n, c_n, _ = ref.lstm_forward(params, x, h0, c0, lengths)
         return np.sum(out * d_out) + np.sum(h_n * d_h_n) + np.sum(c_n * d_c_n)
 
     out, h_n, c_n, cache = ref.lstm_forward(params, x, h0, c0, lengths)
     grads, dx = ref.lstm_backward(params, cache, d_out, d_h_n, d_c_n)
 
     rng = np.random.default_rng(0)
-    eps = 1e-6
     arrays = dict(params, x=x, h0=h0, c0=c0)
     analytic = dict(grads, x=dx)
     for name, arr in arrays.items():
-        flat_idx = rng.choice(arr.size, size=min(arr.size, 8), replace=False)
-        for j in flat_idx:
-            idx = np.unravel_index(j, arr.shape)
-            vals = []
-            for sign in (+1, -1):
-                a = arr.copy()
-                a[idx] += sign * eps
-                p = dict(params)
-                xx, hh, cc = x, h0, c0
-                if name in params:
-                    p[name] = a
-                elif name == "x":
-                    xx = a
-                elif name == "h0":
-                    hh = a
-                else:
-                    cc = a
-                vals.append(loss_of(p, xx, hh, cc))
-            fd = (vals[0] - vals[1]) / (2 * eps)
-            assert abs(fd - analytic[name][idx]) <= 1e-7 + 1e-6 * abs(fd), (
-                name, idx, fd, analytic[name][idx])
+        check_gradient_by_finite_differences(loss, arr, analytic[name], name,
+                                             sample_indices(rng, arr, 8))
