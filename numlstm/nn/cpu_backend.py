@@ -1,7 +1,9 @@
 """The CPU backend: runs layers with the ``@njit`` kernels of :mod:`numlstm.kernels.cpu`.
 
 It splits each batch into one slice per numba thread, keeps SciPy's BLAS single-threaded
-while kernels that call it are in flight, and hands the kernels their scratch arrays.
+while kernels that call it are in flight, and hands the kernels their arrays, grouped in the
+records of :mod:`numlstm.kernels.cpu.records` (weights, inputs and outputs, caches, packed
+weights, gradients).
 """
 
 import contextlib
@@ -13,6 +15,8 @@ import numpy as np
 
 from .._utils import config as _config
 from ..kernels.cpu.indirect_call import compiled_address
+from ..kernels.cpu.records import (BackwardIO, ForwardIO, LayerWeights, PackedWeights,
+                                   StepGradients, TrainingCache, WeightGradients)
 from .layer_spec import PLAIN_LSTM
 from .workspace import NoWorkspace
 
@@ -144,13 +148,14 @@ def _packed(ws, name, n_dirs, n_k, n_cols, dtype):
     return ws.get(name, (n_dirs, -(-n_cols // width), n_k, width), dtype)
 
 
-def _kernel_extras(spec, n_dirs, dtype):
-    """``bias_hn, peep, W_hr`` as the kernels take them (size-0 arrays when unused)."""
+def _weights(W_ih, W_hh, bias, spec, n_dirs, dtype):
+    """The layer's :class:`LayerWeights`, options as the kernels take them (size-0 arrays
+    when unused)."""
     bias_hn = spec.bias_hn if spec.bias_hn is not None else _empty(dtype, n_dirs, 0)
     peep = spec.peephole if spec.peephole is not None else _empty(dtype, n_dirs, 3, 0)
     W_hr = spec.W_hr if spec.W_hr is not None else _empty(dtype, n_dirs, 0, 0)
-    return (np.ascontiguousarray(bias_hn, dtype), np.ascontiguousarray(peep, dtype),
-            np.ascontiguousarray(W_hr, dtype))
+    return LayerWeights(W_ih, W_hh, bias, np.ascontiguousarray(bias_hn, dtype),
+                        np.ascontiguousarray(peep, dtype), np.ascontiguousarray(W_hr, dtype))
 
 
 class CPUBackend:
@@ -179,14 +184,14 @@ class CPUBackend:
         code, n_dirs, hidden, rec_size = self._sizes(W_ih, W_hh, spec)
         batch, n_steps, _ = x.shape
         dtype = x.dtype
-        bias_hn, peep, W_hr = _kernel_extras(spec, n_dirs, dtype)
+        weights = _weights(W_ih, W_hh, bias, spec, n_dirs, dtype)
         if c0 is None:
             c0 = _empty(dtype, n_dirs, batch, hidden if spec.has_cell_state else 0)
         out = np.empty((batch, n_steps, n_dirs * rec_size), dtype)
         h_n = np.empty((n_dirs, batch, rec_size), dtype)
         c_n = np.empty(c0.shape, dtype)
         n_gate_cols = W_ih.shape[1]
-        proj = W_hr.shape[1] > 0
+        proj = weights.W_hr.shape[1] > 0
         if store:
             gates = ws.get("gates", (n_dirs, batch, n_steps, n_gate_cols), dtype)
             h_prev = ws.get("h_prev", (n_dirs, batch, n_steps, rec_size), dtype)
@@ -201,19 +206,21 @@ class CPUBackend:
             gates = ws.get("inference", (1, rows, steps, n_gate_cols), dtype)
             h_prev = c_prev = m_store = _empty(dtype, 1, 1, 1, 0)
         bounds = _chunk_bounds(batch)
-        packed_ih = _packed(ws, "packed_ih", n_dirs, x.shape[2], n_gate_cols, dtype)
-        packed_hh = _packed(ws, "packed_hh", n_dirs, rec_size, n_gate_cols, dtype)
-        args = (code, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0, out, h_n,
-                c_n, gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh)
+        packed = PackedWeights(
+            _packed(ws, "packed_ih", n_dirs, x.shape[2], n_gate_cols, dtype),
+            _packed(ws, "packed_hh", n_dirs, rec_size, n_gate_cols, dtype))
+        io = ForwardIO(x, lengths, h0, c0, out, h_n, c_n)
+        cache = TrainingCache(gates, h_prev, c_prev, m_store)
+        args = (code, io, weights, cache, store, packed)
         with _blas_guard(spec):
             if bounds.shape[0] == 2:
                 kernels.layer_forward_rows(*args, True, 0, batch)
             else:
                 rows = compiled_address(kernels.layer_forward_rows, args + (False, 0, 0))
-                kernels.layer_forward(rows, args, W_ih, W_hh, packed_ih, packed_hh, bounds)
+                kernels.layer_forward(rows, *args, bounds)
         if not spec.has_cell_state:
             c_n = None
-        return out, h_n, c_n, (gates, h_prev, c_prev, m_store, spec)
+        return out, h_n, c_n, (weights, cache, spec)
 
     def forward(self, x, lengths, W_ih, W_hh, bias, h0, c0=None, workspace=None, spec=None):
         """Forward one layer keeping caches; returns ``out, h_n, c_n, cache``.
@@ -277,13 +284,17 @@ class CPUBackend:
         d_c0 : ndarray (D, B, H) or None
         """
         kernels = _kernels()
-        gates, h_prev, c_prev, m_store, spec = cache
+        weights, caches, spec = cache
+        # The forward's weights record (its options and bias), with the weights given here.
+        weights = weights._replace(W_ih=W_ih, W_hh=W_hh)
         grads = grads or {}
         code, n_dirs, hidden, rec_size = self._sizes(W_ih, W_hh, spec)
         ws = workspace or NoWorkspace
         batch, n_steps, _ = x.shape
         dtype = x.dtype
-        _, peep, W_hr = _kernel_extras(spec, n_dirs, dtype)
+        gates = caches.gates
+        peep = weights.peep
+        W_hr = weights.W_hr
         proj = W_hr.shape[1] > 0
         bounds = _chunk_bounds(batch)
         n_chunks = bounds.shape[0] - 1
@@ -305,25 +316,25 @@ class CPUBackend:
         dW_hr = grads.get("W_hr")
         if dW_hr is None or not proj:
             dW_hr = np.empty_like(W_hr)
-        packed_ih = _packed(ws, "packed_ih_backward", n_dirs, W_ih.shape[1], x.shape[2], dtype)
-        packed_hh = _packed(ws, "packed_hh_backward", n_dirs, W_hh.shape[1], rec_size, dtype)
-        args = (code, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev, m_store,
-                d_out, d_h_n, d_c_n, dx, d_h0, d_c0, d_gates, d_rec, dh_store)
-        grad_arrays = (dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr)
+        packed = PackedWeights(
+            _packed(ws, "packed_ih_backward", n_dirs, W_ih.shape[1], x.shape[2], dtype),
+            _packed(ws, "packed_hh_backward", n_dirs, W_hh.shape[1], rec_size, dtype))
+        io = BackwardIO(x, lengths, d_out, d_h_n, d_c_n, dx, d_h0, d_c0)
+        work = StepGradients(d_gates, d_rec, dh_store)
+        weight_grads = WeightGradients(dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr)
+        args = (code, io, weights, caches, work)
         with _blas_guard(spec):
             if n_chunks == 1:
-                kernels.layer_backward_rows(*args, *grad_arrays, packed_ih, packed_hh, True, 0,
-                                            batch)
+                kernels.layer_backward_rows(*args, weight_grads, packed, True, 0, batch)
             else:
-                partials = tuple(
+                partials = WeightGradients._make(
                     ws.get("partial_" + name, (n_chunks,) + like.shape, dtype)
                     for name, like in zip(("W_ih", "W_hh", "bias", "bias_hh", "peephole",
-                                           "W_hr"), grad_arrays))
-                rows = compiled_address(
-                    kernels.layer_backward_rows,
-                    args + tuple(p[0] for p in partials) + (packed_ih, packed_hh, False, 0, 0))
-                kernels.layer_backward(rows, args, W_ih, W_hh, packed_ih, packed_hh,
-                                       *grad_arrays, *partials, bounds)
+                                           "W_hr"), weight_grads))
+                first = WeightGradients._make(p[0] for p in partials)
+                rows = compiled_address(kernels.layer_backward_rows,
+                                        args + (first, packed, False, 0, 0))
+                kernels.layer_backward(rows, *args, packed, weight_grads, partials, bounds)
         if not spec.has_cell_state:
             d_c0 = None
         return dx, d_h0, d_c0

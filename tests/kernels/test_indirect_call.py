@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -74,6 +75,51 @@ def test_the_address_follows_the_argument_types():
         arguments = (array, out, 1.0, False, 0, 4)
         _call_once(compiled_address(_scaled_rows, arguments), arguments)
         np.testing.assert_array_equal(out, np.asarray(array, float).sum(axis=1))
+
+
+class _Rows(NamedTuple):
+    x: np.ndarray
+    out: np.ndarray
+
+
+class _Totals(NamedTuple):
+    total: np.ndarray
+    count: np.ndarray
+
+
+@njit
+def _record_rows(rows, totals, scale, b0, b1):
+    for b in range(b0, b1):
+        rows.out[b] = scale * rows.x[b].sum()
+        totals.total[0] += rows.out[b]
+        totals.count[0] += 1
+
+
+@njit(parallel=True)
+def _record_per_chunk(address, rows, scale, partial_total, partial_count, bounds):
+    # The records go to the loop one by one (numba passes a record's fields into prange,
+    # not those of a record inside a tuple); one is built per thread inside it.
+    for chunk in prange(bounds.shape[0] - 1):
+        call_compiled(address, (rows, _Totals(partial_total[chunk], partial_count[chunk]),
+                                scale, bounds[chunk], bounds[chunk + 1]))
+
+
+def test_records_of_arrays_travel_to_the_callee():
+    # The kernels of numlstm.kernels.cpu.recurrent take named tuples of arrays: the
+    # address follows the types of their fields, and each thread gets its own record.
+    x = np.random.default_rng(1).standard_normal((9, 4))
+    rows = _Rows(x, np.zeros(9))
+    partial_total, partial_count = np.zeros((2, 1)), np.zeros((2, 1), np.int64)
+    arguments = (rows, _Totals(partial_total[0], partial_count[0]), 2.0, 0, 0)
+    address = compiled_address(_record_rows, arguments)
+    _record_per_chunk(address, rows, 2.0, partial_total, partial_count, np.array([0, 4, 9]))
+    np.testing.assert_allclose(rows.out, 2.0 * x.sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(partial_total[:, 0], [rows.out[:4].sum(), rows.out[4:].sum()],
+                               rtol=1e-12)
+    assert partial_count[:, 0].tolist() == [4, 5]
+    single = _Rows(x.astype(np.float32), np.zeros(9, np.float32))
+    assert compiled_address(_record_rows, (single,) + arguments[1:]) != address
+    assert compiled_address(_record_rows, (_Rows(x + 1, np.ones(9)),) + arguments[1:]) == address
 
 
 def test_an_exception_in_the_callee_reaches_the_caller():

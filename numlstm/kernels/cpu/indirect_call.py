@@ -51,18 +51,32 @@ def call_compiled(typingctx, address, arguments):
 _addresses = {}
 
 
+def _lookup_key(dispatcher, arguments):
+    """What determines the compiled version: the classes of the arguments and numba's type
+    fingerprint of their values.
+
+    Named tuples (the kernels' records) are fingerprinted as the plain tuples of their
+    fields, their class standing beside: numba's fingerprint of a named tuple takes 4x as
+    long (0.8 us against 0.2 us for six arrays), and describes the same type.
+    """
+    return (dispatcher, tuple(map(type, arguments)),
+            compute_fingerprint(tuple([tuple(value) if isinstance(value, tuple) else value
+                                       for value in arguments])))
+
+
 def compiled_address(dispatcher, arguments):
     """Address of ``dispatcher`` compiled for the types of ``arguments`` (a tuple).
 
     Compiles it (or loads it from numba's cache) on first use for those types. The
-    lookup costs about 1.5 us for 25 arguments.
+    lookup costs about 2 us for the nine arguments of the forward per-rows kernel (four of
+    them records of arrays).
 
     Raises
     ------
     TypeError
         If that compiled version returns a value (:func:`call_compiled` discards none).
     """
-    key = (dispatcher, tuple(map(compute_fingerprint, arguments)))
+    key = _lookup_key(dispatcher, arguments)
     address = _addresses.get(key)
     if address is None:
         argument_types = tuple(dispatcher.typeof_pyval(value) for value in arguments)

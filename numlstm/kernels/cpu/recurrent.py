@@ -40,6 +40,13 @@ more than the step itself. The ``parallel=True`` kernels call the per-rows kerne
 their compiled address (:mod:`numlstm.kernels.cpu.indirect_call`) rather than by name, so that numba
 does not compile the whole per-rows call tree a second time into each of them.
 
+Arguments: besides the cell code and a few flags and bounds, the kernels take their arrays in
+the records of :mod:`numlstm.kernels.cpu.records`: the layer's weights (``LayerWeights``),
+what a pass reads and writes (``ForwardIO``, ``BackwardIO``), the training caches
+(``TrainingCache``), the packed weights (``PackedWeights``), the backward pass's per-step
+gradients (``StepGradients``) and weight gradients (``WeightGradients``), and each thread's
+scratch (``ForwardScratch``, ``BackwardScratch``, allocated by the per-rows kernels).
+
 Array layout (batch first, like the user's data, so a slice of rows is one contiguous block).
 ``G`` is the number of gates (4 LSTM, 3 GRU, 1 RNN), ``H`` the hidden size, ``R`` the size
 of the recurrent state ``h`` (``P`` with a projection, else ``H``):
@@ -79,6 +86,7 @@ from .indirect_call import call_compiled
 from .jit_options import KERNEL_OPTIONS, ROW_OPTIONS
 from .packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_packed, matmul_packed2, matmul_tn,
                           pack, pack_transposed, panel_width)
+from .records import BackwardScratch, ForwardScratch, WeightGradients
 
 __all__ = ["CELL_CODES", "N_GATES", "layer_backward", "layer_backward_rows", "layer_forward",
            "layer_forward_rows", "panel_width"]
@@ -100,26 +108,40 @@ def _project_inputs(x, packed_ih, n_cols, b0, b1, dest, edge):
 
 
 @njit(**_JIT)
-def _pack_forward_weights(W_ih, W_hh, packed_ih, packed_hh):
+def _pack_forward_weights(weights, packed):
     """Pack ``W_ih[d]^T`` and ``W_hh[d]^T`` of every direction for :func:`matmul_packed`."""
-    for d in range(W_hh.shape[0]):
-        pack_transposed(W_ih[d], packed_ih[d])
-        pack_transposed(W_hh[d], packed_hh[d])
+    for d in range(weights.W_hh.shape[0]):
+        pack_transposed(weights.W_ih[d], packed.ih[d])
+        pack_transposed(weights.W_hh[d], packed.hh[d])
 
 
 # ------------------------------------------------------------------------- forward
 @njit(inline="always", **_JIT)
-def _lstm_forward_rows(x, lengths, bias, h_n, c_n, out, g, h_prev, c_prev, store, packed_ih,
-                       packed_hh, col, reverse, b0, b1, edge, step):
-    """The plain LSTM's sweep of one direction over rows ``b0:b1`` (the common case, kept
+def _lstm_forward_rows(io, weights, cache, store, packed, d, b0, b1, scratch):
+    """The plain LSTM's sweep of direction ``d`` over rows ``b0:b1`` (the common case, kept
     apart from the generic sweep: measured 1.6x faster at B=32, H=32).
 
-    Arguments are those of :func:`_forward_rows` taken for one direction: ``h_n``, ``c_n``
-    (B, H), ``g`` (B, T, 4H), ``h_prev``, ``c_prev`` (B, T, H) and ``bias`` (4H,); ``step``
-    (rows, 4H) is this thread's scratch for one step's gates when not storing them.
+    Arguments as for :func:`_forward_rows`; ``scratch.rec`` (rows, 4H) holds one step's
+    gates when not storing them.
     """
+    # Direction d's arrays, taken out of the records once, before the loops.
+    x = io.x
+    lengths = io.lengths
+    out = io.out
+    bias = weights.bias[d]
+    h_n = io.h_n[d]
+    c_n = io.c_n[d]
+    g = cache.gates[d] if store else cache.gates[0]
+    h_prev = cache.h_prev[d] if store else cache.h_prev[0]
+    c_prev = cache.c_prev[d] if store else cache.c_prev[0]
+    packed_ih = packed.ih[d]
+    packed_hh = packed.hh[d]
+    edge = scratch.edge
+    step = scratch.rec
+    reverse = d == 1
     n_steps = x.shape[1]
     hidden = h_n.shape[1]
+    col = d * hidden
     n_gate_cols = g.shape[2]
     in_size = x.shape[2]
     for s in range(n_steps):
@@ -155,20 +177,34 @@ def _lstm_forward_rows(x, lengths, bias, h_n, c_n, out, g, h_prev, c_prev, store
 
 
 @njit(inline="always", **_JIT)
-def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, c_n, out,
-                  gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh, d, b0, b1,
-                  scratch, edge, rec, m_rows, h_rows, no_peep):
+def _forward_rows(cell, io, weights, cache, store, packed, d, b0, b1, scratch):
     """Run direction ``d`` over rows ``b0:b1`` for all timesteps.
 
-    ``h_n``/``c_n`` hold the initial state on entry and the final state on exit. With ``store`` the
-    activated gates and the state each step started from are kept for the backward pass; otherwise
-    ``gates[0]`` is only scratch for the pre-activations. ``packed_ih``/``packed_hh`` hold
-    ``W_ih^T``/``W_hh^T`` packed for :func:`numlstm.kernels.cpu.packed_gemm.matmul_packed`.
-    ``edge`` is this thread's scratch for those products; ``rec`` (rows, G*H), ``m_rows`` (rows, H)
-    and ``h_rows`` (rows, P) its scratch for the GRU's recurrent product, the GRU's ``W_hn h +
-    b_hn`` or the projected LSTM's ``o * tanh(c)`` when not stored, and the projected state;
-    ``no_peep`` (3, H) zeros.
+    ``io.h_n``/``io.c_n`` hold the initial state on entry and the final state on exit. With
+    ``store`` the activated gates and the state each step started from are kept in ``cache``
+    for the backward pass; otherwise ``cache.gates[0]`` is only scratch for the
+    pre-activations. ``packed`` holds ``W_ih^T``/``W_hh^T`` packed for
+    :func:`numlstm.kernels.cpu.packed_gemm.matmul_packed`; ``scratch`` is this thread's
+    :class:`~numlstm.kernels.cpu.records.ForwardScratch`.
     """
+    x = io.x
+    lengths = io.lengths
+    out = io.out
+    h_n = io.h_n
+    c_n = io.c_n
+    W_hh = weights.W_hh
+    bias = weights.bias
+    bias_hn = weights.bias_hn
+    peep = weights.peep
+    W_hr = weights.W_hr
+    gates = cache.gates
+    h_prev = cache.h_prev
+    c_prev = cache.c_prev
+    m_store = cache.m_store
+    edge = scratch.edge
+    rec = scratch.rec
+    m_rows = scratch.m_rows
+    h_rows = scratch.h_rows
     n_steps = x.shape[1]
     n_gate_cols = W_hh.shape[1]
     rec_size = W_hh.shape[2]
@@ -179,12 +215,10 @@ def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, 
     g = gates[d] if store else gates[0]
     col = d * rec_size
     if cell == CELL_LSTM and not (proj or peephole):
-        _lstm_forward_rows(x, lengths, bias[d], h_n[d], c_n[d], out, g,
-                           h_prev[d] if store else h_prev[0], c_prev[d] if store else c_prev[0],
-                           store, packed_ih[d], packed_hh[d], col, reverse, b0, b1, edge, rec)
+        _lstm_forward_rows(io, weights, cache, store, packed, d, b0, b1, scratch)
         return
-    _project_inputs(x, packed_ih[d], n_gate_cols, b0, b1, g[b0:b1], edge)
-    w_hh = packed_hh[d]
+    _project_inputs(x, packed.ih[d], n_gate_cols, b0, b1, g[b0:b1], edge)
+    w_hh = packed.hh[d]
     for s in range(n_steps):
         t = step_order(s, n_steps, reverse)
         if store:
@@ -233,7 +267,7 @@ def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, 
                     h_new = m_store[d, b, t] if store else m_rows[b - b0]
                 else:
                     h_new = h_n[d, b]
-                p = peep[d] if peephole else no_peep
+                p = peep[d] if peephole else scratch.no_peep
                 lstm_peephole_forward(g[b, t], bias[d], p[0], p[1], p[2], h_new, c_n[d, b])
             elif cell == CELL_GRU:
                 rec_n = c_prev[d, b, t] if store else m_rows[b - b0]
@@ -252,17 +286,39 @@ def _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, 
                 m_src = m_rows.ctypes.data
                 ld_m = hidden
             gemm(False, True, b1 - b0, rec_size, hidden, 1.0, m_src, ld_m,
-                 W_hr[d].ctypes.data, hidden, 0.0, h_rows.ctypes.data, rec_size, scratch)
+                 W_hr[d].ctypes.data, hidden, 0.0, h_rows.ctypes.data, rec_size,
+                 scratch.blas_args)
             for b in range(b0, b1):
                 if t < lengths[b]:
                     copy_row(h_rows[b - b0], h_n[d, b])
                     copy_row(h_rows[b - b0], out[b, t][col:col + rec_size])
 
 
+@njit(inline="always", **_JIT)
+def _forward_scratch(cell, io, weights, store, packed, b0, b1):
+    """This thread's :class:`~numlstm.kernels.cpu.records.ForwardScratch` for rows
+    ``b0:b1``."""
+    x = io.x
+    n_rows = b1 - b0
+    hidden = io.c_n.shape[2] if cell == CELL_LSTM else io.h_n.shape[2]
+    W_hh = weights.W_hh
+    W_hr = weights.W_hr
+    # The GRU's recurrent products, or one step's gates of the plain LSTM's inference.
+    rec = np.empty((n_rows, W_hh.shape[1] if cell == CELL_GRU or not store else 0),
+                   dtype=x.dtype)
+    # Rows of W_hn h + b_hn (GRU) or o * tanh(c) (projection) that training would store.
+    need_m_rows = not store and (cell == CELL_GRU or W_hr.shape[1] > 0)
+    return ForwardScratch(
+        blas_args=new_gemm_scratch(x),
+        edge=np.empty((MAX_TILE_ROWS, packed.hh.shape[3]), dtype=x.dtype),
+        rec=rec,
+        m_rows=np.empty((n_rows, hidden if need_m_rows else 0), dtype=x.dtype),
+        h_rows=np.empty((n_rows, W_hr.shape[1]), dtype=x.dtype),
+        no_peep=np.zeros((3, hidden if cell == CELL_LSTM else 0), dtype=x.dtype))
+
+
 @njit(**_JIT)
-def layer_forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h0, c0, out,
-                       h_n, c_n, gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh,
-                       pack_weights, b0, b1):
+def layer_forward_rows(cell, io, weights, cache, store, packed, pack_weights, b0, b1):
     """Forward pass of one layer (both directions) over the batch rows ``b0:b1``: one
     thread's share (see :func:`layer_forward`), or the whole batch on one thread.
 
@@ -270,93 +326,88 @@ def layer_forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, 
     ----------
     cell : int
         One of :data:`CELL_CODES`.
-    x : ndarray (B, T, I)
-    lengths : int64 ndarray (B,), each in [1, T]
-    W_ih, W_hh, bias, bias_hn, peep, W_hr : ndarrays
-        (D, G*H, I), (D, G*H, R), (D, G*H), (D, H or 0), (D, 3, H or 0), (D, P, H or 0);
-        see the module docstring.
-    h0 : ndarray (D, B, R)
-    c0 : ndarray (D, B, H), or (D, B, 0) for cells without a cell state
-    out : ndarray (B, T, D*R), written
-    h_n, c_n : ndarrays like ``h0``, ``c0``, written
-    gates : ndarray (D, B, T, G*H), written (activated gates); with ``store=False`` only
-        ``gates[0]`` is used, as scratch
-    h_prev, c_prev, m_store : ndarrays (D, B, T, R), (D, B, T, H), (D, B, T, H), written
-        when ``store`` (``c_prev`` for the LSTM and GRU, ``m_store`` with a projection;
-        size 0 when unused)
+    io : ForwardIO
+        The input and initial state, read; the output and final state, written (see
+        :mod:`numlstm.kernels.cpu.records`).
+    weights : LayerWeights
+    cache : TrainingCache
+        Written when ``store`` (activated gates, states each step started from); without,
+        only ``cache.gates[0]`` is used, as scratch.
     store : bool
         Keep what the backward pass needs (training) or not (inference).
-    packed_ih, packed_hh : ndarrays (D, ceil(G*H / NR), I, NR), (D, ceil(G*H / NR), R, NR)
+    packed : PackedWeights
         ``W_ih^T`` and ``W_hh^T`` packed in panels of NR columns
         (:func:`numlstm.kernels.cpu.packed_gemm.panel_width`).
     pack_weights : bool
-        Pack the weights into ``packed_ih``/``packed_hh`` first; otherwise they must hold
-        them already.
+        Pack the weights into ``packed`` first; otherwise it must hold them already.
     b0, b1 : int
         The rows to compute.
     """
     if pack_weights:
-        _pack_forward_weights(W_ih, W_hh, packed_ih, packed_hh)
-    copy_rows(h0, h_n, b0, b1)
-    copy_rows(c0, c_n, b0, b1)
-    scratch = new_gemm_scratch(x)
-    edge = np.empty((MAX_TILE_ROWS, packed_hh.shape[3]), dtype=x.dtype)
-    n_rows = b1 - b0
-    hidden = c_n.shape[2] if cell == CELL_LSTM else h_n.shape[2]
-    # The GRU's recurrent products, or one step's gates of the plain LSTM's inference.
-    rec = np.empty((n_rows, W_hh.shape[1] if cell == CELL_GRU or not store else 0),
-                   dtype=x.dtype)
-    # Rows of W_hn h + b_hn (GRU) or o * tanh(c) (projection) that training would store.
-    need_m_rows = not store and (cell == CELL_GRU or W_hr.shape[1] > 0)
-    m_rows = np.empty((n_rows, hidden if need_m_rows else 0), dtype=x.dtype)
-    h_rows = np.empty((n_rows, W_hr.shape[1]), dtype=x.dtype)
-    no_peep = np.zeros((3, hidden if cell == CELL_LSTM else 0), dtype=x.dtype)
-    for d in range(W_hh.shape[0]):
-        _forward_rows(cell, x, lengths, W_ih, W_hh, bias, bias_hn, peep, W_hr, h_n, c_n, out,
-                      gates, h_prev, c_prev, m_store, store, packed_ih, packed_hh, d, b0, b1,
-                      scratch, edge, rec, m_rows, h_rows, no_peep)
+        _pack_forward_weights(weights, packed)
+    copy_rows(io.h0, io.h_n, b0, b1)
+    copy_rows(io.c0, io.c_n, b0, b1)
+    scratch = _forward_scratch(cell, io, weights, store, packed, b0, b1)
+    for d in range(weights.W_hh.shape[0]):
+        _forward_rows(cell, io, weights, cache, store, packed, d, b0, b1, scratch)
 
 
 @njit(parallel=True, **_JIT)
-def layer_forward(rows_kernel, rows_args, W_ih, W_hh, packed_ih, packed_hh, chunk_bounds):
+def layer_forward(rows_kernel, cell, io, weights, cache, store, packed, chunk_bounds):
     """Forward pass of one layer, one batch slice per thread.
 
     Parameters
     ----------
     rows_kernel : int
-        Address of :func:`layer_forward_rows` compiled for ``rows_args`` followed by
-        ``(False, 0, 0)`` (see :func:`numlstm.kernels.cpu.indirect_call.compiled_address`).
-    rows_args : tuple
-        The arguments of :func:`layer_forward_rows` up to ``packed_hh``.
-    W_ih, W_hh, packed_ih, packed_hh : ndarrays
-        The same arrays as in ``rows_args``: the weights are packed once here, then
-        shared by the threads.
+        Address of :func:`layer_forward_rows` compiled for ``(cell, io, weights, cache,
+        store, packed, False, 0, 0)`` (see
+        :func:`numlstm.kernels.cpu.indirect_call.compiled_address`).
+    cell, io, weights, cache, store, packed
+        As for :func:`layer_forward_rows`; the weights are packed once here, then shared
+        by the threads. (Records one by one, not as one tuple: numba hands the fields of
+        a record to the ``prange`` loop, but not those of a record inside a tuple.)
     chunk_bounds : int64 ndarray (n_chunks + 1,)
         Batch slice of each thread.
     """
-    _pack_forward_weights(W_ih, W_hh, packed_ih, packed_hh)
+    _pack_forward_weights(weights, packed)
     # A runtime False: the address was looked up for a bool, not for a literal.
     pack_again = chunk_bounds.shape[0] < 0
     for chunk in prange(chunk_bounds.shape[0] - 1):
-        call_compiled(rows_kernel, rows_args + (pack_again, chunk_bounds[chunk],
-                                                chunk_bounds[chunk + 1]))
+        call_compiled(rows_kernel, (cell, io, weights, cache, store, packed, pack_again,
+                                    chunk_bounds[chunk], chunk_bounds[chunk + 1]))
 
 
 # ------------------------------------------------------------------------ backward
 @njit(inline="always", **_JIT)
-def _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out, d_gates,
-                   d_rec, dh_store, d_h, d_c, d_peep, packed_hh, d, b0, b1, scratch, edge,
-                   carry, dm, zeros):
+def _backward_rows(cell, io, weights, cache, work, grads, packed, d, b0, b1, scratch):
     """Backward sweep of direction ``d`` over rows ``b0:b1``.
 
-    ``d_h``/``d_c`` hold the gradients w.r.t. the final state on entry and w.r.t. the initial
-    state on exit. ``d_gates`` receives the gradients w.r.t. the gate pre-activations,
-    ``d_rec`` (the GRU's; ``d_gates`` itself for the other cells) those w.r.t. the recurrent
-    pre-activations, ``dh_store`` (with a projection) those w.r.t. each step's ``h``.
-    ``d_peep`` (3, H) accumulates the peephole weight gradients. ``packed_hh`` holds
-    ``W_hh`` packed for :func:`numlstm.kernels.cpu.packed_gemm.matmul_packed`. ``edge``,
-    ``carry`` (rows, R), ``dm`` (rows, H) and ``zeros`` (H,) are scratch.
+    ``io.d_h0``/``io.d_c0`` hold the gradients w.r.t. the final state on entry and w.r.t.
+    the initial state on exit. ``work`` receives the gradients w.r.t. the gate
+    pre-activations, the GRU's w.r.t. the recurrent pre-activations and, with a projection,
+    w.r.t. each step's ``h``; ``grads.peep`` accumulates the peephole weight gradients.
+    ``packed.hh`` holds ``W_hh`` packed for
+    :func:`numlstm.kernels.cpu.packed_gemm.matmul_packed`; ``scratch`` is this thread's
+    :class:`~numlstm.kernels.cpu.records.BackwardScratch`.
     """
+    lengths = io.lengths
+    d_out = io.d_out
+    d_h = io.d_h0
+    d_c = io.d_c0
+    W_hh = weights.W_hh
+    W_hr = weights.W_hr
+    peep = weights.peep
+    gates = cache.gates
+    h_prev = cache.h_prev
+    c_prev = cache.c_prev
+    d_gates = work.d_gates
+    d_rec = work.d_rec
+    dh_store = work.dh_store
+    d_peep = grads.peep
+    edge = scratch.edge
+    carry = scratch.carry
+    dm = scratch.dm
+    zeros = scratch.zeros
     n_steps = gates.shape[2]
     n_gate_cols = W_hh.shape[1]
     rec_size = W_hh.shape[2]
@@ -366,7 +417,7 @@ def _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out
     reverse = d == 1
     col = d * rec_size
     dg_dir = d_gates[d]
-    w_hh = packed_hh[d]
+    w_hh = packed.hh[d]
     for s in range(n_steps - 1, -1, -1):
         t = step_order(s, n_steps, reverse)
         if proj:
@@ -381,7 +432,7 @@ def _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out
                         dh_row[j] = d_h_row[j] + d_out_row[j]
             gemm(False, False, b1 - b0, hidden, rec_size, 1.0,
                  dh_store[d, b0:, t].ctypes.data, n_steps * rec_size, W_hr[d].ctypes.data,
-                 hidden, 0.0, dm.ctypes.data, hidden, scratch)
+                 hidden, 0.0, dm.ctypes.data, hidden, scratch.blas_args)
         for b in range(b0, b1):
             if t >= lengths[b]:
                 dg_dir[b, t][:] = 0.0
@@ -444,15 +495,29 @@ def _dot(a, b):
 
 
 @njit(inline="always", **_JIT)
-def _weight_gradients(cell, x, W_ih, packed_ih, h_prev, m_store, d_gates, d_rec, dh_store,
-                      dx, dW_ih, dW_hh, d_bias, d_bias_hh, dW_hr, d, b0, b1, scratch, edge,
-                      edge_panel, narrow):
-    """Accumulate this slice's weight gradients and its input gradient for direction d.
+def _weight_gradients(cell, io, weights, cache, work, grads, packed, d, b0, b1, scratch):
+    """Accumulate this slice's weight gradients (into ``grads``) and its input gradient
+    (into ``io.dx``) for direction ``d``; arguments as for :func:`_backward_rows`.
 
-    ``packed_ih`` holds ``W_ih`` packed for :func:`numlstm.kernels.cpu.packed_gemm.matmul_packed`;
-    ``edge`` and ``edge_panel`` are scratch of the products; ``narrow`` (2, I, G*H) is
-    scratch for few input features (size 0 when unused).
+    ``packed.ih`` holds ``W_ih`` packed for
+    :func:`numlstm.kernels.cpu.packed_gemm.matmul_packed`.
     """
+    x = io.x
+    dx = io.dx
+    W_ih = weights.W_ih
+    h_prev = cache.h_prev
+    m_store = cache.m_store
+    d_gates = work.d_gates
+    d_rec = work.d_rec
+    dh_store = work.dh_store
+    dW_ih = grads.W_ih
+    dW_hh = grads.W_hh
+    d_bias = grads.bias
+    d_bias_hh = grads.bias_hh
+    dW_hr = grads.W_hr
+    edge = scratch.edge
+    edge_panel = scratch.edge_panel
+    narrow = scratch.narrow
     n_steps = x.shape[1]
     in_size = x.shape[2]
     rec_size = h_prev.shape[3]
@@ -495,13 +560,13 @@ def _weight_gradients(cell, x, W_ih, packed_ih, h_prev, m_store, d_gates, d_rec,
                 for i in range(in_size):
                     dx_row[i] += _dot(row, w_t[i])
     else:
-        matmul_packed(n_rows, in_size, dg, n_gate_cols, packed_ih[d], dx[b0:].ctypes.data,
+        matmul_packed(n_rows, in_size, dg, n_gate_cols, packed.ih[d], dx[b0:].ctypes.data,
                       in_size, edge)
     if dW_hr.shape[1] > 0:
         hidden = dW_hr.shape[2]
         gemm(True, False, rec_size, hidden, n_rows, 1.0, dh_store[d, b0:].ctypes.data,
              rec_size, m_store[d, b0:].ctypes.data, hidden, 1.0, dW_hr[d].ctypes.data,
-             hidden, scratch)
+             hidden, scratch.blas_args)
     db = d_bias[d]
     for b in range(b0, b1):
         for t in range(n_steps):
@@ -517,75 +582,75 @@ def _weight_gradients(cell, x, W_ih, packed_ih, h_prev, m_store, d_gates, d_rec,
                     db[j] += row[j]
 
 
+@njit(inline="always", **_JIT)
+def _backward_scratch(io, weights, packed, b0, b1):
+    """This thread's :class:`~numlstm.kernels.cpu.records.BackwardScratch` for rows
+    ``b0:b1``."""
+    x = io.x
+    n_rows = b1 - b0
+    rec_size = weights.W_hh.shape[2]
+    hidden = weights.W_hr.shape[2]
+    nr = packed.hh.shape[3]
+    in_size = x.shape[2]
+    narrow_rows = in_size if 2 * in_size <= nr or in_size <= _DOT_MAX_INPUTS else 0
+    return BackwardScratch(
+        blas_args=new_gemm_scratch(x),
+        edge=np.empty((MAX_TILE_ROWS, nr), dtype=x.dtype),
+        edge_panel=np.empty((K_BLOCK, nr), dtype=x.dtype),
+        carry=np.empty((n_rows, rec_size), dtype=x.dtype),
+        dm=np.empty((n_rows, hidden), dtype=x.dtype),
+        zeros=np.zeros(hidden, dtype=x.dtype),
+        narrow=np.empty((2, narrow_rows, weights.W_ih.shape[1]), dtype=x.dtype))
+
+
 @njit(**_JIT)
-def layer_backward_rows(cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev,
-                        m_store, d_out, d_h_n, d_c_n, dx, d_h0, d_c0, d_gates, d_rec, dh_store,
-                        partial_W_ih, partial_W_hh, partial_bias, partial_bias_hh,
-                        partial_peep, partial_W_hr, packed_ih, packed_hh, pack_weights, b0,
-                        b1):
+def layer_backward_rows(cell, io, weights, cache, work, grads, packed, pack_weights, b0, b1):
     """Backward pass through time of one layer (both directions) over the batch rows
     ``b0:b1``: one thread's share (see :func:`layer_backward`), or the whole batch on one
     thread.
 
     Parameters
     ----------
-    cell, x, lengths, W_ih, W_hh, W_hr, peep, gates, h_prev, c_prev, m_store
+    cell : int
+        As given to :func:`layer_forward_rows`.
+    io : BackwardIO
+        The forward's input and the gradients w.r.t. its output and final state, read; the
+        gradients w.r.t. its input and initial state, written (see
+        :mod:`numlstm.kernels.cpu.records`).
+    weights, cache : LayerWeights, TrainingCache
         As given to / filled by :func:`layer_forward_rows`.
-    d_out : ndarray (B, T, D*R)
-        Gradient w.r.t. the layer output (ignored at padded steps).
-    d_h_n, d_c_n : ndarrays like ``h0``, ``c0``
-        Gradients w.r.t. the final states.
-    dx : ndarray (B, T, I), written
-    d_h0, d_c0 : ndarrays like ``h0``, ``c0``, written
-    d_gates : ndarray like ``gates``, scratch (gradients of the gate pre-activations)
-    d_rec : ndarray like ``gates`` (GRU) or ``d_gates`` itself, scratch
-    dh_store : ndarray like ``h_prev`` with a projection (else size 0), scratch
-    partial_W_ih, partial_W_hh, partial_bias, partial_bias_hh, partial_peep, partial_W_hr
-        Arrays like ``W_ih``, ``W_hh``, ``bias``, ``bias`` (GRU; else any array,
-        untouched), ``peep`` and ``W_hr``, overwritten with the weight gradients of these
-        rows: the final gradients when one thread runs the whole batch.
-    packed_ih, packed_hh : ndarrays (D, ceil(I / NR), G*H, NR), (D, ceil(R / NR), G*H, NR)
-        ``W_ih`` and ``W_hh`` packed in panels of NR columns.
+    work : StepGradients
+        Scratch: the gradients of each step of these rows.
+    grads : WeightGradients
+        Overwritten with the weight gradients of these rows: the final gradients when one
+        thread runs the whole batch.
+    packed : PackedWeights
+        ``W_ih`` and ``W_hh`` (not transposed) packed in panels of NR columns.
     pack_weights, b0, b1
         As in :func:`layer_forward_rows`.
     """
     if pack_weights:
-        _pack_backward_weights(W_ih, W_hh, packed_ih, packed_hh)
-    copy_rows(d_h_n, d_h0, b0, b1)
-    copy_rows(d_c_n, d_c0, b0, b1)
-    scratch = new_gemm_scratch(x)
-    edge = np.empty((MAX_TILE_ROWS, packed_hh.shape[3]), dtype=x.dtype)
-    edge_panel = np.empty((K_BLOCK, packed_hh.shape[3]), dtype=x.dtype)
-    n_rows = b1 - b0
-    rec_size = W_hh.shape[2]
-    hidden = W_hr.shape[2]
-    carry = np.empty((n_rows, rec_size), dtype=x.dtype)
-    dm = np.empty((n_rows, hidden), dtype=x.dtype)
-    zeros = np.zeros(hidden, dtype=x.dtype)
-    in_size = x.shape[2]
-    narrow_rows = in_size if 2 * in_size <= edge.shape[1] or in_size <= _DOT_MAX_INPUTS else 0
-    narrow = np.empty((2, narrow_rows, W_ih.shape[1]), dtype=x.dtype)
-    partial_W_ih[:] = 0.0
-    partial_W_hh[:] = 0.0
-    partial_bias[:] = 0.0
-    partial_bias_hh[:] = 0.0
-    partial_peep[:] = 0.0
-    partial_W_hr[:] = 0.0
-    for d in range(W_hh.shape[0]):
-        _backward_rows(cell, lengths, W_hh, W_hr, peep, gates, h_prev, c_prev, d_out, d_gates,
-                       d_rec, dh_store, d_h0, d_c0, partial_peep, packed_hh, d, b0, b1,
-                       scratch, edge, carry, dm, zeros)
-        _weight_gradients(cell, x, W_ih, packed_ih, h_prev, m_store, d_gates, d_rec, dh_store,
-                          dx, partial_W_ih, partial_W_hh, partial_bias, partial_bias_hh,
-                          partial_W_hr, d, b0, b1, scratch, edge, edge_panel, narrow)
+        _pack_backward_weights(weights, packed)
+    copy_rows(io.d_h_n, io.d_h0, b0, b1)
+    copy_rows(io.d_c_n, io.d_c0, b0, b1)
+    scratch = _backward_scratch(io, weights, packed, b0, b1)
+    grads.W_ih[:] = 0.0
+    grads.W_hh[:] = 0.0
+    grads.bias[:] = 0.0
+    grads.bias_hh[:] = 0.0
+    grads.peep[:] = 0.0
+    grads.W_hr[:] = 0.0
+    for d in range(weights.W_hh.shape[0]):
+        _backward_rows(cell, io, weights, cache, work, grads, packed, d, b0, b1, scratch)
+        _weight_gradients(cell, io, weights, cache, work, grads, packed, d, b0, b1, scratch)
 
 
 @njit(**_JIT)
-def _pack_backward_weights(W_ih, W_hh, packed_ih, packed_hh):
+def _pack_backward_weights(weights, packed):
     """Pack ``W_ih[d]`` and ``W_hh[d]`` of every direction for :func:`matmul_packed`."""
-    for d in range(W_hh.shape[0]):
-        pack(W_ih[d], packed_ih[d])
-        pack(W_hh[d], packed_hh[d])
+    for d in range(weights.W_hh.shape[0]):
+        pack(weights.W_ih[d], packed.ih[d])
+        pack(weights.W_hh[d], packed.hh[d])
 
 
 @njit(**_JIT)
@@ -598,41 +663,52 @@ def _sum_partials(partial, total):
             total[j] += row[j]
 
 
+@njit(inline="always", **_JIT)
+def _chunk_of(partials, chunk):
+    """The weight gradients of thread ``chunk`` in ``partials`` (arrays with a leading
+    thread axis)."""
+    return WeightGradients(partials.W_ih[chunk], partials.W_hh[chunk], partials.bias[chunk],
+                           partials.bias_hh[chunk], partials.peep[chunk],
+                           partials.W_hr[chunk])
+
+
+@njit(**_JIT)
+def _sum_chunks(partials, grads):
+    """``grads = partials.sum(axis=0)``, field by field."""
+    n_chunks = partials.W_ih.shape[0]
+    _sum_partials(partials.W_ih.reshape(n_chunks, -1), grads.W_ih.reshape(-1))
+    _sum_partials(partials.W_hh.reshape(n_chunks, -1), grads.W_hh.reshape(-1))
+    _sum_partials(partials.bias.reshape(n_chunks, -1), grads.bias.reshape(-1))
+    _sum_partials(partials.bias_hh.reshape(n_chunks, -1), grads.bias_hh.reshape(-1))
+    _sum_partials(partials.peep.reshape(n_chunks, -1), grads.peep.reshape(-1))
+    _sum_partials(partials.W_hr.reshape(n_chunks, -1), grads.W_hr.reshape(-1))
+
+
 @njit(parallel=True, **_JIT)
-def layer_backward(rows_kernel, rows_args, W_ih, W_hh, packed_ih, packed_hh, dW_ih, dW_hh,
-                   d_bias, d_bias_hh, d_peep, dW_hr, partial_W_ih, partial_W_hh, partial_bias,
-                   partial_bias_hh, partial_peep, partial_W_hr, chunk_bounds):
+def layer_backward(rows_kernel, cell, io, weights, cache, work, packed, grads, partials,
+                   chunk_bounds):
     """Backward pass through time of one layer, one batch slice per thread.
 
     Parameters
     ----------
     rows_kernel : int
-        Address of :func:`layer_backward_rows` compiled for ``rows_args`` followed by
-        ``partial_*[0]``, ``packed_ih``, ``packed_hh`` and ``(False, 0, 0)`` (see
+        Address of :func:`layer_backward_rows` compiled for ``(cell, io, weights, cache,
+        work, WeightGradients of partials[0], packed, False, 0, 0)`` (see
         :func:`numlstm.kernels.cpu.indirect_call.compiled_address`).
-    rows_args : tuple
-        The arguments of :func:`layer_backward_rows` up to ``dh_store``.
-    W_ih, W_hh, packed_ih, packed_hh : ndarrays
-        The weights, packed once here and then shared by the threads.
-    dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr : ndarrays
-        The weight gradients (see :func:`layer_backward_rows`), written: the sums of
-        the threads' shares.
-    partial_* : ndarrays with a leading ``n_chunks`` axis
+    cell, io, weights, cache, work, packed
+        As for :func:`layer_backward_rows`; the weights are packed once here, then shared
+        by the threads (records one by one, as in :func:`layer_forward`).
+    grads : WeightGradients
+        The weight gradients, written: the sums of the threads' shares.
+    partials : WeightGradients of arrays with a leading ``n_chunks`` axis
         Scratch for each thread's share of the weight gradients.
     chunk_bounds : int64 ndarray (n_chunks + 1,)
         Batch slice of each thread.
     """
-    _pack_backward_weights(W_ih, W_hh, packed_ih, packed_hh)
+    _pack_backward_weights(weights, packed)
     pack_again = chunk_bounds.shape[0] < 0  # see layer_forward
     for chunk in prange(chunk_bounds.shape[0] - 1):
-        call_compiled(rows_kernel, rows_args + (
-            partial_W_ih[chunk], partial_W_hh[chunk], partial_bias[chunk],
-            partial_bias_hh[chunk], partial_peep[chunk], partial_W_hr[chunk], packed_ih,
-            packed_hh, pack_again, chunk_bounds[chunk], chunk_bounds[chunk + 1]))
-    n_chunks = chunk_bounds.shape[0] - 1
-    _sum_partials(partial_W_ih.reshape(n_chunks, -1), dW_ih.reshape(-1))
-    _sum_partials(partial_W_hh.reshape(n_chunks, -1), dW_hh.reshape(-1))
-    _sum_partials(partial_bias.reshape(n_chunks, -1), d_bias.reshape(-1))
-    _sum_partials(partial_bias_hh.reshape(n_chunks, -1), d_bias_hh.reshape(-1))
-    _sum_partials(partial_peep.reshape(n_chunks, -1), d_peep.reshape(-1))
-    _sum_partials(partial_W_hr.reshape(n_chunks, -1), dW_hr.reshape(-1))
+        call_compiled(rows_kernel, (cell, io, weights, cache, work, _chunk_of(partials, chunk),
+                                    packed, pack_again, chunk_bounds[chunk],
+                                    chunk_bounds[chunk + 1]))
+    _sum_chunks(partials, grads)
