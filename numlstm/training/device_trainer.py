@@ -1,13 +1,14 @@
-"""CUDA kernels of a training step beyond the recurrent layers, and the device-resident trainer.
+"""The device-resident trainer: a training step with everything on the GPU, and its host drivers.
 
-The ``numba.cuda`` twin of the NumPy training step of the estimators
+The host side of the ``numba.cuda`` twin of the NumPy training step of the estimators
 (:meth:`numlstm.nn.network.LSTMNetwork.loss_and_gradient`, :mod:`numlstm.nn.losses`,
 :mod:`numlstm.training.optimizers`), for a fit whose data, weights, gradients and optimizer state
 live on the GPU from the start of ``fit`` to its end. Three layers, bottom up:
 
-* kernels (batch gather, dense head, losses and their gradients, L2 penalty, gradient
-  norm and clipping, Adam and SGD updates, finiteness checks), compiled once per float
-  type; they hold no estimator logic;
+* the kernels of :mod:`numlstm.kernels.cuda.training_ops` (batch gather, dense-head
+  layout, losses and their gradients, L2 penalty, gradient norm and clipping, Adam and SGD
+  updates, finiteness checks) and the matrix product and column sums of
+  :mod:`numlstm.kernels.cuda`; they hold no estimator logic;
 * host drivers that launch them on device arrays (``head_forward``, ``loss_and_gradient``,
   ``head_backward``, ``sum_of_squares``, ``clip_grad_norm``, ``adam_update``,
   ``sgd_update``), each the twin of a NumPy function and tested against it;
@@ -33,363 +34,45 @@ losses and all sums of squares in float64, as NumPy does), so a float64 GPU fit 
 the CPU fit to rounding (sums are accumulated in a different order).
 """
 
-import functools
-import math
-from typing import NamedTuple
-
 import numpy as np
 from numba import cuda
 
 from .._utils import config as _config
 from .._utils.memory import check_fits
-from ..nn.cuda_backend import (_cdiv, _configured, _flat, _kernels, _Mat, _matmul,
-                               _simulator_active)
+from ..kernels.cuda import training_ops as _ops
+from ..kernels.cuda.reductions import fill as _fill
+from ..kernels.cuda.simulator import simulator_active as _simulator_active
+# The status vector's layout (the first _N_REPORTED entries come back to the host).
+from ..kernels.cuda.training_ops import CLIP_NORM as _CLIP_NORM
+from ..kernels.cuda.training_ops import CLIP_SQUARES as _CLIP_SQUARES
+from ..kernels.cuda.training_ops import DATA_LOSS as _DATA_LOSS
+from ..kernels.cuda.training_ops import GRAD_NORM, LOSS, PARAMS_FINITE, STEP_OK
+from ..kernels.cuda.training_ops import GRAD_SQUARES as _GRAD_SQUARES
+from ..kernels.cuda.training_ops import N_REPORTED as _N_REPORTED
+from ..kernels.cuda.training_ops import N_STATUS as _N_STATUS
+from ..kernels.cuda.training_ops import SQUARES as _SQUARES
+from ..kernels.cuda.training_ops import finish_loss as _finish_loss
+from ..nn.cuda_backend import _cdiv, _column_sums_into, _configured, _flat, _kernels, _Mat, _matmul
 
 __all__ = ["DeviceTrainer", "adam_update", "clip_grad_norm", "head_backward",
            "head_forward", "loss_and_gradient", "sgd_update", "sum_of_squares"]
 
-#: Threads of the one-block reductions (sums of squares, loss sums, finiteness). The
-#: simulator runs each thread as a Python thread: fewer there.
-_REDUCE_THREADS = 32 if _simulator_active() else 256
-#: Threads per block of the elementwise kernels.
+#: Threads per block of the elementwise kernels. The simulator runs each thread as a
+#: Python thread: fewer there.
 _BLOCK = 32 if _simulator_active() else _config.CUDA_THREADS_PER_BLOCK
 #: Most blocks of a grid-stride launch over a parameter vector: enough to fill a GPU.
 _MAX_BLOCKS = 1 if _simulator_active() else 1024
-
-# Layout of the status vector (float64) a step fills on the device. The first
-# ``_N_REPORTED`` entries are all that comes back to the host per step.
-LOSS, GRAD_NORM, STEP_OK, PARAMS_FINITE = 0, 1, 2, 3
-_N_REPORTED = 4
-_DATA_LOSS, _SQUARES, _GRAD_SQUARES, _CLIP_NORM, _CLIP_SCALE, _CLIP_SQUARES = 4, 5, 6, 7, 8, 9
-_N_STATUS = 10
 
 #  Rounds of the exact clipping loop of :func:`numlstm.training.optimizers.clip_grad_norm` run on
 # the  device (each a no-op once the norm is within the bound; the first almost always is).
 _CLIP_ROUNDS = 3
 
-_LOSS_CODES = {"squared_error": 0, "binary_log_loss": 1, "log_loss": 2}
-
-
-# ---------------------------------------------------------------------------- kernels
-# Kernels that work for any float type: numba compiles one version per argument types.
-@cuda.jit
-def _gather_rows3(src, idx, dst):
-    """``dst[b, t, f] = src[idx[b], t, f]`` for the ``dst.shape[1]`` first steps."""
-    i = cuda.grid(1)
-    batch, n_steps, width = dst.shape
-    if i >= batch * n_steps * width:
-        return
-    b = i // (n_steps * width)
-    t = (i // width) % n_steps
-    f = i % width
-    dst[b, t, f] = src[idx[b], t, f]
-
-
-@cuda.jit
-def _gather_rows2(src, idx, dst):
-    i = cuda.grid(1)
-    batch, width = dst.shape
-    if i >= batch * width:
-        return
-    dst[i // width, i % width] = src[idx[i // width], i % width]
-
-
-@cuda.jit
-def _gather_rows1(src, idx, dst):
-    i = cuda.grid(1)
-    if i < dst.shape[0]:
-        dst[i] = src[idx[i]]
-
-
-@cuda.jit
-def _combine_bias(b_ih, b_hh, bias, bias_hn, n_summed, write_hn):
-    """``bias = b_ih + b_hh`` on the first ``n_summed`` columns, ``b_ih`` after them; with
-    ``write_hn`` the columns after them of ``b_hh`` go to ``bias_hn`` (the GRU's ``b_hn``)."""
-    i = cuda.grid(1)
-    n_dirs, width = bias.shape
-    if i >= n_dirs * width:
-        return
-    d = i // width
-    c = i % width
-    if c < n_summed:
-        bias[d, c] = b_ih[d, c] + b_hh[d, c]
-    else:
-        bias[d, c] = b_ih[d, c]
-        if write_hn:
-            bias_hn[d, c - n_summed] = b_hh[d, c]
-
-
-# The kernels over whole parameter vectors loop with a grid stride, so that a launch can
-# use a bounded grid (see _launch_vector).
-@cuda.jit
-def _fill(a, value):
-    for i in range(cuda.grid(1), a.shape[0], cuda.gridsize(1)):
-        a[i] = value
-
-
-@cuda.jit
-def _multiply(a, b, out):
-    """``out = a * b`` elementwise on flat arrays (dropout masks)."""
-    for i in range(cuda.grid(1), out.shape[0], cuda.gridsize(1)):
-        out[i] = a[i] * b[i]
-
-
-@cuda.jit(device=True)
-def _feature_of_thread(i, states):
-    """``(b, c, d, j)``: thread ``i``'s feature ``c`` of row ``b``, which is unit ``j`` of
-    direction ``d`` in (D, B, R) ``states``; ``b = -1`` for a thread past the end."""
-    n_dirs, batch, size = states.shape
-    if i >= n_dirs * batch * size:
-        return -1, 0, 0, 0
-    c = i % (n_dirs * size)
-    return i // (n_dirs * size), c, c // size, c % size
-
-
-@cuda.jit
-def _states_to_features(h, feats):
-    """``feats[b, d*R + j] = h[d, b, j]``: the final states of both directions side by side."""
-    b, c, d, j = _feature_of_thread(cuda.grid(1), h)
-    if b >= 0:
-        feats[b, c] = h[d, b, j]
-
-
-@cuda.jit
-def _features_to_states(d_feats, d_h):
-    """The reverse of :func:`_states_to_features`, for the gradients."""
-    b, c, d, j = _feature_of_thread(cuda.grid(1), d_h)
-    if b >= 0:
-        d_h[d, b, j] = d_feats[b, c]
-
-
-@cuda.jit(device=True)
-def _block_total(partial, tid, value):
-    """Sum of ``value`` over the block's threads, by halving in shared memory ``partial``
-    (one slot a thread); every thread gets the total."""
-    partial[tid] = value
-    cuda.syncthreads()
-    half = _REDUCE_THREADS // 2
-    while half > 0:
-        if tid < half:
-            partial[tid] += partial[tid + half]
-        cuda.syncthreads()
-        half //= 2
-    return partial[0]
-
-
-@cuda.jit
-def _sum_squares(values, mask, use_mask, status, pos, gate_pos, gate_value):
-    """One block: ``status[pos] = sum(values**2)`` in float64 (over ``mask != 0`` with
-    ``use_mask``). With ``gate_pos >= 0`` nothing is done unless
-    ``status[gate_pos] > gate_value``."""
-    if gate_pos >= 0 and not status[gate_pos] > gate_value:
-        return
-    partial = cuda.shared.array(_REDUCE_THREADS, np.float64)
-    tid = cuda.threadIdx.x
-    acc = 0.0
-    for i in range(tid, values.shape[0], _REDUCE_THREADS):
-        if not use_mask or mask[i] != 0:
-            v = np.float64(values[i])
-            acc += v * v
-    total = _block_total(partial, tid, acc)
-    if tid == 0:
-        status[pos] = total
-
-
-@cuda.jit
-def _sum_scaled(values, status, pos, factor, divisor):
-    """One block: ``status[pos] = factor * (sum(values) / divisor)`` in float64."""
-    partial = cuda.shared.array(_REDUCE_THREADS, np.float64)
-    tid = cuda.threadIdx.x
-    acc = 0.0
-    for i in range(tid, values.shape[0], _REDUCE_THREADS):
-        acc += values[i]
-    total = _block_total(partial, tid, acc)
-    if tid == 0:
-        status[pos] = factor * (total / divisor)
-
-
-@cuda.jit
-def _all_finite(values, status, pos):
-    """One block: ``status[pos] = 1.0`` if every value is finite, else ``0.0``."""
-    partial = cuda.shared.array(_REDUCE_THREADS, np.float64)
-    tid = cuda.threadIdx.x
-    bad = 0.0
-    for i in range(tid, values.shape[0], _REDUCE_THREADS):
-        if not math.isfinite(values[i]):
-            bad += 1.0
-    total = _block_total(partial, tid, bad)
-    if tid == 0:
-        status[pos] = 1.0 if total == 0.0 else 0.0
-
-
-@cuda.jit
-def _finish_loss(status, alpha, n_samples, penalised):
-    """Loss plus L2 penalty, gradient norm, and whether both are finite (one thread)."""
-    if cuda.grid(1) != 0:
-        return
-    loss = status[_DATA_LOSS]
-    if penalised:
-        loss += 0.5 * alpha * status[_SQUARES] / n_samples
-    norm = math.sqrt(status[_GRAD_SQUARES])
-    status[LOSS] = loss
-    status[GRAD_NORM] = norm
-    status[STEP_OK] = 1.0 if math.isfinite(loss) and math.isfinite(norm) else 0.0
-    status[PARAMS_FINITE] = 0.0
-
-
-@cuda.jit
-def _clip_start(status, max_norm):
-    """Clipping is on (``status[_CLIP_NORM] > max_norm``) when the norm is finite and over
-    the bound; the first scale is ``max_norm / norm``."""
-    if cuda.grid(1) != 0:
-        return
-    norm = status[GRAD_NORM]
-    if math.isfinite(norm) and norm > max_norm:
-        status[_CLIP_NORM] = norm
-        status[_CLIP_SCALE] = max_norm / norm
-    else:
-        status[_CLIP_NORM] = -1.0
-
-
-@cuda.jit
-def _clip_next(status, max_norm, shrink):
-    """After a scaling round: the new norm, and the next (slightly shrunk) scale."""
-    if cuda.grid(1) != 0 or not status[_CLIP_NORM] > max_norm:
-        return
-    norm = math.sqrt(status[_CLIP_SQUARES])
-    status[_CLIP_NORM] = norm
-    status[_CLIP_SCALE] = (max_norm / norm) * shrink if norm > 0 else 0.0
-
-
-@cuda.jit
-def _copy_if(src, dst, status, pos):
-    """``dst = src`` when ``status[pos] != 0``."""
-    if status[pos] == 0.0:
-        return
-    for i in range(cuda.grid(1), dst.shape[0], cuda.gridsize(1)):
-        dst[i] = src[i]
-
-
-class _TypedKernels(NamedTuple):
-    """Kernels whose arithmetic casts scalars to the network's float type."""
-
-    clip_scale: object
-    axpy_masked: object
-    adam: object
-    sgd: object
-
-
-@functools.lru_cache(maxsize=None)
-def _typed_kernels(dtype_name):
-    nbt = np.dtype(dtype_name).type
-
-    @cuda.jit
-    def clip_scale(grads, status, max_norm):
-        """``grads *= scale`` (cast to the float type, as NumPy does) while clipping is on."""
-        if not status[_CLIP_NORM] > max_norm:
-            return
-        scale = nbt(status[_CLIP_SCALE])
-        for i in range(cuda.grid(1), grads.shape[0], cuda.gridsize(1)):
-            grads[i] *= scale
-
-    @cuda.jit
-    def axpy_masked(y, a, x, mask):
-        """``y[mask] += a * x[mask]``."""
-        for i in range(cuda.grid(1), y.shape[0], cuda.gridsize(1)):
-            if mask[i] != 0:
-                y[i] += a * x[i]
-
-    @cuda.jit
-    def adam(params, grads, m, v, status, lr, b1, one_minus_b1, b2, one_minus_b2, eps):
-        """One Adam update (moments in the float type, the step in float64, as
-        :class:`numlstm.training.optimizers.AdamOptimizer` computes them); skipped unless the step's
-        loss and gradient were finite."""
-        if status[STEP_OK] == 0.0:
-            return
-        for i in range(cuda.grid(1), params.shape[0], cuda.gridsize(1)):
-            g = grads[i]
-            m_i = m[i] * b1 + one_minus_b1 * g
-            v_i = v[i] * b2 + one_minus_b2 * (g * g)
-            m[i] = m_i
-            v[i] = v_i
-            update = -lr * np.float64(m_i) / np.float64(math.sqrt(v_i) + eps)
-            params[i] = nbt(np.float64(params[i]) + update)
-
-    @cuda.jit
-    def sgd(params, grads, velocity, status, lr, mu, nesterov):
-        """One momentum (or Nesterov) update, as
-        :class:`numlstm.training.optimizers.SGDOptimizer`."""
-        if status[STEP_OK] == 0.0:
-            return
-        for i in range(cuda.grid(1), params.shape[0], cuda.gridsize(1)):
-            g = grads[i]
-            vel = velocity[i] * mu - lr * g
-            velocity[i] = vel
-            if nesterov:
-                params[i] += mu * vel - lr * g
-            else:
-                params[i] += vel
-
-    return _TypedKernels(clip_scale, axpy_masked, adam, sgd)
-
-
-@functools.lru_cache(maxsize=None)
-def _loss_kernel(dtype_name, loss):
-    """Per-row loss (float64) and gradient w.r.t. the raw outputs, for one loss of
-    :mod:`numlstm.nn.losses`; the intercept is added to the product here."""
-    nbt = np.dtype(dtype_name).type
-    code = _LOSS_CODES[loss]
-    zero = nbt(0)
-    half = nbt(0.5)
-
-    @cuda.jit
-    def loss_rows(raw, intercept, y, lengths, n_steps, sequence, divisor, row_loss, d_raw):
-        row = cuda.grid(1)
-        n_rows, n_out = raw.shape
-        if row >= n_rows:
-            return
-        if sequence and row % n_steps >= lengths[row // n_steps]:
-            row_loss[row] = 0.0  # a padded step: no loss, no gradient
-            for k in range(n_out):
-                d_raw[row, k] = zero
-            return
-        acc = 0.0
-        if code == 0:  # squared_error: 0.5 * mean((raw - y)**2)
-            for k in range(n_out):
-                diff = (raw[row, k] + intercept[k]) - y[row, k]
-                acc += np.float64(diff) * np.float64(diff)
-                d_raw[row, k] = diff / divisor
-        elif code == 1:  # binary_log_loss from logits
-            for k in range(n_out):
-                r = raw[row, k] + intercept[k]
-                x = np.float64(r)
-                softplus = max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-                acc += softplus - np.float64(y[row, k]) * x
-                d_raw[row, k] = ((half + half * math.tanh(half * r)) - y[row, k]) / divisor
-        else:  # log_loss: softmax cross-entropy
-            top = raw[row, 0] + intercept[0]
-            for k in range(1, n_out):
-                top = max(top, raw[row, k] + intercept[k])
-            top64 = np.float64(top)
-            total = zero
-            total64 = 0.0
-            for k in range(n_out):
-                r = raw[row, k] + intercept[k]
-                total += math.exp(r - top)
-                total64 += math.exp(np.float64(r) - top64)
-            log_total = math.log(total64)
-            for k in range(n_out):
-                r = raw[row, k] + intercept[k]
-                acc -= np.float64(y[row, k]) * (np.float64(r) - top64 - log_total)
-                d_raw[row, k] = (math.exp(r - top) / total - y[row, k]) / divisor
-        row_loss[row] = acc
-
-    return loss_rows
-
 
 # ------------------------------------------------------------------------ host drivers
 def _reduce(kernel, *args):
-    _configured(kernel, 1, _REDUCE_THREADS)(*args)
+    """``kernel`` on the one block of :data:`numlstm.kernels.cuda.training_ops.REDUCE_THREADS`
+    threads that the one-block reductions expect."""
+    _configured(kernel, 1, _ops.REDUCE_THREADS)(*args)
 
 
 def _launch(kernel, n, *args):
@@ -465,9 +148,9 @@ def loss_and_gradient(loss, raw, intercept, y, lengths, n_steps, sequence, n_val
         divisor, factor, over = n_valid * n_out, 0.5, n_valid * n_out
     else:
         divisor, factor, over = n_valid, 1.0, n_valid
-    _launch(_loss_kernel(dtype.name, loss), n_rows, raw, intercept, y, lengths, n_steps,
-            bool(sequence), dtype.type(divisor), row_loss, d_raw)
-    _reduce(_sum_scaled, row_loss, status, _DATA_LOSS, factor, float(over))
+    _launch(_ops.loss_rows, n_rows, _ops.LOSS_CODES[loss], raw, intercept, y, lengths,
+            n_steps, bool(sequence), dtype.type(divisor), row_loss, d_raw)
+    _reduce(_ops.sum_scaled, row_loss, status, _DATA_LOSS, factor, float(over))
 
 
 def head_backward(kern, feats, d_raw, coef, coef_grad, intercept_grad, d_feats):
@@ -480,12 +163,7 @@ def head_backward(kern, feats, d_raw, coef, coef_grad, intercept_grad, d_feats):
     n_out = coef.shape[1]
     _matmul(kern, width, n_out, n_rows, _Mat(_flat(feats), width, trans=True),
             _Mat(_flat(d_raw), n_out), _Mat(_flat(coef_grad), n_out))
-    _zero(intercept_grad)
-    per_block = _config.CUDA_THREADS_PER_BLOCK
-    sums = _configured(kern.column_sums, (_cdiv(n_out, per_block),
-                                          _cdiv(n_rows, _config.CUDA_ROWS_PER_SUM_BLOCK)),
-                       per_block)
-    sums(_flat(d_raw), n_rows, n_out, _config.CUDA_ROWS_PER_SUM_BLOCK, intercept_grad)
+    _column_sums_into(kern, _flat(d_raw), n_rows, n_out, intercept_grad)
     _matmul(kern, n_rows, width, n_out, _Mat(_flat(d_raw), n_out),
             _Mat(_flat(coef), n_out, trans=True), _Mat(_flat(d_feats), width))
 
@@ -493,7 +171,7 @@ def head_backward(kern, feats, d_raw, coef, coef_grad, intercept_grad, d_feats):
 def sum_of_squares(values, status, pos, mask=None):
     """``status[pos] = sum(values[mask] ** 2)`` in float64 (all values without a mask)."""
     use_mask = mask is not None
-    _reduce(_sum_squares, values, mask if use_mask else values, use_mask, status, pos, -1,
+    _reduce(_ops.sum_squares, values, mask if use_mask else values, use_mask, status, pos, -1,
             0.0)
 
 
@@ -501,23 +179,21 @@ def clip_grad_norm(grads, status, max_norm):
     """Scale ``grads`` so that their norm is at most ``max_norm``, as
     :func:`numlstm.training.optimizers.clip_grad_norm` does, reading the norm from
     ``status[GRAD_NORM]`` (nothing happens when it is not finite or within the bound)."""
-    typed = _typed_kernels(grads.dtype.name)
     shrink = 1.0 - 4.0 * float(np.finfo(grads.dtype).eps)
     max_norm = float(max_norm)
-    _configured(_clip_start, 1, 1)(status, max_norm)
+    _configured(_ops.clip_start, 1, 1)(status, max_norm)
     for _ in range(_CLIP_ROUNDS):
-        _launch_vector(typed.clip_scale, grads.shape[0], grads, status, max_norm)
-        _reduce(_sum_squares, grads, grads, False, status, _CLIP_SQUARES, _CLIP_NORM,
+        _launch_vector(_ops.clip_scale, grads.shape[0], grads, status, max_norm)
+        _reduce(_ops.sum_squares, grads, grads, False, status, _CLIP_SQUARES, _CLIP_NORM,
                 max_norm)
-        _configured(_clip_next, 1, 1)(status, max_norm, shrink)
+        _configured(_ops.clip_next, 1, 1)(status, max_norm, shrink)
 
 
 def adam_update(params, grads, m, v, status, learning_rate, beta_1, beta_2, epsilon):
     """One Adam step in place (``learning_rate`` already bias-corrected), skipped unless
     ``status[STEP_OK]``."""
     nbt = params.dtype.type
-    adam = _typed_kernels(params.dtype.name).adam
-    _launch_vector(adam, params.shape[0], params, grads, m, v, status, float(learning_rate),
+    _launch_vector(_ops.adam, params.shape[0], params, grads, m, v, status, float(learning_rate),
                    nbt(beta_1), nbt(1.0 - beta_1), nbt(beta_2), nbt(1.0 - beta_2),
                    nbt(epsilon))
 
@@ -525,8 +201,7 @@ def adam_update(params, grads, m, v, status, learning_rate, beta_1, beta_2, epsi
 def sgd_update(params, grads, velocity, status, learning_rate, momentum, nesterov):
     """One momentum SGD step in place, skipped unless ``status[STEP_OK]``."""
     nbt = params.dtype.type
-    sgd = _typed_kernels(params.dtype.name).sgd
-    _launch_vector(sgd, params.shape[0], params, grads, velocity, status, nbt(learning_rate),
+    _launch_vector(_ops.sgd, params.shape[0], params, grads, velocity, status, nbt(learning_rate),
                    nbt(momentum), bool(nesterov))
 
 
@@ -682,17 +357,17 @@ class DeviceTrainer:
             n_valid = int(lb_host.sum()) if self.sequence else batch
         d_idx = cuda.to_device(idx)  # the only host-to-device copy of a step (no dropout)
         xb = self._buffer("x", (batch, n_steps, self.X.shape[2]))
-        _launch(_gather_rows3, xb.size, self.X, d_idx, xb)
+        _launch(_ops.gather_rows3, xb.size, self.X, d_idx, xb)
         lb = self._buffer("lengths", (batch,), np.int64)
-        _launch(_gather_rows1, batch, self.L, d_idx, lb)
+        _launch(_ops.gather_rows1, batch, self.L, d_idx, lb)
         n_out = self.n_outputs
         if self.sequence:
             yb = self._buffer("y", (batch, n_steps, n_out))
-            _launch(_gather_rows3, yb.size, self.Y, d_idx, yb)
+            _launch(_ops.gather_rows3, yb.size, self.Y, d_idx, yb)
             yb = yb.reshape(batch * n_steps, n_out)
         else:
             yb = self._buffer("y", (batch, n_out))
-            _launch(_gather_rows2, yb.size, self.Y, d_idx, yb)
+            _launch(_ops.gather_rows2, yb.size, self.Y, d_idx, yb)
 
         status = self.status
         feats, layers = self._forward(xb, lb)
@@ -712,8 +387,7 @@ class DeviceTrainer:
         if self.alpha:
             # Penalty from the weights before the gradient gets its share, as on the host.
             sum_of_squares(self.params, status, _SQUARES, self.mask)
-            typed = _typed_kernels(self.dtype.name)
-            _launch_vector(typed.axpy_masked, self.grads.shape[0], self.grads,
+            _launch_vector(_ops.axpy_masked, self.grads.shape[0], self.grads,
                            self.dtype.type(self.alpha / batch), self.params, self.mask)
         sum_of_squares(self.grads, status, _GRAD_SQUARES)
         _configured(_finish_loss, 1, 1)(status, self.alpha, float(batch), bool(self.alpha))
@@ -721,10 +395,10 @@ class DeviceTrainer:
             clip_grad_norm(self.grads, status, self.max_norm)
         # Snapshot and update only if the loss and the gradient were finite; the status
         # tells the host afterwards, so a step needs one read-back, at its end.
-        _launch_vector(_copy_if, self.params.shape[0], self.params, self.last_finite,
+        _launch_vector(_ops.copy_if, self.params.shape[0], self.params, self.last_finite,
                        status, STEP_OK)
         self._update()
-        _reduce(_all_finite, self.params, status, PARAMS_FINITE)
+        _reduce(_ops.all_finite, self.params, status, PARAMS_FINITE)
         report = status[:_N_REPORTED].copy_to_host(self._report)
         loss = float(report[LOSS])
         if report[STEP_OK] == 0.0:
@@ -762,7 +436,7 @@ class DeviceTrainer:
                 # The layer's own random stream: the masks of a CPU fit, in the same order.
                 mask = cuda.to_device(lstm._dropout_mask(inp.shape))
                 dropped = cuda.device_array(inp.shape, self.dtype)
-                _launch_vector(_multiply, inp.size, _flat(inp), _flat(mask), _flat(dropped))
+                _launch_vector(_ops.multiply, inp.size, _flat(inp), _flat(mask), _flat(dropped))
                 inp = dropped
             spec = self._layer_spec(k, views)
             b_ih, b_hh = views[f"bias_ih_l{k}"], views[f"bias_hh_l{k}"]
@@ -770,7 +444,7 @@ class DeviceTrainer:
             gru = lstm.cell == "gru"
             # (a one-column placeholder when unused: no zero-size device arrays)
             bias_hn = self._buffer(f"bias_hn{k}", (D, H if gru else 1))
-            _launch(_combine_bias, bias.size, b_ih, b_hh, bias, bias_hn,
+            _launch(_ops.combine_bias, bias.size, b_ih, b_hh, bias, bias_hn,
                     2 * H if gru else b_ih.shape[1], gru)
             if gru:
                 spec.bias_hn = bias_hn
@@ -786,7 +460,7 @@ class DeviceTrainer:
             feats = inp.reshape(batch * n_steps, D * R)
         else:
             feats = self._buffer("feats", (batch, D * R))
-            _launch(_states_to_features, feats.size, h_n, feats)
+            _launch(_ops.states_to_features, feats.size, h_n, feats)
         return feats, layers
 
     def _backward(self, layers, d_feats, batch, n_steps):
@@ -802,7 +476,7 @@ class DeviceTrainer:
             mask, cache, W_ih, W_hh, spec = layers[k]
             d_h_n = _device_zeros((D, batch, R), self.dtype)
             if k == lstm.num_layers - 1 and not self.sequence:
-                _launch(_features_to_states, d_h_n.size, d_feats, d_h_n)
+                _launch(_ops.features_to_states, d_h_n.size, d_feats, d_h_n)
             d_c_n = _device_zeros((D, batch, H), self.dtype) if lstm.n_states == 2 else None
             targets = {"W_ih": grads[f"weight_ih_l{k}"], "W_hh": grads[f"weight_hh_l{k}"],
                        "bias": grads[f"bias_ih_l{k}"]}
@@ -818,7 +492,7 @@ class DeviceTrainer:
                 # b_ih and b_hh enter the same sum: their gradients are equal.
                 grads[f"bias_hh_l{k}"].copy_to_device(grads[f"bias_ih_l{k}"])
             if mask is not None:
-                _launch_vector(_multiply, dx.size, _flat(dx), _flat(mask), _flat(dx))
+                _launch_vector(_ops.multiply, dx.size, _flat(dx), _flat(mask), _flat(dx))
             d_out = dx
 
     def _update(self):
