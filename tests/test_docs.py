@@ -7,6 +7,7 @@ none of the documentation tools.
 
 import doctest
 import importlib
+import importlib.util
 import re
 from pathlib import Path
 
@@ -21,7 +22,7 @@ GUIDE = sorted((DOCS / "user_guide").glob("*.rst"))
 pytestmark = pytest.mark.skipif(not DOCS.is_dir(), reason="no docs/ folder in this checkout")
 
 #: Pages whose examples need an optional package.
-NEEDS = {"research_api.rst": "torch"}
+NEEDS = {"research_api.rst": "torch", "sktime.rst": "sktime"}
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -41,7 +42,8 @@ def test_user_guide_examples_run(page, tmp_path, monkeypatch):
 
 def _public_names():
     names = {f"numlstm.{n}" for n in numlstm.__all__ if n not in ("__version__", "datasets")}
-    for module in ("datasets", "io", "interop", "plotting", "dask", "estimators"):
+    optional = ("sktime",) if importlib.util.find_spec("sktime") else ()
+    for module in ("datasets", "io", "interop", "plotting", "dask", "estimators") + optional:
         mod = importlib.import_module(f"numlstm.{module}")
         names |= {f"numlstm.{module}.{n}" for n in mod.__all__}
     return names
