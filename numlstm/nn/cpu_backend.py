@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 from .._utils import config as _config
-from ..kernels.cpu.indirect_call import compiled_address
+from ..kernels.cpu.indirect_call import compiled_address, compiled_function
 from ..kernels.cpu.records import (BackwardIO, ForwardIO, LayerWeights, PackedWeights,
                                    StepGradients, TrainingCache, WeightGradients)
 from .layer_spec import PLAIN_LSTM
@@ -158,6 +158,12 @@ def _weights(W_ih, W_hh, bias, spec, n_dirs, dtype):
                         np.ascontiguousarray(peep, dtype), np.ascontiguousarray(W_hr, dtype))
 
 
+def _run(kernel, arguments):
+    """``kernel(*arguments)`` through :func:`compiled_function`: the dispatcher would spend
+    microseconds per call typing the kernels' records."""
+    compiled_function(kernel, arguments)(*arguments)
+
+
 class CPUBackend:
     """Runs layers with the ``@njit(parallel=True)`` kernels of
     :mod:`numlstm.kernels.cpu.recurrent`.
@@ -214,10 +220,10 @@ class CPUBackend:
         args = (code, io, weights, cache, store, packed)
         with _blas_guard(spec):
             if bounds.shape[0] == 2:
-                kernels.layer_forward_rows(*args, True, 0, batch)
+                _run(kernels.layer_forward_rows, args + (True, 0, batch))
             else:
                 rows = compiled_address(kernels.layer_forward_rows, args + (False, 0, 0))
-                kernels.layer_forward(rows, *args, bounds)
+                _run(kernels.layer_forward, (rows,) + args + (bounds,))
         if not spec.has_cell_state:
             c_n = None
         return out, h_n, c_n, (weights, cache, spec)
@@ -325,7 +331,7 @@ class CPUBackend:
         args = (code, io, weights, caches, work)
         with _blas_guard(spec):
             if n_chunks == 1:
-                kernels.layer_backward_rows(*args, weight_grads, packed, True, 0, batch)
+                _run(kernels.layer_backward_rows, args + (weight_grads, packed, True, 0, batch))
             else:
                 partials = WeightGradients._make(
                     ws.get("partial_" + name, (n_chunks,) + like.shape, dtype)
@@ -334,7 +340,8 @@ class CPUBackend:
                 first = WeightGradients._make(p[0] for p in partials)
                 rows = compiled_address(kernels.layer_backward_rows,
                                         args + (first, packed, False, 0, 0))
-                kernels.layer_backward(rows, *args, packed, weight_grads, partials, bounds)
+                _run(kernels.layer_backward,
+                     (rows,) + args + (packed, weight_grads, partials, bounds))
         if not spec.has_cell_state:
             d_c0 = None
         return dx, d_h0, d_c0

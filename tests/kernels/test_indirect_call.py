@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from numba import njit, prange
 
-from numlstm.kernels.cpu.indirect_call import call_compiled, compiled_address
+from numlstm.kernels.cpu.indirect_call import (call_compiled, compiled_address,
+                                               compiled_function)
 
 
 @njit
@@ -120,6 +121,21 @@ def test_records_of_arrays_travel_to_the_callee():
     single = _Rows(x.astype(np.float32), np.zeros(9, np.float32))
     assert compiled_address(_record_rows, (single,) + arguments[1:]) != address
     assert compiled_address(_record_rows, (_Rows(x + 1, np.ones(9)),) + arguments[1:]) == address
+
+
+def test_compiled_function_is_the_version_for_the_arguments():
+    x = np.random.default_rng(2).standard_normal((5, 3))
+    rows = _Rows(x, np.zeros(5))
+    arguments = (rows, _Totals(np.zeros(1), np.zeros(1, np.int64)), 3.0, 1, 4)
+    compiled_function(_record_rows, arguments)(*arguments)
+    np.testing.assert_allclose(rows.out, [0.0, *(3.0 * x[1:4].sum(axis=1)), 0.0], rtol=1e-12)
+    assert compiled_function(_record_rows, arguments) is compiled_function(
+        _record_rows, (_Rows(x + 1, np.ones(5)),) + arguments[1:])
+    single = (_Rows(x.astype(np.float32), np.zeros(5, np.float32)),) + arguments[1:]
+    assert compiled_function(_record_rows, single) is not compiled_function(
+        _record_rows, arguments)
+    # A version that returns a value has an entry point, but no address to call.
+    assert compiled_function(_returns_a_value, (np.ones(3),))(np.ones(3)) == 3.0
 
 
 def test_an_exception_in_the_callee_reaches_the_caller():
