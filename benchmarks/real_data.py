@@ -409,12 +409,49 @@ def table(results):
     return "\n".join(out)
 
 
+def rst_table(results):
+    """The table as an reStructuredText ``list-table`` (for docs/real_data.rst)."""
+    lines = [".. list-table::", "   :header-rows: 1", "",
+             "   * - data set", "     - train / test", "     - length", "     - ch."]
+    thread_counts = list(results[0]["numlstm"])
+    for n_threads in thread_counts:
+        lines.append(f"     - numlstm, {n_threads} thread{'s' if n_threads != '1' else ''}: "
+                     "mean ± sd (worst)")
+    lines += ["     - mean fit s (" + " / ".join(f"{t} thr." for t in thread_counts) + ")",
+              "     - 1-NN ED", "     - MLP mean / RidgeCV", "     - 1-NN DTW [1]_",
+              "     - FCN [2]_", "     - bars met (" + " / ".join(
+                  f"{t} thr." for t in thread_counts) + ")"]
+    for r in results:
+        task = r["task"]
+        base = r["baselines"]
+        second = base["mlp"]["mean"] if task == "classification" else base["ridge"]["score"]
+        lines += [f"   * - {r['name']}" + (" (RMSE)" if task == "regression" else ""),
+                  f"     - {r['n_train']} / {r['n_test']}", f"     - {r['length']}",
+                  f"     - {r['n_channels']}"]
+        for n_threads in thread_counts:
+            lstm = r["numlstm"].get(n_threads)
+            lines.append("     - -" if lstm is None else
+                         f"     - {_fmt(lstm['mean'], task)} ± {_fmt(lstm['sd'], task)} "
+                         f"({_fmt(lstm['worst'], task)})")
+        lines.append("     - " + " / ".join(
+            f"{r['numlstm'][t]['fit_seconds_mean']:.1f}" if t in r["numlstm"] else "-"
+            for t in thread_counts))
+        lines += [f"     - {_fmt(base['knn']['score'], task)}", f"     - {_fmt(second, task)}",
+                  f"     - {_fmt(r['published'].get('dtw'), task)}",
+                  f"     - {_fmt(r['published'].get('fcn'), task)}"]
+        lines.append("     - " + " / ".join(
+            ("yes" if r["numlstm"][t]["bars"]["met"] else "no") if t in r["numlstm"] else "-"
+            for t in thread_counts))
+    return "\n".join(lines)
+
+
 def plot(results, path):
     """numlstm's mean score against the best baseline, one point per data set."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.transforms
 
     classification = [r for r in results if r["task"] == "classification"]
     regression = [r for r in results if r["task"] == "regression"]
@@ -434,8 +471,11 @@ def plot(results, path):
             for k, (n_threads, lstm) in enumerate(r["numlstm"].items()):
                 x, y = best * scale, lstm["mean"] * scale
                 low, high = sorted((lstm["worst"] * scale, lstm["best"] * scale))
+                shifted = matplotlib.transforms.offset_copy(  # side by side, not on top
+                    ax.transData, fig=fig, x=4 * k - 2, units="points")
                 ax.errorbar(x, y, yerr=[[y - low], [high - y]], fmt="o" if k == 0 else "s",
-                            color=f"C{k}", capsize=3, markersize=5,
+                            color=f"C{k}", ecolor=f"C{k}", capsize=3, markersize=5,
+                            transform=shifted,
                             label=f"{n_threads} thread(s)" if r is group[0] else None)
                 xs.append(x)
                 ys.extend([y, low, high])
@@ -477,6 +517,8 @@ def parse_args(argv=None):
     parser.add_argument("--plot", metavar="FILE", help="save the accuracy plot (matplotlib)")
     parser.add_argument("--from-json", nargs="+", metavar="FILE",
                         help="no fitting: print the table (and --plot) of earlier --out files")
+    parser.add_argument("--rst", action="store_true",
+                        help="also print the table as reStructuredText (for the docs)")
     return parser.parse_args(argv)
 
 
@@ -488,6 +530,8 @@ def main(argv=None):
             with open(path) as f:
                 results.extend(json.load(f)["results"])
         print(table(results))
+        if args.rst:
+            print(rst_table(results))
         if args.plot:
             plot(results, args.plot)
         return 0
@@ -544,6 +588,8 @@ def main(argv=None):
 
     log("")
     log(table(results))
+    if args.rst:
+        log(rst_table(results))
     for r in results:
         log(f"{r['name']}: bars {bar_text(r)}")
         if "knn_euclidean" in r["published"]:
