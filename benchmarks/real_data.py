@@ -221,8 +221,8 @@ def baselines(task, flat_train, y_train, flat_test, y_test, seeds):
             mlp = MLPClassifier(random_state=seed).fit(flat_train, y_train)
             seconds.append(time.perf_counter() - start)
             scores.append(float(mlp.score(flat_test, y_test)))
-        result["mlp"] = dict(summarize(scores, True), scores=scores,
-                             fit_seconds_mean=float(np.mean(seconds)))
+        result["mlp"] = dict(summarize(scores, True), scores=scores, seeds=list(seeds),
+                             fit_seconds=seconds, fit_seconds_mean=float(np.mean(seconds)))
     else:
         knn = KNeighborsRegressor(n_neighbors=1).fit(flat_train, y_train)
         pred = knn.predict(flat_test)
@@ -247,6 +247,52 @@ def bars(task, lstm, base):
     return {"mean_bar": float(target), "mean_met": bool(mean_ok), "worst_met": bool(worst_ok),
             "met": bool(mean_ok and worst_ok),
             "fit_under_limit": bool(lstm["fit_seconds_max"] < FIT_SECONDS_LIMIT)}
+
+
+def summarize_fits(task, fits, base):
+    """numlstm's summary at one thread count: scores, fit times and bars."""
+    summary = summarize([f["score"] for f in fits], task == "classification")
+    summary["fit_seconds_mean"] = float(np.mean([f["fit_seconds"] for f in fits]))
+    summary["fit_seconds_max"] = float(np.max([f["fit_seconds"] for f in fits]))
+    if task == "regression":
+        summary["r2_mean"] = float(np.mean([f["r2"] for f in fits]))
+    summary["fits"] = fits
+    summary["bars"] = bars(task, summary, base)
+    return summary
+
+
+def merge_results(results):
+    """Combine runs of one data set over different seeds (``--first-seed``) into one result.
+
+    The fits and the MLP's scores of every seed are pooled (a seed measured twice keeps
+    its first measurement) and the summaries and bars are computed again.
+    """
+    merged = {}
+    for result in results:
+        name = result["name"]
+        if name not in merged:
+            merged[name] = json.loads(json.dumps(result))  # a copy
+            continue
+        into = merged[name]
+        task = into["task"]
+        base = into["baselines"]
+        if "mlp" in base:
+            other = result["baselines"]["mlp"]
+            seen = set(base["mlp"].get("seeds", range(len(base["mlp"]["scores"]))))
+            base["mlp"]["seeds"] = sorted(seen)
+            for seed, score in zip(other.get("seeds", range(len(other["scores"]))),
+                                   other["scores"]):
+                if seed not in seen:
+                    base["mlp"]["seeds"].append(seed)
+                    base["mlp"]["scores"].append(score)
+            base["mlp"].update(summarize(base["mlp"]["scores"], True))
+        for n_threads, lstm in result["numlstm"].items():
+            fits = into["numlstm"].get(n_threads, {}).get("fits", [])
+            seen = {f["seed"] for f in fits}
+            fits = fits + [f for f in lstm["fits"] if f["seed"] not in seen]
+            into["numlstm"][n_threads] = summarize_fits(task, fits, base)
+        into["load_after"] = result["load_after"]
+    return list(merged.values())
 
 
 # --------------------------------------------------------------------------- fitting
@@ -333,14 +379,7 @@ def run_dataset(name, seeds, threads, estimator_params, log):
             fits.append(fit)
             log(f"  numlstm {n_threads} thread(s), seed {seed}: {text}, {model.n_iter_} "
                 f"epochs, fit {seconds:.1f} s, load {fit['load_after'][0]:.2f}")
-        summary = summarize([f["score"] for f in fits], task == "classification")
-        summary["fit_seconds_mean"] = float(np.mean([f["fit_seconds"] for f in fits]))
-        summary["fit_seconds_max"] = float(np.max([f["fit_seconds"] for f in fits]))
-        if task == "regression":
-            summary["r2_mean"] = float(np.mean([f["r2"] for f in fits]))
-        summary["fits"] = fits
-        summary["bars"] = bars(task, summary, base)
-        per_threads[str(n_threads)] = summary
+        per_threads[str(n_threads)] = summarize_fits(task, fits, base)
 
     published = {}
     if name in PUBLISHED_DTW:
@@ -432,17 +471,17 @@ def rst_table(results):
                   f"     - {r['n_channels']}"]
         for n_threads in thread_counts:
             lstm = r["numlstm"].get(n_threads)
-            lines.append("     - -" if lstm is None else
+            lines.append("     - n/a" if lstm is None else
                          f"     - {_fmt(lstm['mean'], task)} ± {_fmt(lstm['sd'], task)} "
                          f"({_fmt(lstm['worst'], task)})")
         lines.append("     - " + " / ".join(
-            f"{r['numlstm'][t]['fit_seconds_mean']:.1f}" if t in r["numlstm"] else "-"
+            f"{r['numlstm'][t]['fit_seconds_mean']:.1f}" if t in r["numlstm"] else "n/a"
             for t in thread_counts))
         lines += [f"     - {_fmt(base['knn']['score'], task)}", f"     - {_fmt(second, task)}",
-                  f"     - {_fmt(r['published'].get('dtw'), task)}",
-                  f"     - {_fmt(r['published'].get('fcn'), task)}"]
+                  f"     - {_fmt(r['published'].get('dtw'), task).replace('-', 'n/a')}",
+                  f"     - {_fmt(r['published'].get('fcn'), task).replace('-', 'n/a')}"]
         lines.append("     - " + " / ".join(
-            ("yes" if r["numlstm"][t]["bars"]["met"] else "no") if t in r["numlstm"] else "-"
+            ("yes" if r["numlstm"][t]["bars"]["met"] else "no") if t in r["numlstm"] else "n/a"
             for t in thread_counts))
     return "\n".join(lines)
 
@@ -481,8 +520,11 @@ def plot(results, path):
                             label=f"{n_threads} thread(s)" if r is group[0] else None)
                 xs.append(x)
                 ys.extend([y, low, high])
+            near = 3.0 if task == "classification" else 0.03
+            crowded = sum(abs(best * scale - other) < near for other in xs[:-len(r["numlstm"])])
             ax.annotate(r["name"], (x, lstm["mean"] * scale), fontsize="x-small",
-                        xytext=(4, -10), textcoords="offset points")
+                        xytext=(6, -10 - 9 * crowded), textcoords="offset points",
+                        ha="right" if crowded else "left")
         lo, hi = min(xs + ys), max(xs + ys)
         pad = 0.05 * (hi - lo or 1)
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.5", linestyle="--",
@@ -510,6 +552,9 @@ def parse_args(argv=None):
                         help="data sets to run (default: all)")
     parser.add_argument("--seeds", type=int, default=5,
                         help="number of seeds: random_state = 0, ..., N-1 (default 5)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="start the seeds here (to add seeds to an earlier run; "
+                             "--from-json pools the files)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="Numba thread counts (default: 1 2)")
     parser.add_argument("--quick", action="store_true",
@@ -531,6 +576,7 @@ def main(argv=None):
         for path in args.from_json:
             with open(path) as f:
                 results.extend(json.load(f)["results"])
+        results = merge_results(results)
         print(table(results))
         if args.rst:
             print(rst_table(results))
@@ -539,11 +585,11 @@ def main(argv=None):
         return 0
 
     names = args.datasets or list(DATASETS)
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     estimator_params = {}
     if args.quick:
         names = args.datasets or QUICK_DATASETS
-        seeds = list(range(min(args.seeds, QUICK_SEEDS)))
+        seeds = seeds[:QUICK_SEEDS]
         estimator_params = {"max_iter": QUICK_MAX_ITER}
     threads = [t for t in args.threads if 1 <= t <= numba.config.NUMBA_NUM_THREADS]
     if not threads:

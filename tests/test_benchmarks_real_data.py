@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("sktime.datasets",
                     reason="the data sets ship with sktime (pip install numlstm[examples])")
 
