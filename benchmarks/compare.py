@@ -478,7 +478,8 @@ def format_table(rows, markdown, columns=COLUMNS):
     return "\n".join(lines)
 
 
-def _cpu_model():
+def cpu_model():
+    """The CPU's model name, as the operating system reports it."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -530,7 +531,7 @@ def environment_lines(numlstm, numba, torch, n_threads, peak_gemm, args, load_be
     from threadpoolctl import threadpool_info
 
     lines = [
-        f"CPU: {_cpu_model()}, {os.cpu_count()} logical cores; load average (1/5/15 min) "
+        f"CPU: {cpu_model()}, {os.cpu_count()} logical cores; load average (1/5/15 min) "
         f"{load_before} before, {_load_average()} after (other processes skew timings)",
         f"vector units: {_vector_units()}",
         f"threads: numba {numba.get_num_threads()} (layer {numba.threading_layer()}), "

@@ -59,6 +59,11 @@ from sklearn.neural_network import MLPClassifier  # noqa: E402
 import numlstm  # noqa: E402
 from numlstm import LSTMClassifier, LSTMRegressor  # noqa: E402
 
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.real_data
+    from compare import cpu_model
+except ImportError:
+    from .compare import cpu_model
+
 #: The time-series classification / regression data sets in sktime/datasets/data, with
 #: their task. (The folder also holds forecasting series and CSV files; those are not
 #: train/test collections and are left out.)
@@ -301,17 +306,6 @@ def load_average():
         return [round(v, 2) for v in os.getloadavg()]
     except OSError:
         return None
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def warm_up(max_threads):
