@@ -122,7 +122,16 @@ cell : {"lstm", "gru", "rnn"}, default="lstm"
     The recurrent cell: :class:`numlstm.LSTM`, :class:`numlstm.GRU`, or a
     plain (Elman, tanh) :class:`numlstm.RNN`. The gated cells keep
     information over long sequences where the plain RNN loses it (see
-    ``benchmarks/long_memory.py``); the others serve as baselines.""",
+    ``benchmarks/long_memory.py``); the others serve as baselines.
+readout : {"last", "mean", "max", "mean_max"}, default="last"
+    What the output layer reads of each sequence (one output per
+    sequence; sequence targets read every step and ignore it). "last":
+    the final hidden state of each direction. "mean" / "max": the mean /
+    the largest value of each unit of the last layer's output over the
+    sequence's valid steps; "mean_max": both side by side. Pooling lets
+    the output layer (and the gradient) reach every step directly, which
+    helps on long series where the pattern that decides the class can
+    occur anywhere.""",
     "notes": """\
 **Divergence.** Every mini-batch step checks the loss, the gradient and
 the updated weights. When a NaN or infinity appears, training stops on

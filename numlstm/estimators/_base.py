@@ -19,6 +19,7 @@ from .._utils.memory import available_memory as _available_memory
 from .._utils.validation import check_n_features, check_sequences, valid_steps_mask
 from ..nn import GRU, LSTM, RNN
 from ..nn import LSTMNetwork
+from ..nn.readout import READOUTS
 from ..training.checkpoints import (data_fingerprint, read_checkpoint, same_param,
                                     write_checkpoint)
 from ..training import lbfgs, stochastic
@@ -128,6 +129,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "bidirectional": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "cell": [StrOptions(set(_CELLS))],
+        "readout": [StrOptions(set(READOUTS))],
         "solver": [StrOptions({"adam", "sgd", "lbfgs"})],
         "learning_rate": [StrOptions({"constant", "adaptive"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -164,7 +166,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                  validation_fraction=0.1, n_iter_no_change="auto", tol=1e-4,
                  warm_start=False,
                  random_state=None, verbose=0, dtype="float32", device="cpu",
-                 checkpoint=None, checkpoint_every=1, cell="lstm"):
+                 checkpoint=None, checkpoint_every=1, cell="lstm", readout="last"):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
@@ -195,6 +197,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
         self.cell = cell
+        self.readout = readout
 
     # ------------------------------------------------------------ subclass API
     @abstractmethod
@@ -465,8 +468,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                                  num_layers=self.num_layers, bidirectional=self.bidirectional,
                                  dropout=self.dropout, dtype=self._dtype,
                                  random_state=int(seed_lstm), device=self.device)
+        sequence_output = Y.ndim == 3
         self.network_ = LSTMNetwork(lstm, Y.shape[-1], loss=self._loss,
-                                    sequence_output=Y.ndim == 3, random_state=int(seed_head))
+                                    sequence_output=sequence_output,
+                                    random_state=int(seed_head),
+                                    readout="last" if sequence_output else self.readout)
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_ = None
@@ -479,16 +485,17 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             del self._optimizer
 
     def _check_network_matches(self):
-        lstm = self.network_.lstm
+        net = self.network_
+        lstm = net.lstm
         current = (lstm.cell, lstm.hidden_size, lstm.num_layers, lstm.bidirectional,
-                   lstm.dtype)
+                   lstm.dtype, net.readout)
         wanted = (self.cell, self.hidden_size, self.num_layers, bool(self.bidirectional),
-                  self._dtype)
+                  self._dtype, "last" if net.sequence_output else self.readout)
         if current != wanted:
             raise ValueError(
                 "warm_start=True (or partial_fit) continues training the fitted network, but "
-                "cell, hidden_size, num_layers, bidirectional or dtype changed since it was "
-                "built: "
+                "cell, hidden_size, num_layers, bidirectional, dtype or readout changed "
+                "since it was built: "
                 f"network has {current}, parameters ask for {wanted}. Set warm_start=False "
                 "to train a new network."
             )

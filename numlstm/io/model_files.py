@@ -8,7 +8,7 @@ only numeric and string arrays and a JSON header, and :func:`load` reads it with
 ``numpy.load(..., allow_pickle=False)`` and rebuilds the object from a fixed list of
 known classes. Predictions of a loaded model are bit-identical to the saved one's.
 
-.. rubric:: File format (``format_version`` 2)
+.. rubric:: File format (``format_version`` 3)
 
 A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` arrays, readable with
 ``numpy.load(path, allow_pickle=False)``) with these members:
@@ -17,8 +17,9 @@ A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` arrays, readabl
     A ``uint8`` array holding the header: UTF-8 JSON of an object with the keys
 
     - ``"format"``: always ``"numlstm-model"``;
-    - ``"format_version"``: integer, 2 here (version 1 files, which predate GRU and RNN
-      layers, read unchanged); bumped on any change that older readers cannot read;
+    - ``"format_version"``: integer, 3 here (files of versions 1, which predate GRU and
+      RNN layers, and 2, which predate the network's ``readout``, read unchanged); bumped
+      on any change that older readers cannot read;
     - ``"numlstm_version"``, ``"numpy_version"``: versions that wrote the file
       (informational);
     - ``"class"``: ``"LSTMRegressor"``, ``"LSTMClassifier"``, ``"LSTM"``, ``"GRU"`` or
@@ -57,7 +58,9 @@ strings and lists, or objects with exactly one key naming their kind:
   ``proj_size`` and ``peephole`` (absent: 0 and false), for the RNN ``nonlinearity``;
 - ``{"$network": {...}}``: the estimators' ``network_``: ``lstm`` (the layer, an
   ``$lstm``),
-  ``n_outputs``, ``loss``, ``sequence_output``, ``coef_`` and ``intercept_``.
+  ``n_outputs``, ``loss``, ``sequence_output``, ``readout`` (``"last"``, ``"mean"``,
+  ``"max"`` or ``"mean_max"``; absent before version 3, meaning ``"last"``), ``coef_``
+  and ``intercept_``.
 
 Not saved: gradients, scratch memory, and the optimizer's running state (Adam's moment
 estimates, SGD's velocities). A loaded estimator predicts exactly as the saved one, and
@@ -85,7 +88,7 @@ from ..training.network_codec import NetworkDecoder, NetworkEncoder
 __all__ = ["FORMAT_VERSION", "ModelFileError", "load", "read_header", "save"]
 
 #: Version of the file format written by :func:`save`; :func:`load` reads 1 to this.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 _FORMAT_NAME = "numlstm-model"
 _CLASSES = {"LSTMRegressor": LSTMRegressor, "LSTMClassifier": LSTMClassifier, **_LAYERS}

@@ -12,6 +12,7 @@ import threading
 import numpy as np
 
 from .losses import LOSS_FUNCTIONS, OUTPUT_ACTIVATIONS, OUTPUT_FOR_LOSS
+from .readout import check_readout, pool, pool_backward, readout_width
 
 __all__ = ["LSTMNetwork"]
 
@@ -19,10 +20,13 @@ __all__ = ["LSTMNetwork"]
 class LSTMNetwork:
     """(Stacked, optionally bidirectional) recurrent layers followed by a dense layer.
 
-    Sequence-to-one (``sequence_output=False``): the dense layer reads the
-    last layer's final hidden state, ``h_n`` — for the forward direction the
-    state at each sequence's own last valid step, for the reverse direction
-    the state after reading ``t = 0`` — concatenated over directions.
+    Sequence-to-one (``sequence_output=False``): the dense layer reads what
+    ``readout`` makes of the last layer. ``"last"``: its final hidden state,
+    ``h_n`` — for the forward direction the state at each sequence's own last
+    valid step, for the reverse direction the state after reading ``t = 0`` —
+    concatenated over directions. ``"mean"`` / ``"max"``: the mean / the
+    largest value of each unit of its output over the valid steps;
+    ``"mean_max"``: both side by side (see :mod:`numlstm.nn.readout`).
 
     Sequence-to-sequence (``sequence_output=True``): the dense layer is
     applied to the recurrent output at every timestep; padded steps are ignored by
@@ -41,13 +45,17 @@ class LSTMNetwork:
         Whether an output is produced at every timestep.
     random_state : int, numpy.random.Generator or None, default=None
         Seed of the dense layer's initialisation.
+    readout : {"last", "mean", "max", "mean_max"}, default="last"
+        What the dense layer reads in a sequence-to-one network (ignored, and
+        must be "last", with ``sequence_output=True``).
 
     Attributes
     ----------
     lstm : LSTM, GRU or RNN
         The recurrent layers.
-    coef_ : ndarray of shape (lstm.output_size, n_outputs)
-        Weights of the dense layer (``raw = features @ coef_ + intercept_``).
+    coef_ : ndarray of shape (n_readout, n_outputs)
+        Weights of the dense layer (``raw = features @ coef_ + intercept_``);
+        ``n_readout`` is ``lstm.output_size``, twice that for "mean_max".
     intercept_ : ndarray of shape (n_outputs,)
         Intercepts of the dense layer.
     out_activation : str
@@ -68,16 +76,21 @@ class LSTMNetwork:
     """
 
     def __init__(self, lstm, n_outputs, loss="squared_error", sequence_output=False,
-                 random_state=None):
+                 random_state=None, readout="last"):
         if loss not in LOSS_FUNCTIONS:
             raise ValueError(f"loss must be one of {sorted(LOSS_FUNCTIONS)}, got {loss!r}.")
+        check_readout(readout)
+        if sequence_output and readout != "last":
+            raise ValueError(f"readout={readout!r} pools a sequence into one output; a "
+                             "sequence-output network reads every step (readout='last').")
+        self.readout = readout
         self.lstm = lstm
         self.n_outputs = int(n_outputs)
         self.loss = loss
         self.out_activation = OUTPUT_FOR_LOSS[loss]
         self.sequence_output = bool(sequence_output)
         rng = np.random.default_rng(random_state)
-        n_in = lstm.output_size
+        n_in = readout_width(readout, lstm.output_size)
         bound = 1.0 / np.sqrt(n_in)  # torch.nn.Linear's default range
         dtype = lstm.dtype
         self.coef_ = rng.uniform(-bound, bound, (n_in, self.n_outputs)).astype(dtype)
@@ -94,6 +107,7 @@ class LSTMNetwork:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.__dict__.setdefault("readout", "last")  # pickles of earlier versions
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ params
@@ -153,7 +167,7 @@ class LSTMNetwork:
         -------
         state : dict of str to ndarray
             The LSTM's ``state_dict()`` entries plus ``"output.weight"`` of
-            shape (n_outputs, num_directions * hidden_size) and
+            shape (n_outputs, n_readout) (see ``coef_``) and
             ``"output.bias"``, as in ``torch.nn.Linear``.
         """
         state = dict(self.lstm.state_dict())
@@ -194,12 +208,15 @@ class LSTMNetwork:
         return self._weight_mask
 
     # ----------------------------------------------------------------- forward
-    def _features(self, out, h_n):
-        """Inputs of the dense layer: per-timestep outputs or final states."""
+    def _features(self, out, h_n, lengths):
+        """Inputs of the dense layer (per-timestep outputs, final states or pooled
+        outputs) and what :func:`~numlstm.nn.readout.pool_backward` needs."""
         if self.sequence_output:
-            return out
+            return out, None
+        if self.readout != "last":
+            return pool(out, lengths, self.readout)
         D = self.lstm.num_directions
-        return np.concatenate(list(h_n[-D:]), axis=1)
+        return np.concatenate(list(h_n[-D:]), axis=1), None
 
     def decision_function(self, X, lengths=None):
         """Raw outputs (logits) of the network in inference mode.
@@ -224,7 +241,7 @@ class LSTMNetwork:
                                                           requires_grad=False)
             finally:
                 self.lstm.train(was_training)
-            raw = self._features(out, h_n) @ self.coef_ + self.intercept_
+            raw = self._features(out, h_n, lengths)[0] @ self.coef_ + self.intercept_
         if self.sequence_output and lengths is not None:
             raw[np.arange(raw.shape[1])[None, :] >= lengths[:, None]] = 0
         return raw
@@ -281,7 +298,7 @@ class LSTMNetwork:
         n = X.shape[0]
         self.lstm.train(training)
         out, (h_n, *_) = self.lstm.forward_states(X, lengths=lengths)
-        feats = self._features(out, h_n)
+        feats, pooled = self._features(out, h_n, lengths)
         if self.sequence_output:
             if lengths is None:
                 valid = np.ones(out.shape[:2], dtype=bool)
@@ -303,6 +320,8 @@ class LSTMNetwork:
             d_out = np.zeros_like(out)
             d_out[valid] = d_feats
             self.lstm.backward_states(d_out)
+        elif pooled is not None:
+            self.lstm.backward_states(pool_backward(d_feats, pooled, out.shape, out.dtype))
         else:
             d_h_n = np.zeros_like(h_n)
             for d in range(D):

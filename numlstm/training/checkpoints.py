@@ -4,8 +4,8 @@ A checkpoint is the container of :mod:`numlstm._utils.array_container` (an ``.np
 archive of arrays and a JSON header, the format of :func:`numlstm.save`), with the
 header's ``"format"`` ``"numlstm-checkpoint"`` and these keys besides the arrays' list:
 
-- ``"format_version"``: 2 (version 1 was a pickle, which is refused: loading it could
-  run code);
+- ``"format_version"``: 3 (version 2 files, whose networks predate ``readout``, read
+  unchanged; version 1 was a pickle, which is refused: loading it could run code);
 - ``"numlstm_version"``, ``"numpy_version"``: versions that wrote the file;
 - ``"class"``: the estimator's class name;
 - ``"params"``: its ``get_params(deep=False)``;
@@ -37,7 +37,7 @@ __all__ = ["CHECKPOINT_FORMAT_VERSION", "data_fingerprint", "read_checkpoint", "
            "write_checkpoint"]
 
 #: Version of the checkpoint layout written by :func:`write_checkpoint` (1 was pickle).
-CHECKPOINT_FORMAT_VERSION = 2
+CHECKPOINT_FORMAT_VERSION = 3
 
 _FORMAT_NAME = "numlstm-checkpoint"
 _ATTRIBUTE_NAME = re.compile(r"^_?[A-Za-z][A-Za-z0-9_]*$")

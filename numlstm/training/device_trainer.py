@@ -52,6 +52,7 @@ from ..kernels.cuda.training_ops import N_REPORTED as _N_REPORTED
 from ..kernels.cuda.training_ops import N_STATUS as _N_STATUS
 from ..kernels.cuda.training_ops import SQUARES as _SQUARES
 from ..kernels.cuda.training_ops import finish_loss as _finish_loss
+from ..nn.readout import readout_width
 from ..nn.cuda_backend import _cdiv, _column_sums_into, _configured, _flat, _kernels, _Mat, _matmul
 
 __all__ = ["DeviceTrainer", "adam_update", "clip_grad_norm", "head_backward",
@@ -456,8 +457,15 @@ class DeviceTrainer:
                                                                h0, c0, spec=spec)
             layers.append((mask, cache, W_ih, W_hh, spec))
             inp = out
+        readout = self.network.readout
         if self.sequence:
             feats = inp.reshape(batch * n_steps, D * R)
+        elif readout != "last":
+            feats = self._buffer("feats", (batch, readout_width(readout, D * R)))
+            argmax = self._buffer("argmax", (batch, D * R), np.int64)
+            _launch(_ops.pool_steps, batch * D * R, inp, lengths, readout != "max",
+                    readout != "mean", feats, argmax)
+            self._pooled = (lengths, argmax)
         else:
             feats = self._buffer("feats", (batch, D * R))
             _launch(_ops.states_to_features, feats.size, h_n, feats)
@@ -468,14 +476,20 @@ class DeviceTrainer:
         lstm = self.network.lstm
         D, R, H = lstm.num_directions, lstm.state_size, lstm.hidden_size
         grads = self.grad_views
+        readout = self.network.readout
         if self.sequence:
             d_out = d_feats.reshape(batch, n_steps, D * R)
+        elif readout != "last":
+            lengths, argmax = self._pooled
+            d_out = self._buffer("d_pooled", (batch, n_steps, D * R))
+            _launch(_ops.pool_steps_backward, batch * D * R, d_feats, lengths, argmax,
+                    readout != "max", readout != "mean", d_out)
         else:
             d_out = _device_zeros((batch, n_steps, D * R), self.dtype)
         for k in range(lstm.num_layers - 1, -1, -1):
             mask, cache, W_ih, W_hh, spec = layers[k]
             d_h_n = _device_zeros((D, batch, R), self.dtype)
-            if k == lstm.num_layers - 1 and not self.sequence:
+            if k == lstm.num_layers - 1 and not self.sequence and readout == "last":
                 _launch(_ops.features_to_states, d_h_n.size, d_feats, d_h_n)
             d_c_n = _device_zeros((D, batch, H), self.dtype) if lstm.n_states == 2 else None
             targets = {"W_ih": grads[f"weight_ih_l{k}"], "W_hh": grads[f"weight_hh_l{k}"],

@@ -11,6 +11,7 @@ import numpy as np
 from .._utils.array_container import ValueDecoder, ValueEncoder
 from ..nn import GRU, LSTM, RNN
 from ..nn import LSTMNetwork
+from ..nn.readout import READOUTS, readout_width
 
 __all__ = ["LAYERS", "NetworkDecoder", "NetworkEncoder"]
 
@@ -49,7 +50,7 @@ class NetworkEncoder(ValueEncoder):
     def network(self, net):
         return {
             "lstm": self.lstm(net.lstm), "n_outputs": int(net.n_outputs), "loss": net.loss,
-            "sequence_output": bool(net.sequence_output),
+            "sequence_output": bool(net.sequence_output), "readout": net.readout,
             "coef_": self.array(net.coef_), "intercept_": self.array(net.intercept_),
         }
 
@@ -138,13 +139,16 @@ class NetworkDecoder(ValueDecoder):
         return layer
 
     def network(self, spec):
+        readout = spec.get("readout", "last")  # absent before format version 3
+        if readout not in READOUTS:
+            raise ValueError(f"unknown network readout {readout!r}")
         lstm = self.lstm(spec["lstm"])
         coef = self._array_spec(spec["coef_"], "network coef_")
-        if coef.shape != (lstm.output_size, spec["n_outputs"]):
-            raise ValueError(f"network coef_ has shape {coef.shape}, expected "
-                             f"{(lstm.output_size, spec['n_outputs'])}")
+        expected = (readout_width(readout, lstm.output_size), spec["n_outputs"])
+        if coef.shape != expected:
+            raise ValueError(f"network coef_ has shape {coef.shape}, expected {expected}")
         net = LSTMNetwork(lstm, spec["n_outputs"], loss=spec["loss"],
-                          sequence_output=spec["sequence_output"])
+                          sequence_output=spec["sequence_output"], readout=readout)
         self._into(net.coef_, "network coef_", spec["coef_"])
         self._into(net.intercept_, "network intercept_", spec["intercept_"])
         return net

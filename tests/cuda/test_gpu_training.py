@@ -286,6 +286,23 @@ def test_float32_sequence_output_regressor_with_dropout():
     assert_same_fit(cpu, gpu, np.float32)
 
 
+@pytest.mark.parametrize("readout", ["mean", "max", "mean_max"])
+def test_pooled_readouts_bidirectional_ragged(readout):
+    rng = np.random.default_rng(14)
+    X, _ = ragged(rng, 6, 4, 2)
+    y = np.array([0, 1, 2, 0, 1, 2])
+
+    def make(device):
+        return LSTMClassifier(hidden_size=3, bidirectional=True, readout=readout,
+                              batch_size=3, max_iter=2, dtype="float64", random_state=0,
+                              device=device)
+
+    cpu, gpu = fit_twins(make, X, y)
+    assert gpu.network_.readout == readout
+    assert_same_fit(cpu, gpu, np.float64)
+    assert_matches(gpu.predict_proba(X), cpu.predict_proba(X), np.float64, "proba")
+
+
 # ----------------------------------------------------------- what crosses the bus
 def test_only_the_status_comes_back_per_step(monkeypatch):
     """After the data and weights went over, a step sends its row indices and reads back

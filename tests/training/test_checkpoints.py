@@ -86,7 +86,7 @@ def test_checkpoint_holds_the_whole_training_state(tmp_path, monkeypatch, solver
     with zipfile.ZipFile(path) as archive:
         assert all(name.endswith(".npy") for name in archive.namelist())
     header = _header(_members(path))
-    assert header["format"] == "numlstm-checkpoint" and header["format_version"] == 2
+    assert header["format"] == "numlstm-checkpoint" and header["format_version"] == 3
     assert header["class"] == "LSTMRegressor" and len(header["fingerprint"]) == 64
     saved = read_checkpoint(path)
     state = saved["state"]

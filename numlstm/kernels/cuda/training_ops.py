@@ -15,8 +15,9 @@ Launch configurations
 No kernel here uses more than one dimension of grid or block.
 
 * per-element kernels (``gather_rows*``, :func:`combine_bias`, :func:`states_to_features`,
-  :func:`features_to_states`, :func:`loss_rows`): at least one thread per element (row for
-  :func:`loss_rows`);
+  :func:`features_to_states`, :func:`loss_rows`, :func:`pool_steps`,
+  :func:`pool_steps_backward`): at least one thread per element (row for
+  :func:`loss_rows`, row and unit for the pooling kernels);
 * grid-stride kernels over a whole parameter vector (:func:`multiply`, :func:`copy_if`,
   :func:`clip_scale`, :func:`axpy_masked`, :func:`adam`, :func:`sgd`): any 1-D grid, a
   thread steps by the grid size;
@@ -42,7 +43,8 @@ __all__ = ["CLIP_NORM", "CLIP_SCALE", "CLIP_SQUARES", "DATA_LOSS", "GRAD_NORM",
            "REDUCE_THREADS", "SQUARES", "STEP_OK", "adam", "all_finite", "axpy_masked",
            "block_total", "clip_next", "clip_scale", "clip_start", "combine_bias",
            "copy_if", "features_to_states", "finish_loss", "gather_rows1", "gather_rows2",
-           "gather_rows3", "loss_rows", "multiply", "sgd", "states_to_features",
+           "gather_rows3", "loss_rows", "multiply", "pool_steps", "pool_steps_backward",
+           "sgd", "states_to_features",
            "sum_scaled", "sum_squares"]
 
 #: Threads of the one-block reductions (and slots of their shared array). The simulator
@@ -154,6 +156,54 @@ def features_to_states(d_feats, d_h):
     b, c, d, j = feature_of_thread(cuda.grid(1), d_h)
     if b >= 0:
         d_h[d, b, j] = d_feats[b, c]
+
+
+@cuda.jit
+def pool_steps(out, lengths, with_mean, with_max, feats, argmax):
+    """The pooled readouts of :func:`numlstm.nn.readout.pool` over ``lengths[b]`` steps:
+    ``feats[b, j]`` the mean of unit ``j`` (when ``with_mean``), then the largest value
+    (when ``with_max``; ``argmax[b, j]`` its first step). One thread per row and unit."""
+    i = cuda.grid(1)
+    batch, _, units = out.shape
+    if i >= batch * units:
+        return
+    b, j = i // units, i % units
+    n = lengths[b]
+    total = 0.0
+    best = out[b, 0, j]
+    at = 0
+    for t in range(n):
+        value = out[b, t, j]
+        total += value
+        if value > best:
+            best = value
+            at = t
+    column = j
+    if with_mean:
+        feats[b, column] = total / n
+        column += units
+    if with_max:
+        feats[b, column] = best
+        argmax[b, j] = at
+
+
+@cuda.jit
+def pool_steps_backward(d_feats, lengths, argmax, with_mean, with_max, d_out):
+    """Gradient of :func:`pool_steps` with respect to ``out``, written to every step of
+    ``d_out`` (zero at padded steps). One thread per row and unit."""
+    i = cuda.grid(1)
+    batch, n_steps, units = d_out.shape
+    if i >= batch * units:
+        return
+    b, j = i // units, i % units
+    n = lengths[b]
+    d_mean = d_feats[b, j] / n if with_mean else 0.0
+    column = j + units if with_mean else j
+    for t in range(n_steps):
+        grad = d_mean if t < n else 0.0
+        if with_max and t == argmax[b, j]:
+            grad += d_feats[b, column]
+        d_out[b, t, j] = grad
 
 
 # ------------------------------------------------------------------------- the loss
