@@ -9,6 +9,10 @@ variant chosen from these scores is chosen on training data. ``--evaluate test``
 the whole training split and scores on the test split, to show on the test split what a
 choice made on validation scores does.
 
+A variant's ``_steps=N`` sets ``patch_length`` to the smallest that makes the longest
+series of the data set at most ``N`` network steps (what ``patch_length="auto"`` does
+with its own ``N``).
+
 Scores: accuracy for classification; for regression ``1 - RMSE / sd(y_heldout)`` so that
 higher is better on every data set (1 is perfect, 0 is predicting the mean). Per variant
 the script prints the mean score over the seeds per data set, the mean rank over data sets
@@ -39,6 +43,7 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from numlstm import LSTMClassifier, LSTMRegressor  # noqa: E402
+from numlstm.estimators._patches import auto_patch_length  # noqa: E402
 
 try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.*
     from compare import cpu_model
@@ -101,14 +106,19 @@ def run(names, variants, seeds, evaluate, log, save=lambda results: None):
         X_fit, X_score = as_estimator_input(X_fit), as_estimator_input(X_score)
         Estimator = LSTMClassifier if task == "classification" else LSTMRegressor
         for variant, params in variants:
+            params = dict(params)
+            if "_steps" in params:  # a patch length from a largest number of network steps
+                longest = max(len(series) for series in X_fit)
+                params["patch_length"] = auto_patch_length(longest, params.pop("_steps"))
+            Xf, Xs = X_fit, X_score
             for seed in seeds:
                 model = Estimator(random_state=seed, **params)
                 start = time.perf_counter()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
-                    model.fit(X_fit, y_fit)
+                    model.fit(Xf, y_fit)
                 seconds = time.perf_counter() - start
-                value = score(task, model, X_score, y_score)
+                value = score(task, model, Xs, y_score)
                 results.append({"dataset": name, "variant": variant, "params": params,
                                 "seed": seed, "score": value, "fit_seconds": seconds,
                                 "n_iter": int(model.n_iter_), "evaluate": evaluate})

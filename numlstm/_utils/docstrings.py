@@ -131,7 +131,18 @@ readout : {"last", "mean", "max", "mean_max"}, default="last"
     sequence's valid steps; "mean_max": both side by side. Pooling lets
     the output layer (and the gradient) reach every step directly, which
     helps on long series where the pattern that decides the class can
-    occur anywhere.""",
+    occur anywhere.
+patch_length : int or "auto", default="auto"
+    Number of consecutive time steps the network reads as one step (their
+    values side by side): a series of ``T`` steps becomes
+    ``ceil(T / patch_length)`` steps of ``patch_length * n_features``
+    values, the last one filled up with zeros. "auto" is 1 for series of
+    up to 64 steps and otherwise the smallest length that makes the
+    longest training series at most 64 steps. Long series then train
+    many times faster, and a pattern that spans hundreds of raw steps
+    spans a few network steps. Sequence targets (one output per step)
+    need 1; "auto" gives 1 for them. The fitted value is
+    ``patch_length_``.""",
     "notes": """\
 **Divergence.** Every mini-batch step checks the loss, the gradient and
 the updated weights. When a NaN or infinity appears, training stops on

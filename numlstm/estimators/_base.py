@@ -20,6 +20,7 @@ from .._utils.validation import check_n_features, check_sequences, valid_steps_m
 from ..nn import GRU, LSTM, RNN
 from ..nn import LSTMNetwork
 from ..nn.readout import READOUTS
+from ._patches import auto_patch_length, patch_sequences
 from ..training.checkpoints import (data_fingerprint, read_checkpoint, same_param,
                                     write_checkpoint)
 from ..training import lbfgs, stochastic
@@ -46,6 +47,8 @@ _AUTO_PATIENCE_STEPS = 50
 #: ``_ADAPTIVE_FACTOR``, at most ``_ADAPTIVE_DECAYS`` times; the next plateau stops.
 _ADAPTIVE_FACTOR = 5.0
 _ADAPTIVE_DECAYS = 2
+#: ``patch_length="auto"``: the network reads at most this many steps per sequence.
+_AUTO_PATCH_STEPS = 64
 
 #: Largest number of sequences of one forward pass at predict time.
 _PREDICT_CHUNK = 65536
@@ -130,6 +133,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "cell": [StrOptions(set(_CELLS))],
         "readout": [StrOptions(set(READOUTS))],
+        "patch_length": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "solver": [StrOptions({"adam", "sgd", "lbfgs"})],
         "learning_rate": [StrOptions({"constant", "adaptive"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -166,7 +170,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                  validation_fraction=0.1, n_iter_no_change="auto", tol=1e-4,
                  warm_start=False,
                  random_state=None, verbose=0, dtype="float32", device="cpu",
-                 checkpoint=None, checkpoint_every=1, cell="lstm", readout="last"):
+                 checkpoint=None, checkpoint_every=1, cell="lstm", readout="last",
+                 patch_length="auto"):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
@@ -198,6 +203,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.checkpoint_every = checkpoint_every
         self.cell = cell
         self.readout = readout
+        self.patch_length = patch_length
 
     # ------------------------------------------------------------ subclass API
     @abstractmethod
@@ -221,10 +227,26 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self._x_scale = scale
 
     def _transform_input(self, X, lengths):
+        """The network's input: ``X`` standardised, zero at padded steps, in patches of
+        ``patch_length_`` steps; and the lengths in patches."""
         Xs = (X - self._x_mean) / self._x_scale
         if lengths is not None:
             Xs[~valid_steps_mask(X.shape[0], X.shape[1], lengths)] = 0.0
-        return np.ascontiguousarray(Xs, dtype=self._dtype)
+        Xs, lengths = patch_sequences(Xs.astype(self._dtype, copy=False), lengths,
+                                      getattr(self, "patch_length_", 1))
+        return np.ascontiguousarray(Xs), lengths
+
+    def _resolve_patch_length(self, n_timesteps, sequence_targets):
+        """``patch_length`` for a new fit on sequences of ``n_timesteps`` steps."""
+        if sequence_targets:
+            if self.patch_length not in ("auto", 1):
+                raise ValueError(
+                    f"patch_length={self.patch_length} groups steps, but sequence targets "
+                    "need an output at every step; use patch_length=1 (or 'auto').")
+            return 1
+        if self.patch_length == "auto":
+            return auto_patch_length(n_timesteps, _AUTO_PATCH_STEPS)
+        return self.patch_length
 
     def _validate_input(self, X):
         """Validate ``X`` for prediction on a fitted estimator (not yet standardised)."""
@@ -261,7 +283,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             xb, lb = X3[chunk], None if lengths is None else lengths[chunk]
             if lb is not None and net.sequence_output is False:
                 xb = xb[:, : int(lb.max())]
-            part = method(self._transform_input(xb, lb), lb)
+            part = method(*self._transform_input(xb, lb))
             if out is None:
                 out = np.empty((n_samples,) + part.shape[1:], dtype=np.float64)
             out[chunk] = part
@@ -362,10 +384,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 "dropout > 0 needs a stochastic solver ('adam' or 'sgd'): the line search "
                 "of solver='lbfgs' requires a deterministic loss. Set dropout=0.0."
             )
-        self._check_fit_memory(X3.shape, Y.shape[-1])
         if reset:
-            self._initialize(X3, lengths, Y)
-        Xs = self._transform_input(X3, lengths)
+            patch = self._resolve_patch_length(n_timesteps, Y.ndim == 3)
+        else:
+            patch = getattr(self, "patch_length_", 1)  # absent in files of earlier versions
+        self._check_fit_memory((n_samples, -(-n_timesteps // patch), patch * X3.shape[2]),
+                               Y.shape[-1])
+        if reset:
+            self._initialize(X3, lengths, Y, patch)
+        Xs, lengths = self._transform_input(X3, lengths)
         Y = np.ascontiguousarray(Y, dtype=self._dtype)
         fingerprint = None
         if self.checkpoint is not None:
@@ -459,12 +486,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.__dict__.update(state)
 
     # --------------------------------------------------------------- training
-    def _initialize(self, X3, lengths, Y):
+    def _initialize(self, X3, lengths, Y, patch_length):
         self.n_features_in_ = X3.shape[2]
+        self.patch_length_ = patch_length
         self._fit_input_scaler(X3, lengths)
         self._random_state = check_random_state(self.random_state)
         seed_lstm, seed_head = self._random_state.randint(0, 2**31 - 1, size=2)
-        lstm = _CELLS[self.cell](self.n_features_in_, self.hidden_size,
+        lstm = _CELLS[self.cell](patch_length * self.n_features_in_, self.hidden_size,
                                  num_layers=self.num_layers, bidirectional=self.bidirectional,
                                  dropout=self.dropout, dtype=self._dtype,
                                  random_state=int(seed_lstm), device=self.device)
@@ -499,6 +527,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 f"network has {current}, parameters ask for {wanted}. Set warm_start=False "
                 "to train a new network."
             )
+        fitted_patch = getattr(self, "patch_length_", 1)
+        if self.patch_length not in ("auto", fitted_patch):
+            raise ValueError(
+                f"warm_start=True (or partial_fit) continues training the fitted network, "
+                f"which reads patches of patch_length_={fitted_patch} steps; "
+                f"patch_length={self.patch_length} asks for another. Set warm_start=False "
+                "to train a new network.")
         lstm.dropout = float(self.dropout)
 
     def _fit_stochastic(self, Xs, Y, lengths, *, incremental, resume=False,

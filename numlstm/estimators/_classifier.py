@@ -57,6 +57,8 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         Number of training samples seen by the solver.
     n_features_in_ : int
         Number of features (channels) per timestep seen in ``fit``.
+    patch_length_ : int
+        Steps the network reads as one step (``patch_length`` resolved).
 
     Notes
     -----

@@ -61,6 +61,8 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         Number of training samples seen by the solver.
     n_features_in_ : int
         Number of features (channels) per timestep seen in ``fit``.
+    patch_length_ : int
+        Steps the network reads as one step (``patch_length`` resolved).
     n_outputs_ : int
         Number of targets per sequence (or per timestep).
 

@@ -192,16 +192,42 @@ def _padding_mask(graph, sequence_lens):
     return graph.node("Unsqueeze", [valid, graph.constant([2], "axis2", np.int64)], "mask")
 
 
+def _pooled_features(graph, out, readout, sequence_lens):
+    """(B, features) of a pooled readout (:mod:`numlstm.nn.readout`) of the (T, B, F)
+    output ``out``, over each sequence's valid steps when ``sequence_lens`` is given."""
+    out = graph.node("Transpose", [out], "out_btf", perm=[1, 0, 2])
+    parts = []
+    if sequence_lens is None:
+        if readout != "max":
+            parts.append(graph.node("ReduceMean", [out], "mean", axes=[1], keepdims=0))
+        if readout != "mean":
+            parts.append(graph.node("ReduceMax", [out], "max", axes=[1], keepdims=0))
+    else:
+        mask = _padding_mask(graph, sequence_lens)  # (B, T, 1), 1.0 at valid steps
+        if readout != "max":
+            total = graph.node("ReduceSum", [graph.node("Mul", [out, mask], "masked"),
+                                             graph.constant([1], "time_axis", np.int64)],
+                               "total", keepdims=0)
+            count = graph.node("Cast", [sequence_lens], "count", to=1)  # float
+            count = graph.node("Unsqueeze", [count, graph.constant([1], "axis1", np.int64)],
+                               "count_b1")
+            parts.append(graph.node("Div", [total, count], "mean"))
+        if readout != "mean":
+            valid = graph.node("Cast", [mask], "valid_bool", to=9)  # bool
+            lowest = graph.constant(-np.inf, "minus_infinity")
+            masked = graph.node("Where", [valid, out, lowest], "masked_for_max")
+            parts.append(graph.node("ReduceMax", [masked], "max", axes=[1], keepdims=0))
+    if len(parts) == 1:
+        return parts[0]
+    return graph.node("Concat", parts, "features", axis=1)
+
+
 def _estimator_model(onnx, estimator, ragged):
     from onnx import TensorProto
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator, "network_")
     network = estimator.network_
-    readout = getattr(network, "readout", "last")
-    if readout != "last":
-        raise ValueError(f"cannot export readout={readout!r} to ONNX yet; only the final "
-                         f"state ('last') maps onto the ONNX recurrent operators")
     layer = network.lstm
     helper = onnx.helper
     graph = _Graph(onnx)
@@ -215,6 +241,8 @@ def _estimator_model(onnx, estimator, ragged):
     intercept = graph.constant(network.intercept_, "intercept")
     if network.sequence_output:
         features = graph.node("Transpose", [out], "out_btf", perm=[1, 0, 2])
+    elif network.readout != "last":
+        features = _pooled_features(graph, out, network.readout, lens)
     else:
         D = layer.num_directions
         last = graph.node("Slice", [h_n, graph.constant([-D], "start", np.int64),

@@ -6,7 +6,8 @@ import numpy as np
 TEST_PARAMS = [
     {"hidden_size": 4, "max_iter": 2, "batch_size": 8, "random_state": 0},
     {"hidden_size": 3, "cell": "gru", "bidirectional": True, "max_iter": 2,
-     "batch_size": 8, "random_state": 1, "readout": "mean_max"},
+     "batch_size": 8, "random_state": 1, "readout": "mean_max",
+     "patch_length": 2},
 ]
 
 
@@ -22,7 +23,7 @@ class NetworkParameters:
                  alpha=0.0001, clip_grad_norm=1.0, shuffle=True, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change="auto", tol=0.0001,
                  random_state=None, verbose=0, dtype="float32", device="cpu", cell="lstm",
-                 readout="last"):
+                 readout="last", patch_length="auto"):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
@@ -51,6 +52,7 @@ class NetworkParameters:
         self.device = device
         self.cell = cell
         self.readout = readout
+        self.patch_length = patch_length
         super().__init__()
 
     def _inner(self, estimator_class):

@@ -37,7 +37,8 @@ class LSTMTimeSeriesClassifier(NetworkParameters, BaseClassifier):
     hidden_size, num_layers, bidirectional, dropout, solver, learning_rate, \
 learning_rate_init, momentum, nesterovs_momentum, beta_1, beta_2, epsilon, batch_size, \
 max_iter, max_fun, alpha, clip_grad_norm, shuffle, early_stopping, validation_fraction, \
-n_iter_no_change, tol, random_state, verbose, dtype, device, cell, readout
+n_iter_no_change, tol, random_state, verbose, dtype, device, cell, readout, \
+patch_length
         As in :class:`numlstm.LSTMClassifier`, with the same defaults.
 
     Attributes
@@ -87,7 +88,8 @@ class LSTMTimeSeriesRegressor(NetworkParameters, BaseRegressor):
     hidden_size, num_layers, bidirectional, dropout, solver, learning_rate, \
 learning_rate_init, momentum, nesterovs_momentum, beta_1, beta_2, epsilon, batch_size, \
 max_iter, max_fun, alpha, clip_grad_norm, shuffle, early_stopping, validation_fraction, \
-n_iter_no_change, tol, random_state, verbose, dtype, device, cell, readout
+n_iter_no_change, tol, random_state, verbose, dtype, device, cell, readout, \
+patch_length
         As in :class:`numlstm.LSTMRegressor`, with the same defaults.
 
     Attributes

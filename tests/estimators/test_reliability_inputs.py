@@ -198,10 +198,10 @@ def test_estimator_memory_check_counts_batches_and_sequence_length(monkeypatch):
     X = np.zeros((64, 2000, 1), dtype=np.float32)
     y = np.arange(64.0)
     with pytest.raises(MemoryError, match="batch_size|shorter sequences") as info:
-        LSTMRegressor(hidden_size=512, max_iter=1).fit(X, y)
+        LSTMRegressor(hidden_size=512, max_iter=1, patch_length=1).fit(X, y)
     assert "GiB" in str(info.value)
     # smaller batches fit the same budget
-    reg = LSTMRegressor(hidden_size=512, max_iter=1, batch_size=2)
+    reg = LSTMRegressor(hidden_size=512, max_iter=1, batch_size=2, patch_length=1)
     monkeypatch.setattr(_base.BaseLSTM, "_fit_stochastic", lambda self, *a, **k: None)
     reg.fit(X, y)
 
