@@ -178,9 +178,10 @@ def _layer_model(onnx, layer, ragged):
                   outputs, f"numlstm {layer!r}")
 
 
-def _padding_mask(graph, sequence_lens):
-    """(B, T, 1) float mask: 1 at each sequence's valid steps, 0 after them."""
-    shape = graph.node("Shape", ["x"], "x_shape")
+def _padding_mask(graph, sequence_lens, like="x"):
+    """(B, T, 1) float mask: 1 at each sequence's valid steps, 0 after them; ``T`` is
+    axis 1 of the (B, T, ...) tensor ``like``."""
+    shape = graph.node("Shape", [like], "x_shape")
     n_steps = graph.node("Gather", [shape, graph.constant(1, "one", np.int64)], "n_steps",
                          axis=0)
     steps = graph.node("Range", [graph.constant(0, "zero", np.int64), n_steps,
@@ -190,6 +191,32 @@ def _padding_mask(graph, sequence_lens):
     valid = graph.node("Less", [steps, lens], "valid")  # (B, T) by broadcasting
     valid = graph.node("Cast", [valid], "valid_f", to=1)  # float
     return graph.node("Unsqueeze", [valid, graph.constant([2], "axis2", np.int64)], "mask")
+
+
+def _patches(graph, x, sequence_lens, patch, n_features):
+    """The estimator's patches (:mod:`numlstm.estimators._patches`) of the standardised
+    (B, T, C) input: zero at padded steps, the time axis filled up with zeros to a multiple
+    of ``patch``, then (B, T / patch, patch * C); and the lengths in patches."""
+    if sequence_lens is not None:
+        x = graph.node("Mul", [x, _padding_mask(graph, sequence_lens)], "x_valid")
+    size = graph.constant([patch], "patch", np.int64)
+    n_steps = graph.node("Slice", [graph.node("Shape", [x], "x_shape_p"),
+                                   graph.constant([1], "from", np.int64),
+                                   graph.constant([2], "to", np.int64)], "n_steps_p")
+    missing = graph.node("Mod", [graph.node("Sub", [size, graph.node(
+        "Mod", [n_steps, size], "rest")], "short"), size], "missing")
+    # Pad's pads: the begins (0, 0, 0), then the ends (0, missing, 0).
+    pads = graph.node("Concat", [graph.constant([0, 0, 0, 0], "zeros", np.int64), missing,
+                                 graph.constant([0], "zero", np.int64)], "pads", axis=0)
+    x = graph.node("Pad", [x, pads], "x_filled")
+    x = graph.node("Reshape", [x, graph.constant([0, -1, patch * n_features], "patched",
+                                                 np.int64)], "x_patches")
+    if sequence_lens is not None:
+        lens = graph.node("Add", [sequence_lens, graph.constant([patch - 1], "round_up",
+                                                                np.int32)], "lens_up")
+        sequence_lens = graph.node("Div", [lens, graph.constant([patch], "patch_i32",
+                                                                np.int32)], "lens_patches")
+    return x, sequence_lens
 
 
 def _pooled_features(graph, out, readout, sequence_lens):
@@ -203,7 +230,7 @@ def _pooled_features(graph, out, readout, sequence_lens):
         if readout != "mean":
             parts.append(graph.node("ReduceMax", [out], "max", axes=[1], keepdims=0))
     else:
-        mask = _padding_mask(graph, sequence_lens)  # (B, T, 1), 1.0 at valid steps
+        mask = _padding_mask(graph, sequence_lens, out)  # (B, T, 1), 1.0 at valid steps
         if readout != "max":
             total = graph.node("ReduceSum", [graph.node("Mul", [out, mask], "masked"),
                                              graph.constant([1], "time_axis", np.int64)],
@@ -235,6 +262,9 @@ def _estimator_model(onnx, estimator, ragged):
     # Standardise the input as the estimator does (its mean and scale are float64).
     x = graph.node("Sub", ["x", graph.constant(estimator._x_mean, "x_mean")], "x_centred")
     x = graph.node("Div", [x, graph.constant(estimator._x_scale, "x_scale")], "x_scaled")
+    patch = getattr(estimator, "patch_length_", 1)
+    if patch > 1:
+        x, lens = _patches(graph, x, lens, patch, estimator.n_features_in_)
     x = graph.node("Transpose", [x], "x_tbi", perm=[1, 0, 2])
     out, (h_n, *_) = _recurrent_layers(graph, layer, x, lens)
     coef = graph.constant(network.coef_, "coef")

@@ -92,6 +92,7 @@ ESTIMATOR_OPTIONS = [
     dict(readout="mean"),
     dict(readout="max", bidirectional=True),
     dict(readout="mean_max", cell="gru"),
+    dict(patch_length=3),
 ]
 
 
@@ -141,13 +142,15 @@ def test_classifier_probabilities_and_labels_match(options, labels):
     np.testing.assert_array_equal(label, model.predict(X))
 
 
-@pytest.mark.parametrize("readout", ["last", "mean", "max", "mean_max"])
-def test_classifier_on_ragged_batches(readout):
+@pytest.mark.parametrize("readout, patch_length", [
+    ("last", 1), ("mean", 1), ("max", 1), ("mean_max", 1), ("last", 4), ("mean_max", 2)])
+def test_classifier_on_ragged_batches(readout, patch_length):
     rng = np.random.default_rng(3)
     sequences, lengths = _ragged(rng, 50, 2, 9)
     y = np.array([int(s[:, 0].sum() > 0) for s in sequences])
     model = _quiet_fit(LSTMClassifier(hidden_size=5, max_iter=3, bidirectional=True,
-                                      readout=readout, random_state=0), sequences, y)
+                                      readout=readout, patch_length=patch_length,
+                                      random_state=0), sequences, y)
     proba, label = _session(model, ragged=True).run(
         None, {"x": _padded(sequences, 9), "sequence_lens": lengths.astype(np.int32)})
     np.testing.assert_allclose(proba, model.predict_proba(sequences), rtol=TOL, atol=TOL)
