@@ -94,3 +94,23 @@ def test_from_json_rerenders_the_table(quick_run, tmp_path):
                                capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert "UnitTest" in completed.stdout and "Covid3Month" in completed.stdout
+
+
+def test_ablation_script_scores_variants_on_held_out_training_data(tmp_path):
+    out = tmp_path / "ablation.json"
+    script = os.path.join(ROOT, "benchmarks", "real_data_ablation.py")
+    completed = subprocess.run(
+        [sys.executable, script, "--datasets", "UnitTest", "Covid3Month", "--seeds", "2",
+         "--variants", "last:max_iter=3,patch_length=1", "patched:max_iter=3,_steps=8",
+         "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "mean rank" in completed.stdout and "CPU: " in completed.stdout
+    with open(out) as f:
+        data = json.load(f)
+    assert data["evaluate"] == "validation"
+    runs = data["results"]
+    assert len(runs) == 2 * 2 * 2  # data sets x variants x seeds
+    patched = [r for r in runs if r["variant"] == "patched"]
+    assert {r["params"]["patch_length"] for r in patched} == {3, 11}  # 24 and 84 steps
+    for r in runs:
+        assert r["score"] <= 1.0 and math.isfinite(r["score"])

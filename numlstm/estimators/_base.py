@@ -47,6 +47,10 @@ _AUTO_PATIENCE_STEPS = 50
 #: ``_ADAPTIVE_FACTOR``, at most ``_ADAPTIVE_DECAYS`` times; the next plateau stops.
 _ADAPTIVE_FACTOR = 5.0
 _ADAPTIVE_DECAYS = 2
+#: ``alpha="auto"``: the L2 penalty of a mini-batch is ``_AUTO_ALPHA * batch_size /
+#: n_samples``, i.e. ``0.5 * _AUTO_ALPHA * ||W||^2 / n_samples`` on the mean loss: strong on
+#: tens of sequences, where a network memorises, and fading as the data grow.
+_AUTO_ALPHA = 0.1
 #: ``patch_length="auto"``: the network reads at most this many steps per sequence.
 _AUTO_PATCH_STEPS = 64
 
@@ -145,7 +149,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "shuffle": ["boolean"],
         "early_stopping": ["boolean"],
@@ -166,7 +170,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                  solver="adam", learning_rate="adaptive", learning_rate_init=0.005,
                  momentum=0.9, nesterovs_momentum=True, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, batch_size="auto", max_iter="auto", max_fun=15000,
-                 alpha=1e-4, clip_grad_norm=1.0, shuffle=True, early_stopping=False,
+                 alpha="auto", clip_grad_norm=1.0, shuffle=True, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change="auto", tol=1e-4,
                  warm_start=False,
                  random_state=None, verbose=0, dtype="float32", device="cpu",
@@ -338,6 +342,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if self.solver == "lbfgs":
             return _AUTO_MAX_EPOCHS
         return max(_AUTO_MAX_EPOCHS, -(-_AUTO_MAX_STEPS // steps_per_epoch))
+
+    def _alpha(self, batch_size, n_train):
+        """``alpha`` for mini-batches of ``batch_size`` out of ``n_train`` sequences."""
+        if self.alpha == "auto":
+            return _AUTO_ALPHA * batch_size / n_train
+        return self.alpha
 
     def _n_iter_no_change(self, steps_per_epoch):
         """``n_iter_no_change`` in epochs, "auto" resolved."""
@@ -579,7 +589,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             patience=self._n_iter_no_change(steps_per_epoch), shuffle=self.shuffle,
             tol=self.tol, early_stopping=early_stopping, incremental=incremental,
             adaptive=self.learning_rate == "adaptive", adaptive_factor=_ADAPTIVE_FACTOR,
-            adaptive_decays=_ADAPTIVE_DECAYS, alpha=self.alpha,
+            adaptive_decays=_ADAPTIVE_DECAYS, alpha=self._alpha(batch_size, n_train),
             clip_grad_norm=self.clip_grad_norm, verbose=self.verbose,
             name=type(self).__name__)
         callbacks = stochastic.StochasticCallbacks(
@@ -622,7 +632,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             checkpoint = lambda force: self._maybe_checkpoint(fingerprint,  # noqa: E731
                                                               force=force)
         config = lbfgs.LBFGSConfig(max_iter=self._max_iter(), max_fun=self.max_fun,
-                                   tol=self.tol, alpha=self.alpha, verbose=self.verbose,
+                                   tol=self.tol, alpha=self._alpha(len(Xs), len(Xs)),
+                                   verbose=self.verbose,
                                    checkpoint_every=self.checkpoint_every,
                                    checkpoint=checkpoint)
         lbfgs.run_lbfgs(self, Xs, Y, lengths, state, config)

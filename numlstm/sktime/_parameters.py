@@ -20,7 +20,7 @@ class NetworkParameters:
                  solver="adam", learning_rate="adaptive", learning_rate_init=0.005,
                  momentum=0.9, nesterovs_momentum=True, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-08, batch_size="auto", max_iter="auto", max_fun=15000,
-                 alpha=0.0001, clip_grad_norm=1.0, shuffle=True, early_stopping=False,
+                 alpha="auto", clip_grad_norm=1.0, shuffle=True, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change="auto", tol=0.0001,
                  random_state=None, verbose=0, dtype="float32", device="cpu", cell="lstm",
                  readout="last", patch_length="auto"):
