@@ -508,7 +508,8 @@ def plot(results, path):
                 low, high = sorted((lstm["worst"] * scale, lstm["best"] * scale))
                 shifted = matplotlib.transforms.offset_copy(  # side by side, not on top
                     ax.transData, fig=fig, x=4 * k - 2, units="points")
-                ax.errorbar(x, y, yerr=[[y - low], [high - y]], fmt="o" if k == 0 else "s",
+                # (max: the mean of equal scores may round past them)
+                ax.errorbar(x, y, yerr=[[max(0.0, y - low)], [max(0.0, high - y)]], fmt="o" if k == 0 else "s",
                             color=f"C{k}", ecolor=f"C{k}", capsize=3, markersize=5,
                             transform=shifted,
                             label=f"{n_threads} thread(s)" if r is group[0] else None)

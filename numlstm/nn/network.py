@@ -241,7 +241,11 @@ class LSTMNetwork:
                                                           requires_grad=False)
             finally:
                 self.lstm.train(was_training)
-            raw = self._features(out, h_n, lengths)[0] @ self.coef_ + self.intercept_
+            # In float64: a float32 product would round differently for one row (BLAS
+            # gemv) than for many (gemm), so a sample's prediction would depend on the
+            # batch it came in.
+            features = self._features(out, h_n, lengths)[0].astype(np.float64)
+            raw = features @ self.coef_.astype(np.float64) + self.intercept_
         if self.sequence_output and lengths is not None:
             raw[np.arange(raw.shape[1])[None, :] >= lengths[:, None]] = 0
         return raw
