@@ -47,7 +47,10 @@ def train_and_score(cell, seq_len, seed, n_train, n_test, epochs, hidden_size, b
     X_test, y_test = make_adding_problem(n_test, seq_len, random_state=10_000 + seed)
     model = LSTMRegressor(cell=cell, hidden_size=hidden_size, max_iter=epochs,
                           n_iter_no_change=epochs, batch_size=batch_size,
-                          learning_rate_init=learning_rate, random_state=seed)
+                          learning_rate_init=learning_rate, random_state=seed,
+                          # every raw step, so that the memory measured spans seq_len
+                          # steps; and the penalty these measurements were made with
+                          patch_length=1, alpha=1e-4)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # the budget ends training

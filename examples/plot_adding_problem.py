@@ -62,6 +62,8 @@ for seq_len in SEQ_LENS:
             model = LSTMRegressor(cell=cell, hidden_size=HIDDEN, max_iter=EPOCHS,
                                   n_iter_no_change=EPOCHS, batch_size=BATCH,
                                   learning_rate_init=LR, clip_grad_norm=CLIP,
+                                  # every raw step: the memory compared spans them all
+                                  patch_length=1, alpha=1e-4,
                                   random_state=0).fit(X_train, y_train)
         results[name].append(np.mean((model.predict(X_test) - y_test) ** 2))
         seconds[name] = time.perf_counter() - start

@@ -138,6 +138,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "cell": [StrOptions(set(_CELLS))],
         "readout": [StrOptions(set(READOUTS))],
         "patch_length": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_ensemble": [Interval(Integral, 1, None, closed="left")],
         "solver": [StrOptions({"adam", "sgd", "lbfgs"})],
         "learning_rate": [StrOptions({"constant", "adaptive"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -175,7 +176,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                  warm_start=False,
                  random_state=None, verbose=0, dtype="float32", device="cpu",
                  checkpoint=None, checkpoint_every=1, cell="lstm", readout="last",
-                 patch_length="auto"):
+                 patch_length="auto", n_ensemble=1):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
@@ -208,6 +209,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.cell = cell
         self.readout = readout
         self.patch_length = patch_length
+        self.n_ensemble = n_ensemble
 
     # ------------------------------------------------------------ subclass API
     @abstractmethod
@@ -279,15 +281,20 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         samples.
         """
         X3, lengths = self._validate_input(X)
-        net = self.network_
-        method = net.decision_function if raw else net.predict
+        members = self._members()
         n_samples = X3.shape[0]
         out = None
         for chunk in gen_batches(n_samples, self._predict_chunk_size(*X3.shape[1:])):
             xb, lb = X3[chunk], None if lengths is None else lengths[chunk]
-            if lb is not None and net.sequence_output is False:
+            if lb is not None and self.network_.sequence_output is False:
                 xb = xb[:, : int(lb.max())]
-            part = method(*self._transform_input(xb, lb))
+            inputs = self._transform_input(xb, lb)
+            # An ensemble's output is the mean of its members' (probabilities, predictions,
+            # or for ``raw`` their logits).
+            part = sum((net.decision_function if raw else net.predict)(*inputs)
+                       for net in members)
+            if len(members) > 1:
+                part = part / len(members)
             if out is None:
                 out = np.empty((n_samples,) + part.shape[1:], dtype=np.float64)
             out[chunk] = part
@@ -383,7 +390,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 )
             reset = False
         else:
-            reset = not ((self.warm_start or incremental) and hasattr(self, "network_"))
+            continuing = self.warm_start or incremental
+            if continuing and (self.n_ensemble > 1 or len(self._members()) > 1):
+                raise ValueError(
+                    f"{'partial_fit' if incremental else 'warm_start=True'} continues the "
+                    "training of one network; an ensemble (n_ensemble="
+                    f"{max(self.n_ensemble, len(self._members()))}) is trained by fit from "
+                    "scratch. Use n_ensemble=1 to train incrementally.")
+            reset = not (continuing and hasattr(self, "network_"))
             if not reset:
                 check_n_features(X3.shape[2], self.n_features_in_, type(self).__name__)
                 self._check_network_matches()
@@ -411,12 +425,21 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         try:
             # Overflow is detected (and reported) by the finiteness checks instead.
             with np.errstate(over="ignore", invalid="ignore"):
-                if self.solver == "lbfgs":
-                    self._fit_lbfgs(Xs, Y, lengths, resume=resume is not None,
-                                    fingerprint=fingerprint)
-                else:
-                    self._fit_stochastic(Xs, Y, lengths, incremental=incremental,
-                                         resume=resume is not None, fingerprint=fingerprint)
+                resuming = resume is not None
+                while True:
+                    if self.solver == "lbfgs":
+                        self._fit_lbfgs(Xs, Y, lengths, resume=resuming,
+                                        fingerprint=fingerprint)
+                    else:
+                        self._fit_stochastic(Xs, Y, lengths, incremental=incremental,
+                                             resume=resuming, fingerprint=fingerprint)
+                    resuming = False
+                    if incremental or len(self._members()) >= self.n_ensemble:
+                        break
+                    # The next member: the trained one joins the others, a new network
+                    # with new seeds trains next (its checkpoints hold the finished ones).
+                    self._other_networks.append(self.network_)
+                    self._new_network(Y)
         except TrainingDivergedError:
             # The weights are the last finite ones; the optimizer state led there, so a
             # following partial_fit / warm start begins with a fresh one.
@@ -501,6 +524,25 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.patch_length_ = patch_length
         self._fit_input_scaler(X3, lengths)
         self._random_state = check_random_state(self.random_state)
+        self._other_networks = []
+        self._new_network(Y)
+
+    def _members(self):
+        """The fitted networks: ``network_`` and the other members of an ensemble."""
+        if not hasattr(self, "network_"):
+            return []
+        return [self.network_] + list(getattr(self, "_other_networks", []))
+
+    @property
+    def networks_(self):
+        """list of LSTMNetwork: every network of the fitted ensemble, ``network_`` first
+        (one network when ``n_ensemble=1``)."""
+        check_is_fitted(self, "network_")
+        return self._members()
+
+    def _new_network(self, Y):
+        """A new ``network_`` with new seeds, and a fresh training record for it."""
+        patch_length = self.patch_length_
         seed_lstm, seed_head = self._random_state.randint(0, 2**31 - 1, size=2)
         lstm = _CELLS[self.cell](patch_length * self.n_features_in_, self.hidden_size,
                                  num_layers=self.num_layers, bidirectional=self.bidirectional,

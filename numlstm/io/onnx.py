@@ -249,23 +249,10 @@ def _pooled_features(graph, out, readout, sequence_lens):
     return graph.node("Concat", parts, "features", axis=1)
 
 
-def _estimator_model(onnx, estimator, ragged):
-    from onnx import TensorProto
-    from sklearn.utils.validation import check_is_fitted
-
-    check_is_fitted(estimator, "network_")
-    network = estimator.network_
+def _member_output(graph, network, x, lens, classifier):
+    """One network's output on the standardised time-major input ``x``: probabilities
+    for a classifier, raw outputs for a regressor."""
     layer = network.lstm
-    helper = onnx.helper
-    graph = _Graph(onnx)
-    lens = "sequence_lens" if ragged else None
-    # Standardise the input as the estimator does (its mean and scale are float64).
-    x = graph.node("Sub", ["x", graph.constant(estimator._x_mean, "x_mean")], "x_centred")
-    x = graph.node("Div", [x, graph.constant(estimator._x_scale, "x_scale")], "x_scaled")
-    patch = getattr(estimator, "patch_length_", 1)
-    if patch > 1:
-        x, lens = _patches(graph, x, lens, patch, estimator.n_features_in_)
-    x = graph.node("Transpose", [x], "x_tbi", perm=[1, 0, 2])
     out, (h_n, *_) = _recurrent_layers(graph, layer, x, lens)
     coef = graph.constant(network.coef_, "coef")
     intercept = graph.constant(network.intercept_, "intercept")
@@ -283,17 +270,43 @@ def _estimator_model(onnx, estimator, ragged):
                               "features")
     raw = graph.node("Add", [graph.node("MatMul", [features, coef], "dense"), intercept],
                      "raw")
+    if not classifier:
+        return raw
+    if network.out_activation == "logistic":
+        p = graph.node("Sigmoid", [raw], "p1")
+        return graph.node("Concat", [graph.node("Sub", [graph.constant([1.0], "unit"), p],
+                                                "p0"), p], "proba2", axis=1)
+    return graph.node("Softmax", [raw], "proba", axis=-1)
+
+
+def _estimator_model(onnx, estimator, ragged):
+    from onnx import TensorProto
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, "network_")
+    network = estimator.network_
+    helper = onnx.helper
+    graph = _Graph(onnx)
+    lens = "sequence_lens" if ragged else None
+    # Standardise the input as the estimator does (its mean and scale are float64).
+    x = graph.node("Sub", ["x", graph.constant(estimator._x_mean, "x_mean")], "x_centred")
+    x = graph.node("Div", [x, graph.constant(estimator._x_scale, "x_scale")], "x_scaled")
+    patch = getattr(estimator, "patch_length_", 1)
+    if patch > 1:
+        x, lens = _patches(graph, x, lens, patch, estimator.n_features_in_)
+    x = graph.node("Transpose", [x], "x_tbi", perm=[1, 0, 2])
+    classifier = hasattr(estimator, "classes_")
+    if classifier and network.sequence_output:
+        raise ValueError("cannot export a sequence-output classifier to ONNX")
+    # An ensemble's output is the mean of its members' probabilities (classifier) or raw
+    # outputs (regressor: its predictions are an affine function of them), as predict's.
+    members = [_member_output(graph, member, x, lens, classifier)
+               for member in estimator.networks_]
+    raw = members[0] if len(members) == 1 else graph.node("Mean", members, "ensemble")
     seq = ["batch", "time"] if network.sequence_output else ["batch"]
     outputs = []
-    if hasattr(estimator, "classes_"):
-        if network.sequence_output:
-            raise ValueError("cannot export a sequence-output classifier to ONNX")
-        if network.out_activation == "logistic":
-            p = graph.node("Sigmoid", [raw], "p1")
-            proba = graph.node("Concat", [graph.node("Sub", [graph.constant([1.0], "unit"), p],
-                                                     "p0"), p], "proba2", axis=1)
-        else:
-            proba = graph.node("Softmax", [raw], "proba", axis=-1)
+    if classifier:
+        proba = raw
         graph.node("Identity", [proba], "probabilities", outputs=["probabilities"])
         index = graph.node("ArgMax", [proba], "index", axis=1, keepdims=0)
         classes = np.asarray(estimator.classes_)

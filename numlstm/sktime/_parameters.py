@@ -7,7 +7,7 @@ TEST_PARAMS = [
     {"hidden_size": 4, "max_iter": 2, "batch_size": 8, "random_state": 0},
     {"hidden_size": 3, "cell": "gru", "bidirectional": True, "max_iter": 2,
      "batch_size": 8, "random_state": 1, "readout": "mean_max",
-     "patch_length": 2},
+     "patch_length": 2, "n_ensemble": 2},
 ]
 
 
@@ -23,7 +23,7 @@ class NetworkParameters:
                  alpha="auto", clip_grad_norm=1.0, shuffle=True, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change="auto", tol=0.0001,
                  random_state=None, verbose=0, dtype="float32", device="cpu", cell="lstm",
-                 readout="last", patch_length="auto"):
+                 readout="last", patch_length="auto", n_ensemble=1):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
@@ -53,6 +53,7 @@ class NetworkParameters:
         self.cell = cell
         self.readout = readout
         self.patch_length = patch_length
+        self.n_ensemble = n_ensemble
         super().__init__()
 
     def _inner(self, estimator_class):

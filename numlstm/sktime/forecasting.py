@@ -65,7 +65,8 @@ batch_size, early_stopping, random_state
     end of ``y_new``; later forecasts read the newest observations. With
     ``update_params=True`` (sktime's default) the network also trains further, with one
     pass of ``partial_fit``, on the windows whose targets lie in the new data (or, for the
-    ``"lbfgs"`` solver, which cannot continue a fit, it is refitted on all data seen).
+    ``"lbfgs"`` solver and for an ensemble, ``regressor_params={"n_ensemble": k}``, which
+    cannot continue a fit, it is refitted on all data seen).
     The forecaster keeps the observations it has seen itself, so this holds whatever
     sktime's ``remember_data`` setting.
 
@@ -278,7 +279,7 @@ batch_size, early_stopping, random_state
         if not update_params:
             return self
         solver = (self.regressor_params or {}).get("solver", "adam")
-        if solver in _INCREMENTAL_SOLVERS:
+        if solver in _INCREMENTAL_SOLVERS and len(self.regressor_.networks_) == 1:
             inputs, targets = self._windows(recent)
             if len(inputs):
                 self.regressor_.partial_fit(inputs, targets)

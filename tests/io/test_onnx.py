@@ -93,6 +93,7 @@ ESTIMATOR_OPTIONS = [
     dict(readout="max", bidirectional=True),
     dict(readout="mean_max", cell="gru"),
     dict(patch_length=3),
+    dict(n_ensemble=3),
 ]
 
 
