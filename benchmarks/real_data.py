@@ -509,7 +509,8 @@ def plot(results, path):
                 shifted = matplotlib.transforms.offset_copy(  # side by side, not on top
                     ax.transData, fig=fig, x=4 * k - 2, units="points")
                 # (max: the mean of equal scores may round past them)
-                ax.errorbar(x, y, yerr=[[max(0.0, y - low)], [max(0.0, high - y)]], fmt="o" if k == 0 else "s",
+                ax.errorbar(x, y, yerr=[[max(0.0, y - low)], [max(0.0, high - y)]],
+                            fmt="o" if k == 0 else "s",
                             color=f"C{k}", ecolor=f"C{k}", capsize=3, markersize=5,
                             transform=shifted,
                             label=f"{n_threads} thread(s)" if r is group[0] else None)
