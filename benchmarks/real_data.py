@@ -28,6 +28,7 @@ Usage (from the repository root)::
     python benchmarks/real_data.py --datasets GunPoint Tecator --seeds 3 --threads 2
     python benchmarks/real_data.py --out results.json --plot real_data.png
     python benchmarks/real_data.py --from-json a.json b.json --plot real_data.png  # no fits
+    python benchmarks/real_data.py --params n_ensemble=5  # other settings than the defaults
     python benchmarks/real_data.py --quick        # CI smoke run, well under a minute
 
 ``--quick`` fits two tiny data sets with 2 seeds and ``max_iter=5`` (so its scores say
@@ -542,6 +543,16 @@ def plot(results, path):
 
 
 # --------------------------------------------------------------------------- main
+def parse_value(text):
+    """An estimator parameter value from the command line: int, float, bool, None or str."""
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return {"True": True, "False": False, "None": None}.get(text, text)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", metavar="NAME", choices=list(DATASETS),
@@ -556,6 +567,8 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help=f"CI smoke run: {', '.join(QUICK_DATASETS)}, {QUICK_SEEDS} seeds, "
                              f"max_iter={QUICK_MAX_ITER}")
+    parser.add_argument("--params", nargs="+", metavar="NAME=VALUE", default=[],
+                        help="estimator settings besides the defaults (e.g. n_ensemble=5)")
     parser.add_argument("--out", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--plot", metavar="FILE", help="save the accuracy plot (matplotlib)")
     parser.add_argument("--from-json", nargs="+", metavar="FILE",
@@ -583,10 +596,13 @@ def main(argv=None):
     names = args.datasets or list(DATASETS)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     estimator_params = {}
+    for item in args.params:
+        name, _, value = item.partition("=")
+        estimator_params[name] = parse_value(value)
     if args.quick:
         names = args.datasets or QUICK_DATASETS
         seeds = seeds[:QUICK_SEEDS]
-        estimator_params = {"max_iter": QUICK_MAX_ITER}
+        estimator_params["max_iter"] = QUICK_MAX_ITER
     threads = [t for t in args.threads if 1 <= t <= numba.config.NUMBA_NUM_THREADS]
     if not threads:
         raise SystemExit(f"--threads: at most {numba.config.NUMBA_NUM_THREADS} on this machine")

@@ -11,8 +11,7 @@ choice made on validation scores does.
 
 A variant's ``_steps=N`` sets ``patch_length`` to the smallest that makes the longest
 series of the data set at most ``N`` network steps (what ``patch_length="auto"`` does
-with its own ``N``). ``_members=k`` scores the average of ``k`` fits with different seeds
-(their probabilities, or their predictions for regression).
+with its own ``N``).
 
 Scores: accuracy for classification; for regression ``1 - RMSE / sd(y_heldout)`` so that
 higher is better on every data set (1 is perfect, 0 is predicting the mean). Per variant
@@ -48,23 +47,13 @@ from numlstm.estimators._patches import auto_patch_length  # noqa: E402
 
 try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.*
     from compare import cpu_model
-    from real_data import DATASETS, as_estimator_input, load_split, warm_up
+    from real_data import DATASETS, as_estimator_input, load_split, parse_value, warm_up
 except ImportError:
     from .compare import cpu_model
-    from .real_data import DATASETS, as_estimator_input, load_split, warm_up
+    from .real_data import DATASETS, as_estimator_input, load_split, parse_value, warm_up
 
 #: Seed of the one cut of each training split into fitting and held-out parts.
 SPLIT_SEED = 12345
-
-
-def parse_value(text):
-    """An estimator parameter value from the command line: int, float, bool, None or str."""
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return {"True": True, "False": False, "None": None}.get(text, text)
 
 
 def parse_variant(text):
@@ -91,13 +80,8 @@ def split_data(name, task, evaluate):
             [train[i] for i in held_idx], y_train[held_idx])
 
 
-def score(task, models, X, y):
-    """Score of the models' averaged probabilities (classification) or predictions."""
-    if task == "classification":
-        proba = np.mean([m.predict_proba(X) for m in models], axis=0)
-        pred = models[0].classes_[proba.argmax(axis=1)]
-    else:
-        pred = np.mean([m.predict(X) for m in models], axis=0)
+def score(task, model, X, y):
+    pred = model.predict(X)
     if task == "classification":
         return float(np.mean(pred == y))
     return float(1 - np.sqrt(np.mean((pred - y) ** 2)) / np.std(y))
@@ -117,18 +101,14 @@ def run(names, variants, seeds, evaluate, log, save=lambda results: None):
                 longest = max(len(series) for series in X_fit)
                 params["patch_length"] = auto_patch_length(longest, params.pop("_steps"))
             Xf, Xs = X_fit, X_score
-            members = params.pop("_members", 1)  # average of that many fits' outputs
             for seed in seeds:
+                model = Estimator(random_state=seed, **params)
                 start = time.perf_counter()
-                models = []
-                for member in range(members):
-                    model = Estimator(random_state=seed * 1000 + member if members > 1
-                                      else seed, **params)
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", ConvergenceWarning)
-                        models.append(model.fit(Xf, y_fit))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    model.fit(Xf, y_fit)
                 seconds = time.perf_counter() - start
-                value = score(task, models, Xs, y_score)
+                value = score(task, model, Xs, y_score)
                 results.append({"dataset": name, "variant": variant, "params": params,
                                 "seed": seed, "score": value, "fit_seconds": seconds,
                                 "n_iter": int(model.n_iter_), "evaluate": evaluate})
