@@ -141,7 +141,9 @@ batch_size, early_stopping, random_state
                       cell=self.cell, max_iter=self.max_iter,
                       learning_rate_init=self.learning_rate_init, alpha=self.alpha,
                       dropout=self.dropout, batch_size=self.batch_size,
-                      early_stopping=self.early_stopping, random_state=self.random_state)
+                      early_stopping=self.early_stopping, random_state=self.random_state,
+                      # one network, which update() trains further with partial_fit
+                      n_ensemble=1)
         params.update(self.regressor_params or {})
         if isinstance(params["random_state"], np.random.RandomState):
             params["random_state"] = params["random_state"].randint(2**31 - 1)
