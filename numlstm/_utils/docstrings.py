@@ -159,7 +159,8 @@ n_ensemble : int, default=1
     documentation). ``network_`` is the last member trained (the
     training record, ``n_iter_`` and ``loss_curve_``..., is its own) and
     ``networks_`` lists them all. ``warm_start`` and ``partial_fit``
-    continue one network: they need ``n_ensemble=1``.""",
+    continue one network: they need ``n_ensemble=1`` (``partial_fit`` is
+    not available otherwise).""",
     "notes": """\
 **Divergence.** Every mini-batch step checks the loss, the gradient and
 the updated weights. When a NaN or infinity appears, training stops on

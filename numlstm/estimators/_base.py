@@ -368,6 +368,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 f"partial_fit is only available for stochastic optimizers; "
                 f"solver={self.solver!r} is not stochastic."
             )
+        if self.n_ensemble > 1:
+            raise AttributeError(
+                f"partial_fit trains one network; n_ensemble={self.n_ensemble} trains an "
+                "ensemble with fit. Use n_ensemble=1 to train incrementally.")
         return True
 
     def _fit(self, X, y, *, incremental, classes=None):

@@ -57,12 +57,15 @@ def test_save_load_keeps_every_member(tmp_path):
 def test_incremental_training_needs_one_network():
     est = LSTMClassifier(hidden_size=3, n_ensemble=2, max_iter=2,
                          random_state=0).fit(X, Y_CLASS)
-    with pytest.raises(ValueError, match="partial_fit continues the training of one"):
+    assert not hasattr(est, "partial_fit")  # as for solver="lbfgs"
+    with pytest.raises(AttributeError, match="partial_fit") as info:
         est.partial_fit(X, Y_CLASS)
+    assert "Use n_ensemble=1 to train incrementally" in str(info.value.__cause__)
     with pytest.raises(ValueError, match="warm_start=True continues"):
         est.set_params(warm_start=True).fit(X, Y_CLASS)
-    with pytest.raises(ValueError, match="n_ensemble=1"):
-        LSTMClassifier(n_ensemble=2).partial_fit(X, Y_CLASS, classes=[0, 1, 2])
+    # a fitted ensemble refuses partial_fit even when n_ensemble was changed since
+    with pytest.raises(ValueError, match="partial_fit continues the training of one"):
+        est.set_params(n_ensemble=1, warm_start=False).partial_fit(X, Y_CLASS)
 
 
 def test_checkpoint_resume_in_a_later_member_equals_the_uninterrupted_fit(tmp_path,

@@ -5,12 +5,14 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import numlstm
 from numlstm import LSTMClassifier, LSTMRegressor
 from numlstm.estimators import _base
 from numlstm.estimators._patches import auto_patch_length, patch_sequences
 from numlstm.nn.network import LSTMNetwork
+from test_sklearn_checks import CHECKS_MAX_ITER
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -138,3 +140,17 @@ def test_pooled_readout_learns_a_pattern_anywhere_in_long_series():
         est = LSTMClassifier(readout="max", random_state=0, max_iter=60).fit(Xb[:120], y[:120])
     assert est.patch_length_ == 5
     assert est.score(Xb[120:], y[120:]) >= 0.9
+
+
+# The new options under scikit-learn's estimator checks (max_iter capped as in
+# tests/estimators/test_sklearn_checks.py). The checks' data are 2-D, so each series is
+# as long as X has columns (up to a few dozen): patch_length=3 groups them.
+@parametrize_with_checks(
+    [LSTMClassifier(readout="mean_max", patch_length=3, max_iter=CHECKS_MAX_ITER),
+     LSTMRegressor(readout="max", n_ensemble=2, max_iter=CHECKS_MAX_ITER)],
+    expected_failed_checks=lambda est: {
+        name: reason for name, reason in est._more_tags()["_xfail_checks"].items()
+        # an ensemble has no partial_fit: the check has nothing to fail on
+        if not (est.n_ensemble > 1 and "partial_fit" in name)})
+def test_sklearn_checks_with_the_new_options(estimator, check):
+    check(estimator)
