@@ -325,6 +325,17 @@ def warm_up(max_threads):
                     data, rng.normal(size=16))
 
 
+def timed_fit(Estimator, params, seed, X, y):
+    """``Estimator(random_state=seed, **params)`` fitted on ``X, y`` (convergence warnings
+    silenced: the budget ends some fits), and the seconds ``fit`` took."""
+    model = Estimator(random_state=seed, **params)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    return model, time.perf_counter() - start
+
+
 def run_dataset(name, seeds, threads, estimator_params, log):
     """Fit numlstm and the baselines on one data set; return a JSON-ready dict."""
     task = DATASETS[name]
@@ -355,12 +366,7 @@ def run_dataset(name, seeds, threads, estimator_params, log):
         numba.set_num_threads(n_threads)
         fits = []
         for seed in seeds:
-            model = Estimator(random_state=seed, **estimator_params)
-            start = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                model.fit(X_train, y_train)
-            seconds = time.perf_counter() - start
+            model, seconds = timed_fit(Estimator, estimator_params, seed, X_train, y_train)
             pred = model.predict(X_test)
             fit = {"seed": seed, "fit_seconds": seconds, "n_iter": int(model.n_iter_),
                    "load_after": load_average()}

@@ -29,8 +29,6 @@ import argparse
 import json
 import os
 import sys
-import time
-import warnings
 
 import numpy as np
 
@@ -39,7 +37,6 @@ if __package__ in (None, ""):  # run as a script from a checkout
 
 import numba  # noqa: E402
 from scipy.stats import rankdata  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from numlstm import LSTMClassifier, LSTMRegressor  # noqa: E402
@@ -47,10 +44,12 @@ from numlstm.estimators._patches import auto_patch_length  # noqa: E402
 
 try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.*
     from compare import cpu_model
-    from real_data import DATASETS, as_estimator_input, load_split, parse_value, warm_up
+    from real_data import (DATASETS, as_estimator_input, load_split, parse_value,
+                           timed_fit, warm_up)
 except ImportError:
     from .compare import cpu_model
-    from .real_data import DATASETS, as_estimator_input, load_split, parse_value, warm_up
+    from .real_data import (DATASETS, as_estimator_input, load_split, parse_value,
+                            timed_fit, warm_up)
 
 #: Seed of the one cut of each training split into fitting and held-out parts.
 SPLIT_SEED = 12345
@@ -100,15 +99,9 @@ def run(names, variants, seeds, evaluate, log, save=lambda results: None):
             if "_steps" in params:  # a patch length from a largest number of network steps
                 longest = max(len(series) for series in X_fit)
                 params["patch_length"] = auto_patch_length(longest, params.pop("_steps"))
-            Xf, Xs = X_fit, X_score
             for seed in seeds:
-                model = Estimator(random_state=seed, **params)
-                start = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    model.fit(Xf, y_fit)
-                seconds = time.perf_counter() - start
-                value = score(task, model, Xs, y_score)
+                model, seconds = timed_fit(Estimator, params, seed, X_fit, y_fit)
+                value = score(task, model, X_score, y_score)
                 results.append({"dataset": name, "variant": variant, "params": params,
                                 "seed": seed, "score": value, "fit_seconds": seconds,
                                 "n_iter": int(model.n_iter_), "evaluate": evaluate})

@@ -429,3 +429,29 @@ def run_torch_module(module, problem):
         gradients[name] = state.grad.numpy().copy()
     return RecurrentRun(out.detach().numpy(), tuple(s.detach().numpy() for s in final_states),
                         gradients, x.grad.numpy())
+
+
+# ------------------------------------------------------------------- checkpoints
+def fit_interrupted_then_resumed(make_estimator, X, y, path, monkeypatch, call):
+    """Fit with ``checkpoint=path``, interrupted (KeyboardInterrupt) at the ``call``-th loss
+    evaluation (1-based), then fit again with the same checkpoint; return the resumed fit.
+
+    ``make_estimator(checkpoint)`` builds the estimator.
+    """
+    import pytest
+    from numlstm.nn.network import LSTMNetwork
+
+    original = LSTMNetwork.loss_and_gradient
+    calls = [0]
+
+    def interrupted(self, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] == call:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LSTMNetwork, "loss_and_gradient", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        make_estimator(path).fit(X, y)
+    monkeypatch.undo()
+    return make_estimator(path).fit(X, y)

@@ -5,7 +5,7 @@ import pytest
 
 import numlstm
 from numlstm import LSTMClassifier, LSTMRegressor
-from numlstm.nn.network import LSTMNetwork
+from helpers import fit_interrupted_then_resumed
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -72,21 +72,9 @@ def test_checkpoint_resume_in_a_later_member_equals_the_uninterrupted_fit(tmp_pa
                                                                           monkeypatch):
     common = dict(hidden_size=3, batch_size=10, max_iter=3, n_ensemble=3, random_state=0)
     reference = LSTMRegressor(**common).fit(X, Y_REG)
-    original = LSTMNetwork.loss_and_gradient
-    calls = [0]
-
-    def interrupted(self, *args, **kwargs):
-        calls[0] += 1
-        if calls[0] == 3 * 3 + 5:  # in the second epoch of the second member
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    path = tmp_path / "run.ckpt"
-    monkeypatch.setattr(LSTMNetwork, "loss_and_gradient", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        LSTMRegressor(**common, checkpoint=path).fit(X, Y_REG)
-    monkeypatch.undo()
-    resumed = LSTMRegressor(**common, checkpoint=path).fit(X, Y_REG)
+    resumed = fit_interrupted_then_resumed(
+        lambda path: LSTMRegressor(**common, checkpoint=path), X, Y_REG,
+        tmp_path / "run.ckpt", monkeypatch, call=3 * 3 + 5)  # epoch 2 of the second member
     assert len(resumed.networks_) == 3
     assert resumed.loss_curve_ == reference.loss_curve_
     np.testing.assert_array_equal(resumed.predict(X), reference.predict(X))

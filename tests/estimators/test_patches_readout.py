@@ -11,7 +11,7 @@ import numlstm
 from numlstm import LSTMClassifier, LSTMRegressor
 from numlstm.estimators import _base
 from numlstm.estimators._patches import auto_patch_length, patch_sequences
-from numlstm.nn.network import LSTMNetwork
+from helpers import fit_interrupted_then_resumed
 from test_sklearn_checks import CHECKS_MAX_ITER
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -106,21 +106,9 @@ def test_checkpoint_resume_carries_them(tmp_path, monkeypatch, params):
     y = X[:, :, 1].mean(axis=1)
     common = dict(hidden_size=3, batch_size=8, max_iter=4, random_state=0, **params)
     reference = LSTMRegressor(**common).fit(X, y)
-    original = LSTMNetwork.loss_and_gradient
-    calls = [0]
-
-    def interrupted(self, *args, **kwargs):
-        calls[0] += 1
-        if calls[0] == 8:  # in the third epoch (3 steps per epoch)
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    path = tmp_path / "run.ckpt"
-    monkeypatch.setattr(LSTMNetwork, "loss_and_gradient", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        LSTMRegressor(**common, checkpoint=path).fit(X, y)
-    monkeypatch.undo()
-    resumed = LSTMRegressor(**common, checkpoint=path).fit(X, y)
+    resumed = fit_interrupted_then_resumed(
+        lambda path: LSTMRegressor(**common, checkpoint=path), X, y, tmp_path / "run.ckpt",
+        monkeypatch, call=8)  # in the third epoch (3 steps per epoch)
     assert resumed.patch_length_ == reference.patch_length_
     assert resumed.loss_curve_ == reference.loss_curve_
     np.testing.assert_array_equal(resumed.predict(X), reference.predict(X))

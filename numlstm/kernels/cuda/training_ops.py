@@ -158,16 +158,25 @@ def features_to_states(d_feats, d_h):
         d_h[d, b, j] = d_feats[b, c]
 
 
+@cuda.jit(device=True)
+def row_and_unit_of_thread(i, steps):
+    """``(b, j)``: thread ``i``'s row and unit of the (B, T, units) array ``steps``;
+    ``b = -1`` for a thread past the end."""
+    batch, _, units = steps.shape
+    if i >= batch * units:
+        return -1, 0
+    return i // units, i % units
+
+
 @cuda.jit
 def pool_steps(out, lengths, with_mean, with_max, feats, argmax):
     """The pooled readouts of :func:`numlstm.nn.readout.pool` over ``lengths[b]`` steps:
     ``feats[b, j]`` the mean of unit ``j`` (when ``with_mean``), then the largest value
     (when ``with_max``; ``argmax[b, j]`` its first step). One thread per row and unit."""
-    i = cuda.grid(1)
-    batch, _, units = out.shape
-    if i >= batch * units:
+    b, j = row_and_unit_of_thread(cuda.grid(1), out)
+    if b < 0:
         return
-    b, j = i // units, i % units
+    units = out.shape[2]
     n = lengths[b]
     total = 0.0
     best = out[b, 0, j]
@@ -191,11 +200,10 @@ def pool_steps(out, lengths, with_mean, with_max, feats, argmax):
 def pool_steps_backward(d_feats, lengths, argmax, with_mean, with_max, d_out):
     """Gradient of :func:`pool_steps` with respect to ``out``, written to every step of
     ``d_out`` (zero at padded steps). One thread per row and unit."""
-    i = cuda.grid(1)
-    batch, n_steps, units = d_out.shape
-    if i >= batch * units:
+    b, j = row_and_unit_of_thread(cuda.grid(1), d_out)
+    if b < 0:
         return
-    b, j = i // units, i % units
+    n_steps, units = d_out.shape[1], d_out.shape[2]
     n = lengths[b]
     d_mean = d_feats[b, j] / n if with_mean else 0.0
     column = j + units if with_mean else j
