@@ -65,7 +65,7 @@ def parse_variant(text):
     return name, params
 
 
-def split_data(name, task, evaluate):
+def split_data(name, task, evaluate, holdout):
     """(fitting series, fitting targets, scoring series, scoring targets)."""
     train, y_train = load_split(name, "TRAIN", task)
     if evaluate == "test":
@@ -73,7 +73,7 @@ def split_data(name, task, evaluate):
         return train, y_train, test, y_test
     index = np.arange(len(train))
     stratify = y_train if task == "classification" else None
-    fit_idx, held_idx = train_test_split(index, test_size=ARGS.holdout,
+    fit_idx, held_idx = train_test_split(index, test_size=holdout,
                                          random_state=SPLIT_SEED, stratify=stratify)
     return ([train[i] for i in fit_idx], y_train[fit_idx],
             [train[i] for i in held_idx], y_train[held_idx])
@@ -86,12 +86,12 @@ def score(task, model, X, y):
     return float(1 - np.sqrt(np.mean((pred - y) ** 2)) / np.std(y))
 
 
-def run(names, variants, seeds, evaluate, log, save=lambda results: None):
+def run(names, variants, seeds, evaluate, holdout, log, save=lambda results: None):
     """Fit every variant and seed on every data set; ``save`` is called after each set."""
     results = []
     for name in names:
         task = DATASETS[name]
-        X_fit, y_fit, X_score, y_score = split_data(name, task, evaluate)
+        X_fit, y_fit, X_score, y_score = split_data(name, task, evaluate, holdout)
         X_fit, X_score = as_estimator_input(X_fit), as_estimator_input(X_score)
         Estimator = LSTMClassifier if task == "classification" else LSTMRegressor
         for variant, params in variants:
@@ -159,12 +159,8 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-ARGS = None
-
-
 def main(argv=None):
-    global ARGS
-    ARGS = args = parse_args(argv)
+    args = parse_args(argv)
     if args.from_json:
         results = []
         for path in args.from_json:
@@ -189,7 +185,8 @@ def main(argv=None):
                            "holdout": args.holdout, "evaluate": args.evaluate,
                            "results": results}, f, indent=1)
 
-    results = run(names, variants, list(range(args.seeds)), args.evaluate, log, save)
+    results = run(names, variants, list(range(args.seeds)), args.evaluate, args.holdout,
+                  log, save)
     print(table(results))
     return 0
 
