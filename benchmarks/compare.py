@@ -400,7 +400,11 @@ def run_latency(numlstm, torch, config, args, n_threads):
         with torch.no_grad():
             model(x_torch)
 
+    # A stream call runs the same steps, carrying its state to the next call (online use);
+    # its state drifts from call to call, the arithmetic does not.
+    stream = layer.stream(batch_size=config.batch)
     functions = {"nl_fwd": lambda: layer.forward(x, requires_grad=False),
+                 "nl_stream": lambda: stream(x),
                  "torch_fwd": torch_forward}
     if session is not None:
         functions["ort_fwd"] = lambda: session.run(None, {"x": x})
@@ -408,11 +412,13 @@ def run_latency(numlstm, torch, config, args, n_threads):
     times = {name: _reduce(values, args.stat) for name, values in samples.items()}
     return {
         "config": config.label,
-        "nl_fwd": times["nl_fwd"], "torch_fwd": times["torch_fwd"],
-        "ort_fwd": times.get("ort_fwd"),
+        "nl_fwd": times["nl_fwd"], "nl_stream": times["nl_stream"],
+        "torch_fwd": times["torch_fwd"], "ort_fwd": times.get("ort_fwd"),
         "fwd_ratio": Ratio.of(samples["torch_fwd"], samples["nl_fwd"], args.stat),
         "ort_ratio": (Ratio.of(samples["ort_fwd"], samples["nl_fwd"], args.stat)
                       if session is not None else None),
+        "ort_stream_ratio": (Ratio.of(samples["ort_fwd"], samples["nl_stream"], args.stat)
+                             if session is not None else None),
     }
 
 
@@ -439,11 +445,13 @@ COLUMNS = [
 
 LATENCY_COLUMNS = [
     ("config (B,T,I,H)", "config", "{}"),
-    ("numlstm us", "nl_fwd", "us"),
+    ("numlstm fwd us", "nl_fwd", "us"),
+    ("numlstm stream us", "nl_stream", "us"),
     ("torch us", "torch_fwd", "us"),
     ("ORT us", "ort_fwd", "us"),
-    ("torch/numlstm", "fwd_ratio", "{}"),
-    ("ORT/numlstm", "ort_ratio", "{}"),
+    ("torch/numlstm fwd", "fwd_ratio", "{}"),
+    ("ORT/numlstm fwd", "ort_ratio", "{}"),
+    ("ORT/numlstm stream", "ort_stream_ratio", "{}"),
 ]
 
 
@@ -636,7 +644,9 @@ def main(argv=None):
     print(format_table(rows, args.markdown))
     if latency_rows:
         print()
-        print("Latency of one inference call (streaming use), microseconds:")
+        print("Latency of one inference call (streaming use), microseconds: numlstm's "
+              "forward(x, requires_grad=False), and a stream (layer.stream) fed the same "
+              "steps on each call:")
         print()
         print(format_table(latency_rows, args.markdown, LATENCY_COLUMNS))
     return 0

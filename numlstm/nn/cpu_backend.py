@@ -90,7 +90,7 @@ _bounds_cache = {}
 
 def _chunk_bounds(batch_size):
     """Batch slice of each CPU thread: at most one per thread, none too small."""
-    n_threads = 1 if _forked_child else numba.get_num_threads()
+    n_threads = _thread_count()
     key = (batch_size, n_threads, _config.MIN_ROWS_PER_THREAD)
     bounds = _bounds_cache.get(key)
     if bounds is None:
@@ -158,6 +158,125 @@ def _weights(W_ih, W_hh, bias, spec, n_dirs, dtype):
                         np.ascontiguousarray(peep, dtype), np.ascontiguousarray(W_hr, dtype))
 
 
+def _numba_thread_count():
+    """``numba.get_num_threads``, without its check that the thread pool is started (a
+    lock, half a microsecond) once it is."""
+    global _numba_thread_count
+    count = numba.get_num_threads()
+    try:
+        from numba.np.ufunc.parallel import _get_num_threads
+    except ImportError:  # pragma: no cover - numba moved it
+        _numba_thread_count = numba.get_num_threads
+    else:
+        if _get_num_threads() == count:
+            _numba_thread_count = _get_num_threads
+    return count
+
+
+def _thread_count():
+    """numba's thread count for this thread (1 in a forked child, see above)."""
+    return 1 if _forked_child else _numba_thread_count()
+
+
+def _array_kinds(*arrays):
+    """What, besides dtype and dimensions, makes numba compile another version for these
+    arrays: whether they are C-contiguous and writeable."""
+    kinds = 0
+    for array in arrays:
+        if array is not None:
+            flags = array.flags
+            kinds = 4 * kinds + 2 * flags.c_contiguous + flags.writeable
+    return kinds
+
+
+class _InferencePlan:
+    """What repeated inference calls of one shape on one layer share: the kernel's compiled
+    entry point, its scratch, the packed weights and the weights they came from.
+
+    A small call (one step of one sequence) costs a few microseconds of arithmetic;
+    looking up the compiled kernel, allocating scratch and packing the weights anew cost
+    several times that.
+    """
+
+    __slots__ = ("code", "n_dirs", "out_shape", "h_shape", "c_shape", "cell_state",
+                 "placeholders", "cache", "packed", "bounds", "entry", "rows", "guard")
+
+    @classmethod
+    def build(cls, x, lengths, W_ih, W_hh, bias, h0, c0, spec, ws):
+        kernels = _kernels()
+        plan = cls()
+        code, n_dirs, hidden, rec_size = CPUBackend._sizes(W_ih, W_hh, spec)
+        batch, n_steps, in_size = x.shape
+        dtype = x.dtype
+        n_gate_cols = W_ih.shape[1]
+        plan.code = code
+        plan.n_dirs = n_dirs
+        plan.cell_state = spec.has_cell_state
+        plan.out_shape = (batch, n_steps, n_dirs * rec_size)
+        plan.h_shape = (n_dirs, batch, rec_size)
+        plan.c_shape = (n_dirs, batch, hidden if spec.has_cell_state else 0)
+        # The plain LSTM infers step by step in per-thread blocks (no gate buffer).
+        plain = spec.cell == "lstm" and spec.W_hr is None and spec.peephole is None
+        rows, steps = (1, 1) if plain else (batch, n_steps)
+        plan.cache = TrainingCache(np.empty((1, rows, steps, n_gate_cols), dtype),
+                                   *([_empty(dtype, 1, 1, 1, 0)] * 3))
+        # Packs of their own, kept with the weights they came from (see PackedWeights):
+        # training packs into other arrays, and could restore old weights (the best
+        # epoch's, say) that these would match.
+        # One record of packed weights per layer, shared by its plans.
+        plan.packed = PackedWeights(
+            _packed(ws, "inference_packed_ih", n_dirs, in_size, n_gate_cols, dtype),
+            _packed(ws, "inference_packed_hh", n_dirs, rec_size, n_gate_cols, dtype),
+            ws.get("inference_packed_source", (1 + W_ih.size + W_hh.size,), dtype,
+                   allocate=np.zeros))
+        plan.bounds = _chunk_bounds(batch)
+        plan.guard = _blas_guard(spec)
+        plan.placeholders = None
+        if spec.bias_hn is None and spec.peephole is None and spec.W_hr is None:
+            plan.placeholders = _weights(W_ih, W_hh, bias, spec, n_dirs, dtype)[3:]
+        args = plan._arguments(x, lengths, W_ih, W_hh, bias, h0, plan._cell_state(c0, dtype),
+                               spec)
+        if plan.bounds.shape[0] == 2:
+            plan.rows = None
+            plan.entry = compiled_function(kernels.layer_forward_rows, args + (True, 0, batch))
+        else:
+            plan.rows = compiled_address(kernels.layer_forward_rows, args + (False, 0, 0))
+            plan.entry = compiled_function(kernels.layer_forward, (plan.rows,) + args
+                                           + (plan.bounds,))
+        return plan
+
+    def _cell_state(self, c0, dtype):
+        """``c0``, or the zeros it stands for when it is None (a size-0 array for the
+        cells without one)."""
+        if c0 is not None:
+            return c0
+        return np.zeros(self.c_shape, dtype) if self.cell_state else _empty(dtype,
+                                                                            *self.c_shape)
+
+    def _arguments(self, x, lengths, W_ih, W_hh, bias, h0, c0, spec):
+        dtype = x.dtype
+        io = ForwardIO(x, lengths, h0, c0, np.empty(self.out_shape, dtype),
+                       np.empty(self.h_shape, dtype), np.empty(self.c_shape, dtype))
+        if self.placeholders is None:
+            weights = _weights(W_ih, W_hh, bias, spec, self.n_dirs, dtype)
+        else:
+            weights = LayerWeights(W_ih, W_hh, bias, *self.placeholders)
+        return (self.code, io, weights, self.cache, False, self.packed)
+
+    def run(self, x, lengths, W_ih, W_hh, bias, h0, c0, spec):
+        """The kernel on these arrays (of the shapes and kinds the plan was built for);
+        returns ``out, h_n, c_n``."""
+        args = self._arguments(x, lengths, W_ih, W_hh, bias, h0,
+                               self._cell_state(c0, x.dtype), spec)
+        with self.guard:
+            if self.rows is None:
+                self.entry(*args, True, 0, x.shape[0])
+            else:
+                self.entry(self.rows, *args, self.bounds)
+        io = args[1]
+        return io.out, io.h_n, (io.c_n if self.cell_state else None)
+
+
 def _run(kernel, arguments):
     """``kernel(*arguments)`` through :func:`compiled_function`: the dispatcher would spend
     microseconds per call typing the kernels' records."""
@@ -185,7 +304,8 @@ class CPUBackend:
         n_dirs, n_gate_cols, _ = W_ih.shape
         return code, n_dirs, n_gate_cols // kernels.N_GATES[code], W_hh.shape[2]
 
-    def _run_forward(self, x, lengths, W_ih, W_hh, bias, h0, c0, spec, store, ws):
+    def _run_forward(self, x, lengths, W_ih, W_hh, bias, h0, c0, spec, ws):
+        """The training forward pass (caches kept)."""
         kernels = _kernels()
         code, n_dirs, hidden, rec_size = self._sizes(W_ih, W_hh, spec)
         batch, n_steps, _ = x.shape
@@ -198,26 +318,19 @@ class CPUBackend:
         c_n = np.empty(c0.shape, dtype)
         n_gate_cols = W_ih.shape[1]
         proj = weights.W_hr.shape[1] > 0
-        if store:
-            gates = ws.get("gates", (n_dirs, batch, n_steps, n_gate_cols), dtype)
-            h_prev = ws.get("h_prev", (n_dirs, batch, n_steps, rec_size), dtype)
-            c_prev = ws.get("c_prev", (n_dirs, batch, n_steps,
-                                       hidden if spec.cell in ("lstm", "gru") else 0), dtype)
-            m_store = ws.get("m_store", (n_dirs, batch, n_steps, hidden if proj else 0),
-                             dtype)
-        else:
-            # The plain LSTM infers step by step in per-thread blocks (no gate buffer).
-            plain = spec.cell == "lstm" and spec.W_hr is None and spec.peephole is None
-            rows, steps = (1, 1) if plain else (batch, n_steps)
-            gates = ws.get("inference", (1, rows, steps, n_gate_cols), dtype)
-            h_prev = c_prev = m_store = _empty(dtype, 1, 1, 1, 0)
+        gates = ws.get("gates", (n_dirs, batch, n_steps, n_gate_cols), dtype)
+        h_prev = ws.get("h_prev", (n_dirs, batch, n_steps, rec_size), dtype)
+        c_prev = ws.get("c_prev", (n_dirs, batch, n_steps,
+                                   hidden if spec.cell in ("lstm", "gru") else 0), dtype)
+        m_store = ws.get("m_store", (n_dirs, batch, n_steps, hidden if proj else 0), dtype)
         bounds = _chunk_bounds(batch)
         packed = PackedWeights(
             _packed(ws, "packed_ih", n_dirs, x.shape[2], n_gate_cols, dtype),
-            _packed(ws, "packed_hh", n_dirs, rec_size, n_gate_cols, dtype))
+            _packed(ws, "packed_hh", n_dirs, rec_size, n_gate_cols, dtype),
+            _empty(dtype, 0))
         io = ForwardIO(x, lengths, h0, c0, out, h_n, c_n)
         cache = TrainingCache(gates, h_prev, c_prev, m_store)
-        args = (code, io, weights, cache, store, packed)
+        args = (code, io, weights, cache, True, packed)
         with _blas_guard(spec):
             if bounds.shape[0] == 2:
                 _run(kernels.layer_forward_rows, args + (True, 0, batch))
@@ -252,15 +365,31 @@ class CPUBackend:
         cache : object
             Opaque; hand it to :meth:`backward`.
         """
-        return self._run_forward(x, lengths, W_ih, W_hh, bias, h0, c0, spec or PLAIN_LSTM, True,
+        return self._run_forward(x, lengths, W_ih, W_hh, bias, h0, c0, spec or PLAIN_LSTM,
                                  workspace or NoWorkspace)
 
     def inference(self, x, lengths, W_ih, W_hh, bias, h0, c0=None, workspace=None,
                   spec=None):
-        """Forward one layer without caches; returns ``out, h_n, c_n`` (see :meth:`forward`)."""
-        out, h_n, c_n, _ = self._run_forward(x, lengths, W_ih, W_hh, bias, h0, c0,
-                                             spec or PLAIN_LSTM, False, workspace or NoWorkspace)
-        return out, h_n, c_n
+        """Forward one layer without caches; returns ``out, h_n, c_n`` (see :meth:`forward`).
+
+        Built for many small calls (streaming, a sequence or a few steps at a time): what
+        calls of one shape share is prepared once and kept in ``workspace``, and so are
+        the packed weights, repacked only when the weights change.
+        """
+        spec = spec or PLAIN_LSTM
+        ws = workspace or NoWorkspace
+        batch, n_steps, in_size = x.shape
+        key = (batch, n_steps, in_size, x.dtype, W_hh.shape, spec.cell,
+               spec.peephole is None, spec.W_hr is None, _thread_count(),
+               _array_kinds(x, h0, c0, lengths, W_ih, W_hh, bias))
+        plans = ws.memo("inference_plans", dict)
+        plan = plans.get(key)
+        if plan is None:
+            if len(plans) > 16:
+                plans.clear()
+            plan = plans[key] = _InferencePlan.build(x, lengths, W_ih, W_hh, bias, h0, c0,
+                                                     spec, ws)
+        return plan.run(x, lengths, W_ih, W_hh, bias, h0, c0, spec)
 
     def backward(self, x, lengths, W_ih, W_hh, cache, d_out, d_h_n, d_c_n,
                  dW_ih, dW_hh, d_bias, workspace=None, grads=None):
@@ -324,7 +453,8 @@ class CPUBackend:
             dW_hr = np.empty_like(W_hr)
         packed = PackedWeights(
             _packed(ws, "packed_ih_backward", n_dirs, W_ih.shape[1], x.shape[2], dtype),
-            _packed(ws, "packed_hh_backward", n_dirs, W_hh.shape[1], rec_size, dtype))
+            _packed(ws, "packed_hh_backward", n_dirs, W_hh.shape[1], rec_size, dtype),
+            _empty(dtype, 0))
         io = BackwardIO(x, lengths, d_out, d_h_n, d_c_n, dx, d_h0, d_c0)
         work = StepGradients(d_gates, d_rec, dh_store)
         weight_grads = WeightGradients(dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr)

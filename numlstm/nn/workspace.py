@@ -27,6 +27,14 @@ class Workspace:
             self._arrays[name] = array
         return array
 
+    def memo(self, name, factory):
+        """The object registered as ``name``, made by ``factory()`` on first request
+        (what is worth keeping between calls besides arrays)."""
+        value = self._arrays.get(name)
+        if value is None:
+            value = self._arrays[name] = factory()
+        return value
+
     def clear(self):
         """Drop every array."""
         self._arrays.clear()
@@ -38,3 +46,7 @@ class NoWorkspace:
     @staticmethod
     def get(name, shape, dtype, allocate=np.empty):
         return allocate(shape, dtype)
+
+    @staticmethod
+    def memo(name, factory):
+        return factory()

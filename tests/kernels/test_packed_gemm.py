@@ -196,3 +196,34 @@ def test_kernels_compiled_for_an_avx2_cpu_match_torch(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 100, 128, 300])
+@pytest.mark.parametrize("alone", [1, 2])
+def test_one_or_two_rows_give_the_rows_of_a_taller_product_bit_for_bit(dtype, n, alone):
+    # One or two rows run tiles that cover several panels at once (a step of one or two
+    # sequences); each element must still sum its products in the same order as in the
+    # taller tiles, or a sequence's outputs would depend on the batch it came in.
+    rng = np.random.default_rng(n + alone)
+    k, k2, m = 37, 64, 7
+    a = rng.standard_normal((m, k)).astype(dtype)
+    a2 = rng.standard_normal((m, k2)).astype(dtype)
+    packed = _packed_for(rng.standard_normal((n, k)).astype(dtype), dtype)
+    packed2 = _packed_for(rng.standard_normal((n, k2)).astype(dtype), dtype)
+    start = rng.standard_normal((m, n)).astype(dtype)
+
+    def products(rows):
+        edge = np.full((MAX_TILE_ROWS, panel_width(dtype)), np.nan, dtype)
+        added = start[rows].copy()
+        _run(added.shape[0], n, np.ascontiguousarray(a[rows]), k, packed, added, n, edge)
+        both = np.full((added.shape[0], n), np.nan, dtype)
+        _run2(added.shape[0], n, np.ascontiguousarray(a[rows]), packed,
+              np.ascontiguousarray(a2[rows]), packed2, both, edge)
+        return added, both
+
+    tall_added, tall_both = products(slice(0, m))
+    for first in range(m - alone + 1):
+        added, both = products(slice(first, first + alone))
+        np.testing.assert_array_equal(added, tall_added[first:first + alone])
+        np.testing.assert_array_equal(both, tall_both[first:first + alone])

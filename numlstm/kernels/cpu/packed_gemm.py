@@ -69,11 +69,20 @@ def panel_width(dtype):
     return _VECTORS_PER_ROW * _VECTOR_BYTES // np.dtype(dtype).itemsize
 
 
-def _make_tile(max_rows):
+def _make_tile(max_rows, n_panels=1):
     """Intrinsic ``tile(like, rows, k, a, a_row, a_col, b, ldb, k2, a2, a2_row, a2_col, b2,
-    ldb2, c, ldc, accumulate)``: ``C[:rows, :NR] (+)= A[:rows, :k] @ B[:k, :NR] +
-    A2[:rows, :k2] @ B2[:k2, :NR]`` for ``1 <= rows <= max_rows``; ``C`` is added to when
-    ``accumulate`` is nonzero, else overwritten.
+    ldb2, c, ldc, accumulate, panel_step, panel_step2)``: ``C[:rows, :W] (+)= A[:rows, :k]
+    @ B[:k, :W] + A2[:rows, :k2] @ B2[:k2, :W]`` for ``1 <= rows <= max_rows`` and
+    ``W = n_panels * NR``; ``C`` is added to when ``accumulate`` is nonzero, else
+    overwritten.
+
+    Panel ``q`` of ``B`` (and ``B2``) starts ``q * panel_step`` (``q * panel_step2``)
+    elements after the first; its columns go to ``C[:, q*NR:(q+1)*NR]``. Several panels
+    serve tiles of one or two rows (a step of one or two sequences): each accumulator waits
+    for its previous multiply-add, and one row's two accumulators alone left the
+    arithmetic units idle three cycles in four. More panels give more independent
+    accumulators while every element sums its products in the same order as in the
+    taller tiles, so a sequence's results stay the same in any batch, bit for bit.
 
     Addresses ``a``, ``b``, ``c``; ``A[r, kk]`` lies at ``a + (r * a_row + kk * a_col)``
     elements (so a transposed ``A`` costs nothing), row ``kk`` of ``B`` at ``b + kk * ldb``
@@ -88,12 +97,13 @@ def _make_tile(max_rows):
 
     @intrinsic
     def tile(typingctx, like, rows, k, a, a_row, a_col, b, ldb, k2, a2, a2_row, a2_col, b2,
-             ldb2, c, ldc, accumulate):
-        sig = types.void(like, *([types.intp] * 16))
+             ldb2, c, ldc, accumulate, panel_step, panel_step2):
+        sig = types.void(like, *([types.intp] * 18))
 
         def codegen(context, builder, signature, args):
             (_, rows_v, n_k, a_addr, a_row_v, a_col_v, b_addr, ldb_v, n_k2, a2_addr,
-             a2_row_v, a2_col_v, b2_addr, ldb2_v, c_addr, ldc_v, accumulate_v) = args
+             a2_row_v, a2_col_v, b2_addr, ldb2_v, c_addr, ldc_v, accumulate_v,
+             panel_step_v, panel_step2_v) = args
             fty = context.get_value_type(signature.args[0].dtype)
             width = context.get_abi_sizeof(fty)
             lanes = _VECTOR_BYTES // width
@@ -112,10 +122,12 @@ def _make_tile(max_rows):
             splat_mask = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
             last = builder.sub(rows_v, ir.Constant(intp, 1))
             # Entry-block allocas: LLVM promotes them to registers (SSA values).
-            accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(_VECTORS_PER_ROW)]
+            # Accumulator of row r, panel q, vector v: accs[r][q * NV + v].
+            n_vectors = n_panels * _VECTORS_PER_ROW
+            accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(n_vectors)]
                     for _ in range(max_rows)]
 
-            def product(count, a_base, a_row_step, a_col_step, b_base, ld_b):
+            def product(count, a_base, a_row_step, a_col_step, b_base, ld_b, panel_step):
                 b_ptr = builder.inttoptr(b_base, fptr)
                 row_ptrs = []
                 for r in range(max_rows):
@@ -130,29 +142,35 @@ def _make_tile(max_rows):
                     kk = loop.index
                     row_start = builder.mul(kk, ld_b)
                     b_vectors = []
-                    for v in range(_VECTORS_PER_ROW):
-                        at = builder.gep(b_ptr, [builder.add(row_start,
-                                                             ir.Constant(intp, v * lanes))])
-                        b_vectors.append(builder.load(builder.bitcast(at, vptr), align=width))
+                    for q in range(n_panels):
+                        panel_start = builder.add(
+                            row_start, builder.mul(ir.Constant(intp, q), panel_step))
+                        for v in range(_VECTORS_PER_ROW):
+                            at = builder.gep(b_ptr, [builder.add(
+                                panel_start, ir.Constant(intp, v * lanes))])
+                            b_vectors.append(builder.load(builder.bitcast(at, vptr),
+                                                          align=width))
                     a_k = builder.mul(kk, a_col_step)
                     for r in range(max_rows):
                         scalar = builder.load(builder.gep(row_ptrs[r], [a_k]))
                         splat = builder.shuffle_vector(
                             builder.insert_element(undef, scalar, ir.Constant(i32, 0)), undef,
                             splat_mask)
-                        for v in range(_VECTORS_PER_ROW):
+                        for v in range(n_vectors):
                             acc = accs[r][v]
                             builder.store(
                                 builder.call(fma, [splat, b_vectors[v], builder.load(acc)]),
                                 acc)
 
-            product(n_k, a_addr, a_row_v, a_col_v, b_addr, ldb_v)
-            product(n_k2, a2_addr, a2_row_v, a2_col_v, b2_addr, ldb2_v)
+            product(n_k, a_addr, a_row_v, a_col_v, b_addr, ldb_v, panel_step_v)
+            product(n_k2, a2_addr, a2_row_v, a2_col_v, b2_addr, ldb2_v, panel_step2_v)
             adding = builder.icmp_signed("!=", accumulate_v, ir.Constant(intp, 0))
             for r in range(max_rows):
                 valid = builder.icmp_signed("<", ir.Constant(intp, r), rows_v)
                 with builder.if_then(valid, likely=True):
-                    for v in range(_VECTORS_PER_ROW):
+                    # Panel q's columns follow panel q-1's in C: vector v of the row lies
+                    # v * lanes elements in, whatever the panel.
+                    for v in range(n_vectors):
                         offset = builder.add(builder.mul(ir.Constant(intp, r), ldc_v),
                                              ir.Constant(intp, v * lanes))
                         at = builder.bitcast(builder.gep(c_ptr, [offset]), vptr)
@@ -172,6 +190,12 @@ def _make_tile(max_rows):
 _tile_full = _make_tile(MAX_TILE_ROWS)
 _SHORT_TILE_ROWS = 4
 _tile_short = _make_tile(_SHORT_TILE_ROWS)
+#: Tiles of one and two rows over several panels (see :func:`_make_tile`): 8 accumulators
+#: each, like the taller tiles' 12 and 8, within AVX2's 16 registers.
+_SINGLE_PANELS = 4
+_PAIR_PANELS = 2
+_tile_single_wide = _make_tile(1, _SINGLE_PANELS)
+_tile_pair_wide = _make_tile(2, _PAIR_PANELS)
 
 
 @njit(inline="always", **_JIT)
@@ -201,10 +225,10 @@ def _tile(rows, like, k, a, a_row, a_col, b, ldb, k2, a2, a2_row, a2_col, b2, ld
         mode = 0
     if rows > _SHORT_TILE_ROWS:
         _tile_full(like, rows, k, a, a_row, a_col, b, ldb, k2, a2, a2_row, a2_col, b2, ldb2,
-                   dest, ld_dest, mode)
+                   dest, ld_dest, mode, 0, 0)
     else:
         _tile_short(like, rows, k, a, a_row, a_col, b, ldb, k2, a2, a2_row, a2_col, b2, ldb2,
-                    dest, ld_dest, mode)
+                    dest, ld_dest, mode, 0, 0)
     if not full:
         size = edge.itemsize
         for r in range(rows):
@@ -276,7 +300,24 @@ def _packed_products(m, n, a, lda, packed, a2, lda2, packed2, n_k2, c, ldc, accu
     base = packed.ctypes.data
     base2 = packed2.ctypes.data
     n_panels = (n + nr - 1) // nr
-    for p in range(n_panels):
+    first = 0
+    if m <= 2:
+        # One or two rows: full panels several at a time (see _make_tile).
+        group = _SINGLE_PANELS if m == 1 else _PAIR_PANELS
+        while first + group <= n // nr:
+            b_first = base + first * panel_bytes
+            b2_first = base2 + first * panel_bytes2
+            c_first = c + first * nr * size
+            if m == 1:
+                _tile_single_wide(packed, 1, n_k, a, lda, 1, b_first, nr, n_k2, a2, lda2, 1,
+                                  b2_first, nr, c_first, ldc, accumulate, n_k * nr,
+                                  packed2.shape[1] * nr)
+            else:
+                _tile_pair_wide(packed, 2, n_k, a, lda, 1, b_first, nr, n_k2, a2, lda2, 1,
+                                b2_first, nr, c_first, ldc, accumulate, n_k * nr,
+                                packed2.shape[1] * nr)
+            first += group
+    for p in range(first, n_panels):
         start = 0
         while start < m:
             rows = _block_rows(m - start)

@@ -155,10 +155,18 @@ class PackedWeights(NamedTuple):
     ----------
     ih : ndarray (D, ceil(G*H / NR), I, NR) forward, (D, ceil(I / NR), G*H, NR) backward
     hh : ndarray (D, ceil(G*H / NR), R, NR) forward, (D, ceil(R / NR), G*H, NR) backward
+    source : ndarray (1 + W_ih.size + W_hh.size,) or (0,)
+        Inference only: the weights ``ih`` and ``hh`` were packed from, after a flag
+        (``source[0] == 1``: they are valid; a new array of zeros: nothing packed yet).
+        Calls whose weights are bit for bit the same skip the packing, which costs more
+        than the arithmetic of a small call (7 us at H=64, against 1 us for one step of
+        one sequence). Size 0: pack on every call (training, where every step changes
+        the weights).
     """
 
     ih: np.ndarray
     hh: np.ndarray
+    source: np.ndarray
 
 
 class StepGradients(NamedTuple):
