@@ -178,15 +178,14 @@ def _thread_count():
     return 1 if _forked_child else _numba_thread_count()
 
 
-def _array_kinds(*arrays):
-    """What, besides dtype and dimensions, makes numba compile another version for these
-    arrays: whether they are C-contiguous and writeable."""
-    kinds = 0
+def _layouts(*arrays):
+    """Which of these arrays are C-contiguous, as one integer: the plans' compiled kernels
+    read arrays as numba typed them on the first call. (Whether an input is writeable
+    changes its numba type but not how the kernel reads it.)"""
+    layout = 0
     for array in arrays:
-        if array is not None:
-            flags = array.flags
-            kinds = 4 * kinds + 2 * flags.c_contiguous + flags.writeable
-    return kinds
+        layout = 2 * layout + (array is None or array.flags.c_contiguous)
+    return layout
 
 
 class _InferencePlan:
@@ -199,7 +198,7 @@ class _InferencePlan:
     """
 
     __slots__ = ("code", "n_dirs", "out_shape", "h_shape", "c_shape", "cell_state",
-                 "placeholders", "cache", "packed", "bounds", "entry", "rows", "guard")
+                 "placeholders", "cache", "packed", "bounds", "entry", "rows", "uses_blas")
 
     @classmethod
     def build(cls, x, lengths, W_ih, W_hh, bias, h0, c0, spec, ws):
@@ -230,7 +229,8 @@ class _InferencePlan:
             ws.get("inference_packed_source", (1 + W_ih.size + W_hh.size,), dtype,
                    allocate=np.zeros))
         plan.bounds = _chunk_bounds(batch)
-        plan.guard = _blas_guard(spec)
+        # Only the projection's products call SciPy's BLAS (see _blas_guard).
+        plan.uses_blas = spec.W_hr is not None
         plan.placeholders = None
         if spec.bias_hn is None and spec.peephole is None and spec.W_hr is None:
             plan.placeholders = _weights(W_ih, W_hh, bias, spec, n_dirs, dtype)[3:]
@@ -263,16 +263,22 @@ class _InferencePlan:
             weights = LayerWeights(W_ih, W_hh, bias, *self.placeholders)
         return (self.code, io, weights, self.cache, False, self.packed)
 
+    def _call(self, args, batch):
+        if self.rows is None:
+            self.entry(*args, True, 0, batch)
+        else:
+            self.entry(self.rows, *args, self.bounds)
+
     def run(self, x, lengths, W_ih, W_hh, bias, h0, c0, spec):
         """The kernel on these arrays (of the shapes and kinds the plan was built for);
         returns ``out, h_n, c_n``."""
         args = self._arguments(x, lengths, W_ih, W_hh, bias, h0,
                                self._cell_state(c0, x.dtype), spec)
-        with self.guard:
-            if self.rows is None:
-                self.entry(*args, True, 0, x.shape[0])
-            else:
-                self.entry(self.rows, *args, self.bounds)
+        if self.uses_blas:
+            with _single_threaded_blas:  # the module's, renewed in a forked child
+                self._call(args, x.shape[0])
+        else:
+            self._call(args, x.shape[0])
         io = args[1]
         return io.out, io.h_n, (io.c_n if self.cell_state else None)
 
@@ -381,7 +387,7 @@ class CPUBackend:
         batch, n_steps, in_size = x.shape
         key = (batch, n_steps, in_size, x.dtype, W_hh.shape, spec.cell,
                spec.peephole is None, spec.W_hr is None, _thread_count(),
-               _array_kinds(x, h0, c0, lengths, W_ih, W_hh, bias))
+               _layouts(x, h0, c0, lengths, W_ih, W_hh, bias))
         plans = ws.memo("inference_plans", dict)
         plan = plans.get(key)
         if plan is None:

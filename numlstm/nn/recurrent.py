@@ -241,7 +241,9 @@ class RecurrentLayer:
                    f"an {name} with hidden_size={self.hidden_size} and "
                    f"num_layers={self.num_layers}")
 
-    def _check_activation_memory(self, batch, n_steps, requires_grad):
+    @functools.cached_property
+    def _activation_bytes(self):
+        """Bytes of activations per step and sequence: ``(inference, training)``."""
         # Per step, row and direction each layer keeps while training: the gates, the
         # states each step started from, its output (and the projection's inputs); the
         # backward pass adds the gate gradients. Inference keeps one layer's worth, without
@@ -251,9 +253,12 @@ class RecurrentLayer:
         per_layer = G * H + 2 * R + (H if self.cell in ("lstm", "gru") else 0) + (H if P else 0)
         backward = G * H * (2 if self.cell == "gru" else 1) + (R if P else 0)
         plain_lstm = self.cell == "lstm" and not (P or self._peephole)
-        elements = (per_layer * self.num_layers + backward if requires_grad
-                    else (0 if plain_lstm else G * H) + 2 * R)
-        need = D * batch * n_steps * elements * self.dtype.itemsize
+        training = per_layer * self.num_layers + backward
+        inference = (0 if plain_lstm else G * H) + 2 * R
+        return tuple(D * elements * self.dtype.itemsize for elements in (inference, training))
+
+    def _check_activation_memory(self, batch, n_steps, requires_grad):
+        need = batch * n_steps * self._activation_bytes[bool(requires_grad)]
         if need > _MEMORY_PROBE_BYTES:  # reading the system's figures costs ~50 us
             what = f"a forward pass over {batch} sequences of {n_steps} steps"
             # On a GPU the activations live there, and each layer's output comes back too.
@@ -406,6 +411,10 @@ class RecurrentLayer:
         if len(states) != self.n_states:
             raise ValueError(f"{type(self).__name__} has {self.n_states} state(s) "
                              f"{names}, got {len(states)}")
+        if all(state is None for state in states):  # the usual call: zeros
+            return tuple(_constant(("zeros",), (self.num_layers * self.num_directions, batch,
+                                                size), self.dtype)
+                         for size in self._state_sizes())
         return tuple(self._check_state(s, n, batch, size)
                      for s, n, size in zip(states, names, self._state_sizes()))
 
@@ -618,6 +627,7 @@ class RecurrentLayer:
         for transient in ("_cache", "_local", "_backend", "_stacked", "_stacked_grad",
                           "_grad_views"):
             state[transient] = None
+        state.pop("_activation_bytes", None)  # a cached property, computed again
         return state
 
     def __setstate__(self, state):

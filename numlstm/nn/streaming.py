@@ -62,6 +62,7 @@ class Stream:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.layer = layer
         self.batch_size = int(batch_size)
+        self._lengths = {}  # chunk length -> lengths array (all steps valid)
         self._initial = layer._check_states(states, layer._state_names(suffix="0"),
                                             self.batch_size)
         self.reset()
@@ -109,7 +110,12 @@ class Stream:
         """
         layer = self.layer
         x = self._check_chunk(x)
-        lengths = layer._full_lengths(self.batch_size, x.shape[1])
+        lengths = self._lengths.get(x.shape[1])
+        if lengths is None:
+            if len(self._lengths) > 64:
+                self._lengths.clear()
+            lengths = self._lengths[x.shape[1]] = layer._full_lengths(self.batch_size,
+                                                                      x.shape[1])
         workspaces = layer._thread_workspaces()
         backend = layer._backend
         lstm = layer.n_states == 2
