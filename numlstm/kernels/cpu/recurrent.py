@@ -150,8 +150,10 @@ def _pack_forward_weights(weights, packed):
         pack_transposed(weights.W_ih[d], packed.ih[d])
         pack_transposed(weights.W_hh[d], packed.hh[d])
     if keep:
-        from_ih[:] = weights.W_ih.reshape(-1)
-        from_hh[:] = weights.W_hh.reshape(-1)
+        # Loops, not slice assignments: those compile a shape check with a formatted
+        # message that costs a second and a half of the first call's compile.
+        copy_row(weights.W_ih.reshape(-1), from_ih)
+        copy_row(weights.W_hh.reshape(-1), from_hh)
         source[0] = 1.0
 
 
