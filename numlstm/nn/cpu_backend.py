@@ -173,6 +173,22 @@ def _numba_thread_count():
     return count
 
 
+def _is_plain_lstm(spec):
+    return spec.cell == "lstm" and spec.W_hr is None and spec.peephole is None
+
+
+def _forward_rows_kernel(spec):
+    """The per-rows forward kernel of this layer: the plain LSTM has its own."""
+    kernels = _kernels()
+    return kernels.lstm_forward_rows if _is_plain_lstm(spec) else kernels.layer_forward_rows
+
+
+def _backward_rows_kernel(spec):
+    """The per-rows backward kernel of this layer: the plain LSTM has its own."""
+    kernels = _kernels()
+    return kernels.lstm_backward_rows if _is_plain_lstm(spec) else kernels.layer_backward_rows
+
+
 def _thread_count():
     """numba's thread count for this thread (1 in a forked child, see above)."""
     return 1 if _forked_child else _numba_thread_count()
@@ -215,8 +231,7 @@ class _InferencePlan:
         plan.h_shape = (n_dirs, batch, rec_size)
         plan.c_shape = (n_dirs, batch, hidden if spec.has_cell_state else 0)
         # The plain LSTM infers step by step in per-thread blocks (no gate buffer).
-        plain = spec.cell == "lstm" and spec.W_hr is None and spec.peephole is None
-        rows, steps = (1, 1) if plain else (batch, n_steps)
+        rows, steps = (1, 1) if _is_plain_lstm(spec) else (batch, n_steps)
         plan.cache = TrainingCache(np.empty((1, rows, steps, n_gate_cols), dtype),
                                    *([_empty(dtype, 1, 1, 1, 0)] * 3))
         # Packs of their own, kept with the weights they came from (see PackedWeights):
@@ -238,9 +253,9 @@ class _InferencePlan:
                                spec)
         if plan.bounds.shape[0] == 2:
             plan.rows = None
-            plan.entry = compiled_function(kernels.layer_forward_rows, args + (True, 0, batch))
+            plan.entry = compiled_function(_forward_rows_kernel(spec), args + (True, 0, batch))
         else:
-            plan.rows = compiled_address(kernels.layer_forward_rows, args + (False, 0, 0))
+            plan.rows = compiled_address(_forward_rows_kernel(spec), args + (False, 0, 0))
             plan.entry = compiled_function(kernels.layer_forward, (plan.rows,) + args
                                            + (plan.bounds,))
         return plan
@@ -339,9 +354,9 @@ class CPUBackend:
         args = (code, io, weights, cache, True, packed)
         with _blas_guard(spec):
             if bounds.shape[0] == 2:
-                _run(kernels.layer_forward_rows, args + (True, 0, batch))
+                _run(_forward_rows_kernel(spec), args + (True, 0, batch))
             else:
-                rows = compiled_address(kernels.layer_forward_rows, args + (False, 0, 0))
+                rows = compiled_address(_forward_rows_kernel(spec), args + (False, 0, 0))
                 _run(kernels.layer_forward, (rows,) + args + (bounds,))
         if not spec.has_cell_state:
             c_n = None
@@ -467,14 +482,14 @@ class CPUBackend:
         args = (code, io, weights, caches, work)
         with _blas_guard(spec):
             if n_chunks == 1:
-                _run(kernels.layer_backward_rows, args + (weight_grads, packed, True, 0, batch))
+                _run(_backward_rows_kernel(spec), args + (weight_grads, packed, True, 0, batch))
             else:
                 partials = WeightGradients._make(
                     ws.get("partial_" + name, (n_chunks,) + like.shape, dtype)
                     for name, like in zip(("W_ih", "W_hh", "bias", "bias_hh", "peephole",
                                            "W_hr"), weight_grads))
                 first = WeightGradients._make(p[0] for p in partials)
-                rows = compiled_address(kernels.layer_backward_rows,
+                rows = compiled_address(_backward_rows_kernel(spec),
                                         args + (first, packed, False, 0, 0))
                 _run(kernels.layer_backward,
                      (rows,) + args + (packed, weight_grads, partials, bounds))

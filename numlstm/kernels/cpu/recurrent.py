@@ -89,7 +89,7 @@ from .packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_packed, matmul_packed2,
 from .records import BackwardScratch, ForwardScratch, WeightGradients
 
 __all__ = ["CELL_CODES", "N_GATES", "layer_backward", "layer_backward_rows", "layer_forward",
-           "layer_forward_rows", "panel_width"]
+           "layer_forward_rows", "lstm_backward_rows", "lstm_forward_rows", "panel_width"]
 
 _JIT = KERNEL_OPTIONS
 _ROW_JIT = ROW_OPTIONS
@@ -256,9 +256,6 @@ def _forward_rows(cell, io, weights, cache, store, packed, d, b0, b1, scratch):
     reverse = d == 1
     g = gates[d] if store else gates[0]
     col = d * rec_size
-    if cell == CELL_LSTM and not (proj or peephole):
-        _lstm_forward_rows(io, weights, cache, store, packed, d, b0, b1, scratch)
-        return
     _project_inputs(x, packed.ih[d], n_gate_cols, b0, b1, g[b0:b1], edge)
     w_hh = packed.hh[d]
     for s in range(n_steps):
@@ -301,7 +298,8 @@ def _forward_rows(cell, io, weights, cache, store, packed, d, b0, b1, scratch):
                         m_rows[b - b0][:] = 0.0
                 continue
             if cell == CELL_LSTM:
-                # Here with a projection or peepholes (the plain LSTM has its own sweep).
+                # The plain LSTM has a kernel of its own (lstm_forward_rows) that runs
+                # faster; this path serves it too, as an LSTM with zero peepholes.
                 # With a projection the loop writes o * tanh(c) (m), projected below;
                 # without peepholes their weights are zeros (one row function less to
                 # compile, for an option whose cost is in its extra product).
@@ -385,13 +383,33 @@ def layer_forward_rows(cell, io, weights, cache, store, packed, pack_weights, b0
     b0, b1 : int
         The rows to compute.
     """
+    scratch = _forward_prologue(cell, io, weights, store, packed, pack_weights, b0, b1)
+    for d in range(weights.W_hh.shape[0]):
+        _forward_rows(cell, io, weights, cache, store, packed, d, b0, b1, scratch)
+
+
+@njit(inline="always", **_JIT)
+def _forward_prologue(cell, io, weights, store, packed, pack_weights, b0, b1):
+    """What a per-rows forward kernel does first: pack the weights if asked, start from the
+    initial states; returns this thread's scratch."""
     if pack_weights:
         _pack_forward_weights(weights, packed)
     copy_rows(io.h0, io.h_n, b0, b1)
     copy_rows(io.c0, io.c_n, b0, b1)
-    scratch = _forward_scratch(cell, io, weights, store, packed, b0, b1)
+    return _forward_scratch(cell, io, weights, store, packed, b0, b1)
+
+
+@njit(**_JIT)
+def lstm_forward_rows(cell, io, weights, cache, store, packed, pack_weights, b0, b1):
+    """:func:`layer_forward_rows` of the plain LSTM (no projection, no peepholes; ``cell``
+    is not read), through its own sweep.
+
+    A kernel apart rather than a branch of :func:`layer_forward_rows`: a first fit of the
+    common model then compiles only this sweep, not the other cells' (4 of 18 seconds).
+    """
+    scratch = _forward_prologue(CELL_LSTM, io, weights, store, packed, pack_weights, b0, b1)
     for d in range(weights.W_hh.shape[0]):
-        _forward_rows(cell, io, weights, cache, store, packed, d, b0, b1, scratch)
+        _lstm_forward_rows(io, weights, cache, store, packed, d, b0, b1, scratch)
 
 
 @njit(parallel=True, **_JIT)
@@ -401,8 +419,8 @@ def layer_forward(rows_kernel, cell, io, weights, cache, store, packed, chunk_bo
     Parameters
     ----------
     rows_kernel : int
-        Address of :func:`layer_forward_rows` compiled for ``(cell, io, weights, cache,
-        store, packed, False, 0, 0)`` (see
+        Address of :func:`layer_forward_rows` (or :func:`lstm_forward_rows`) compiled for
+        ``(cell, io, weights, cache, store, packed, False, 0, 0)`` (see
         :func:`numlstm.kernels.cpu.indirect_call.compiled_address`).
     cell, io, weights, cache, store, packed
         As for :func:`layer_forward_rows`; the weights are packed once here, then shared
@@ -671,20 +689,74 @@ def layer_backward_rows(cell, io, weights, cache, work, grads, packed, pack_weig
     pack_weights, b0, b1
         As in :func:`layer_forward_rows`.
     """
+    scratch = _backward_prologue(io, weights, grads, packed, pack_weights, b0, b1)
+    for d in range(weights.W_hh.shape[0]):
+        _backward_rows(cell, io, weights, cache, work, grads, packed, d, b0, b1, scratch)
+        _weight_gradients(cell, io, weights, cache, work, grads, packed, d, b0, b1, scratch)
+
+
+@njit(inline="always", **_JIT)
+def _backward_prologue(io, weights, grads, packed, pack_weights, b0, b1):
+    """What a per-rows backward kernel does first: pack the weights if asked, start from
+    the gradients w.r.t. the final states, zero the weight gradients; returns this
+    thread's scratch."""
     if pack_weights:
         _pack_backward_weights(weights, packed)
     copy_rows(io.d_h_n, io.d_h0, b0, b1)
     copy_rows(io.d_c_n, io.d_c0, b0, b1)
-    scratch = _backward_scratch(io, weights, packed, b0, b1)
     grads.W_ih[:] = 0.0
     grads.W_hh[:] = 0.0
     grads.bias[:] = 0.0
     grads.bias_hh[:] = 0.0
     grads.peep[:] = 0.0
     grads.W_hr[:] = 0.0
+    return _backward_scratch(io, weights, packed, b0, b1)
+
+
+@njit(inline="always", **_JIT)
+def _lstm_backward_rows(io, cache, work, packed, d, b0, b1, scratch):
+    """The plain LSTM's backward sweep of direction ``d`` over rows ``b0:b1``:
+    :func:`_backward_rows` without projection, peepholes or other cells."""
+    lengths = io.lengths
+    d_out = io.d_out
+    d_h = io.d_h0[d]
+    d_c = io.d_c0[d]
+    gates = cache.gates[d]
+    c_prev = cache.c_prev[d]
+    dg = work.d_gates[d]
+    w_hh = packed.hh[d]
+    edge = scratch.edge
+    carry = scratch.carry
+    n_steps = gates.shape[1]
+    n_gate_cols = gates.shape[2]
+    rec_size = d_h.shape[1]
+    col = d * rec_size
+    for s in range(n_steps - 1, -1, -1):
+        t = step_order(s, n_steps, d == 1)
+        for b in range(b0, b1):
+            if t >= lengths[b]:
+                dg[b, t][:] = 0.0
+            else:
+                lstm_cell_backward(gates[b, t], c_prev[b, t], d_out[b, t][col:col + rec_size],
+                                   d_h[b], d_c[b], dg[b, t])
+        carry[:] = 0.0
+        matmul_packed(b1 - b0, rec_size, dg[b0:, t].ctypes.data, n_steps * n_gate_cols, w_hh,
+                      carry.ctypes.data, rec_size, edge)
+        for b in range(b0, b1):
+            if t < lengths[b]:
+                copy_row(carry[b - b0], d_h[b])
+
+
+@njit(**_JIT)
+def lstm_backward_rows(cell, io, weights, cache, work, grads, packed, pack_weights, b0, b1):
+    """:func:`layer_backward_rows` of the plain LSTM (``cell`` is not read), through its
+    own sweep; a kernel apart for the first fit's compile time, like
+    :func:`lstm_forward_rows`."""
+    scratch = _backward_prologue(io, weights, grads, packed, pack_weights, b0, b1)
     for d in range(weights.W_hh.shape[0]):
-        _backward_rows(cell, io, weights, cache, work, grads, packed, d, b0, b1, scratch)
-        _weight_gradients(cell, io, weights, cache, work, grads, packed, d, b0, b1, scratch)
+        _lstm_backward_rows(io, cache, work, packed, d, b0, b1, scratch)
+        _weight_gradients(CELL_LSTM, io, weights, cache, work, grads, packed, d, b0, b1,
+                          scratch)
 
 
 @njit(**_JIT)
@@ -734,7 +806,7 @@ def layer_backward(rows_kernel, cell, io, weights, cache, work, packed, grads, p
     Parameters
     ----------
     rows_kernel : int
-        Address of :func:`layer_backward_rows` compiled for ``(cell, io, weights, cache,
+        Address of :func:`layer_backward_rows` (or :func:`lstm_backward_rows`) compiled for ``(cell, io, weights, cache,
         work, WeightGradients of partials[0], packed, False, 0, 0)`` (see
         :func:`numlstm.kernels.cpu.indirect_call.compiled_address`).
     cell, io, weights, cache, work, packed
