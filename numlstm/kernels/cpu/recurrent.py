@@ -806,8 +806,9 @@ def layer_backward(rows_kernel, cell, io, weights, cache, work, packed, grads, p
     Parameters
     ----------
     rows_kernel : int
-        Address of :func:`layer_backward_rows` (or :func:`lstm_backward_rows`) compiled for ``(cell, io, weights, cache,
-        work, WeightGradients of partials[0], packed, False, 0, 0)`` (see
+        Address of :func:`layer_backward_rows` (or :func:`lstm_backward_rows`) compiled
+        for ``(cell, io, weights, cache, work, WeightGradients of partials[0], packed,
+        False, 0, 0)`` (see
         :func:`numlstm.kernels.cpu.indirect_call.compiled_address`).
     cell, io, weights, cache, work, packed
         As for :func:`layer_backward_rows`; the weights are packed once here, then shared
