@@ -398,6 +398,13 @@ class CPUBackend:
         the packed weights, repacked only when the weights change.
         """
         spec = spec or PLAIN_LSTM
+        return self.inference_runner(x, lengths, W_ih, W_hh, bias, h0, c0, workspace,
+                                     spec)(x, lengths, W_ih, W_hh, bias, h0, c0, spec)
+
+    def inference_runner(self, x, lengths, W_ih, W_hh, bias, h0, c0, workspace, spec):
+        """A callable ``run(x, lengths, W_ih, W_hh, bias, h0, c0, spec)`` doing
+        :meth:`inference` for arrays of the shapes and memory layouts of these (a stream
+        calls it again and again, without looking it up each time)."""
         ws = workspace or NoWorkspace
         batch, n_steps, in_size = x.shape
         key = (batch, n_steps, in_size, x.dtype, W_hh.shape, spec.cell,
@@ -410,7 +417,7 @@ class CPUBackend:
                 plans.clear()
             plan = plans[key] = _InferencePlan.build(x, lengths, W_ih, W_hh, bias, h0, c0,
                                                      spec, ws)
-        return plan.run(x, lengths, W_ih, W_hh, bias, h0, c0, spec)
+        return plan.run
 
     def backward(self, x, lengths, W_ih, W_hh, cache, d_out, d_h_n, d_c_n,
                  dW_ih, dW_hh, d_bias, workspace=None, grads=None):

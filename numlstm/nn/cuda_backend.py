@@ -711,6 +711,14 @@ class CUDABackend:
                                              spec)
         return out.copy_to_host(), h_n.copy_to_host(), _host(c_n)
 
+    def inference_runner(self, x, lengths, W_ih, W_hh, bias, h0, c0, workspace, spec):
+        """:meth:`inference` as a callable ``run(x, lengths, W_ih, W_hh, bias, h0, c0,
+        spec)`` (what a stream calls; nothing is prepared ahead here)."""
+        def run(x, lengths, W_ih, W_hh, bias, h0, c0, spec):
+            return self.inference(x, lengths, W_ih, W_hh, bias, h0, c0, workspace, spec)
+
+        return run
+
     def backward(self, x, lengths, W_ih, W_hh, cache, d_out, d_h_n, d_c_n,
                  dW_ih, dW_hh, d_bias, workspace=None, grads=None):
         """Backward one layer; fills ``dW_ih, dW_hh, d_bias``, returns ``dx, d_h0, d_c0``.

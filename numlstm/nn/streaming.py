@@ -63,6 +63,8 @@ class Stream:
         self.layer = layer
         self.batch_size = int(batch_size)
         self._lengths = {}  # chunk length -> lengths array (all steps valid)
+        self._runners = {}  # (layer, chunk length, workspace, backend) -> runner
+        self._weights = {}  # layer -> (bias fingerprint, bias, spec)
         self._initial = layer._check_states(states, layer._state_names(suffix="0"),
                                             self.batch_size)
         self.reset()
@@ -82,6 +84,17 @@ class Stream:
         """The current states, shaped like ``forward_states``' ``final_states``."""
         return tuple(np.concatenate([per_layer[i] for per_layer in self._states])
                      for i in range(self.layer.n_states))
+
+    def _kernel_weights(self, k):
+        """``layer._kernel_weights(k)`` (the bias the kernels take, and the cell's
+        options), computed again only when layer ``k``'s biases change: it depends on
+        nothing else but views of the weights."""
+        stacked = self.layer._stacked
+        fingerprint = (stacked[f"bias_ih_l{k}"].tobytes(), stacked[f"bias_hh_l{k}"].tobytes())
+        cached = self._weights.get(k)
+        if cached is None or cached[0] != fingerprint:
+            cached = self._weights[k] = (fingerprint, *self.layer._kernel_weights(k))
+        return cached[1], cached[2]
 
     def _check_chunk(self, x):
         layer = self.layer
@@ -119,16 +132,25 @@ class Stream:
         workspaces = layer._thread_workspaces()
         backend = layer._backend
         lstm = layer.n_states == 2
+        runners = self._runners
         inp = x
         for k in range(layer.num_layers):
             if k > 0 and layer.training and layer.dropout > 0.0:
                 inp = inp * layer._dropout_mask(inp.shape)
-            bias, spec = layer._kernel_weights(k)
+            bias, spec = self._kernel_weights(k)
             state = self._states[k]
-            out, h_k, c_k = backend.inference(
-                inp, lengths, layer._stacked[f"weight_ih_l{k}"],
-                layer._stacked[f"weight_hh_l{k}"], bias, state[0],
-                state[1] if lstm else None, workspace=workspaces[k], spec=spec)
+            args = (inp, lengths, layer._stacked[f"weight_ih_l{k}"],
+                    layer._stacked[f"weight_hh_l{k}"], bias, state[0],
+                    state[1] if lstm else None)
+            # The backend's runner for this layer, chunk length and thread (workspaces
+            # are per thread), looked up once.
+            key = (k, x.shape[1], workspaces[k], backend)
+            run = runners.get(key)
+            if run is None:
+                if len(runners) > 64:
+                    runners.clear()
+                run = runners[key] = backend.inference_runner(*args, workspaces[k], spec)
+            out, h_k, c_k = run(*args, spec)
             self._states[k] = (h_k, c_k) if lstm else (h_k,)
             inp = out
         self.n_steps_seen += x.shape[1]

@@ -101,3 +101,14 @@ def test_gpu_model_unpickles_and_predicts_without_a_gpu(tmp_path):
     env["CUDA_VISIBLE_DEVICES"] = ""  # no GPU, even on a machine that has one
     subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=300)
     np.testing.assert_allclose(np.load(tmp_path / "pred.npy"), model.predict(X), rtol=1e-9)
+
+
+def test_stream_on_cuda_equals_the_cpu_stream():
+    # A stream asks the backend for a runner; on CUDA it runs inference call by call.
+    cpu, gpu = twin_layers(3, 4, 2, False, np.float64)
+    x = np.random.default_rng(3).standard_normal((2, 6, 3))
+    on_cpu, on_gpu = cpu.stream(batch_size=2), gpu.stream(batch_size=2)
+    for a, b in ((0, 2), (2, 3), (3, 6)):
+        assert_matches(on_gpu(x[:, a:b]), on_cpu(x[:, a:b]), np.float64, f"steps {a}:{b}")
+    for got, expected in zip(on_gpu.states, on_cpu.states):
+        assert_matches(got, expected, np.float64, "states")

@@ -111,3 +111,17 @@ def test_read_only_inputs_are_served():
     writable = _infer(layer, x)
     x.flags.writeable = False
     np.testing.assert_array_equal(_infer(layer, x), writable)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_stream_follows_every_parameter_changed_in_place(name):
+    layer = LAYERS[name](np.float64)
+    if layer.bidirectional:
+        layer = GRU(3, 9, num_layers=2, dtype=np.float64, random_state=2)
+    x = np.random.default_rng(0).normal(size=(2, 5, 3))
+    stream = layer.stream(batch_size=2)
+    stream(x)
+    for key, values in layer.parameters().items():
+        values[...] += 0.125  # in place, biases included
+        expected, _ = layer.forward(x, requires_grad=False)
+        np.testing.assert_array_equal(stream.reset()(x), expected, err_msg=key)
