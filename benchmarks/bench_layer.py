@@ -67,3 +67,28 @@ class StackedBidirectional(_LayerBench):
     def time_forward_backward(self, size, dtype):
         self.layer.forward(self.x)
         self.layer.backward(self.d_out)
+
+
+class LayerOnnxRuntime:
+    """ONNX Runtime's CPU ``LSTM`` operator on the same layers (numlstm's export, float32,
+    numba's thread count, no spinning): the reference for ``Layer.time_forward``."""
+
+    params = [PARAMS[0]]
+    param_names = ["size"]
+    timeout = 240
+
+    def setup(self, size):
+        from ._onnx_reference import inference_session, unavailable_reason
+
+        reason = unavailable_reason()
+        if reason is not None:
+            raise NotImplementedError(reason)  # asv: skipped
+        import numba
+
+        layer = make_layer(size, "float32")
+        self.x, _ = make_inputs(size, "float32")
+        self.session = inference_session(layer, numba.get_num_threads())
+        self.session.run(None, {"x": self.x})
+
+    def time_forward(self, size):
+        self.session.run(None, {"x": self.x})
