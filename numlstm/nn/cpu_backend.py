@@ -214,7 +214,8 @@ class _InferencePlan:
     """
 
     __slots__ = ("code", "n_dirs", "out_shape", "h_shape", "c_shape", "cell_state",
-                 "placeholders", "cache", "packed", "bounds", "entry", "rows", "uses_blas")
+                 "placeholders", "cache", "workspace", "gates_shape", "packed", "bounds",
+                 "entry", "rows", "uses_blas")
 
     @classmethod
     def build(cls, x, lengths, W_ih, W_hh, bias, h0, c0, spec, ws):
@@ -230,14 +231,18 @@ class _InferencePlan:
         plan.out_shape = (batch, n_steps, n_dirs * rec_size)
         plan.h_shape = (n_dirs, batch, rec_size)
         plan.c_shape = (n_dirs, batch, hidden if spec.has_cell_state else 0)
-        # The plain LSTM infers step by step in per-thread blocks (no gate buffer).
-        rows, steps = (1, 1) if _is_plain_lstm(spec) else (batch, n_steps)
-        plan.cache = TrainingCache(np.empty((1, rows, steps, n_gate_cols), dtype),
-                                   *([_empty(dtype, 1, 1, 1, 0)] * 3))
-        # Packs of their own, kept with the weights they came from (see PackedWeights):
-        # training packs into other arrays, and could restore old weights (the best
-        # epoch's, say) that these would match.
-        # One record of packed weights per layer, shared by its plans.
+        # The plain LSTM infers step by step in per-thread blocks (no gate buffer); the
+        # other cells' gate buffer, (B, T, G*H), is the workspace's, taken on each call so
+        # that plans of other shapes do not each keep one alive.
+        plan.workspace = ws
+        plan.gates_shape = (1, batch, n_steps, n_gate_cols)
+        plan.cache = None
+        if _is_plain_lstm(spec):
+            plan.cache = TrainingCache(np.empty((1, 1, 1, n_gate_cols), dtype),
+                                       *([_empty(dtype, 1, 1, 1, 0)] * 3))
+        # Packs of their own, kept with the weights they came from (see PackedWeights),
+        # one set per layer that its plans share: training packs into other arrays, and
+        # could restore old weights (the best epoch's, say) that these would match.
         plan.packed = PackedWeights(
             _packed(ws, "inference_packed_ih", n_dirs, in_size, n_gate_cols, dtype),
             _packed(ws, "inference_packed_hh", n_dirs, rec_size, n_gate_cols, dtype),
@@ -276,7 +281,11 @@ class _InferencePlan:
             weights = _weights(W_ih, W_hh, bias, spec, self.n_dirs, dtype)
         else:
             weights = LayerWeights(W_ih, W_hh, bias, *self.placeholders)
-        return (self.code, io, weights, self.cache, False, self.packed)
+        cache = self.cache
+        if cache is None:
+            cache = TrainingCache(self.workspace.get("inference", self.gates_shape, dtype),
+                                  *([_empty(dtype, 1, 1, 1, 0)] * 3))
+        return (self.code, io, weights, cache, False, self.packed)
 
     def _call(self, args, batch):
         if self.rows is None:
