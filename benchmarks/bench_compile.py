@@ -54,12 +54,14 @@ def has_estimators():
 
 
 if mode == "kernels":
-    from numlstm import LSTM
+    from numlstm import GRU, LSTM
     for dtype in ("float32", "float64"):
-        # Two bidirectional layers: every kernel and the code path of layer k > 0. A batch
-        # of 4 runs the serial kernels, one of 32 the parallel ones (one slice per thread,
-        # given two threads or more): a first fit meets both.
-        layer = LSTM(3, 4, num_layers=2, bidirectional=True, dtype=dtype, random_state=0)
+        # Two bidirectional layers: the code path of layer k > 0. The plain LSTM has
+        # kernels of its own; a GRU runs the kernels of every other cell and option. A
+        # batch of 4 runs the serial kernels, one of 32 the parallel ones (one slice per
+        # thread, given two threads or more): a first fit meets both.
+        layers = [cls(3, 4, num_layers=2, bidirectional=True, dtype=dtype, random_state=0)
+                  for cls in (LSTM, GRU)]
         batches = []
         for batch in (4, 32):
             x = np.random.default_rng(0).standard_normal((batch, 5, 3))
@@ -67,10 +69,11 @@ if mode == "kernels":
             batches.append((x, lengths, np.ones((batch, 5, 8))))
 
         def step():
-            for x, lengths, d_out in batches:
-                layer.forward(x, requires_grad=False)
-                layer.forward(x, lengths=lengths)
-                layer.backward(d_out)
+            for layer in layers:
+                for x, lengths, d_out in batches:
+                    layer.forward(x, requires_grad=False)
+                    layer.forward(x, lengths=lengths)
+                    layer.backward(d_out)
 
         result[dtype] = first_minus_second(step)
     if has_estimators():
@@ -125,7 +128,8 @@ class _CompileBench:
 
 
 class Compile(_CompileBench):
-    """First call of forward, inference and backward (every kernel) in a fresh process."""
+    """First call of forward, inference and backward (every kernel: the plain LSTM's and
+    the other cells') in a fresh process."""
 
     params = [["cold", "warm"], ["float32", "float64", "all"]]
     param_names = ["numba_cache", "dtype"]

@@ -227,3 +227,20 @@ def test_one_or_two_rows_give_the_rows_of_a_taller_product_bit_for_bit(dtype, n,
         added, both = products(slice(first, first + alone))
         np.testing.assert_array_equal(added, tall_added[first:first + alone])
         np.testing.assert_array_equal(both, tall_both[first:first + alone])
+
+
+def test_the_weight_gradient_block_follows_the_l1_cache():
+    from numlstm.kernels.cpu.packed_gemm import (_k_block_rows, _l1_data_cache_bytes,
+                                                 _parse_cache_size)
+
+    assert _parse_cache_size("48K") == 48 * 1024
+    assert _parse_cache_size("1M") == 1024 ** 2
+    assert _parse_cache_size("n/a") is None
+    # A third of L1 for a panel block, in multiples of 16 rows within [64, 256].
+    assert _k_block_rows(48 * 1024, 128) == 128   # AVX-512, 48 KiB (measured best)
+    assert _k_block_rows(32 * 1024, 128) == 80    # AVX-512, 32 KiB
+    assert _k_block_rows(32 * 1024, 64) == 160    # AVX2, 32 KiB
+    assert _k_block_rows(1024 ** 2, 128) == 256
+    assert _k_block_rows(4 * 1024, 128) == 64
+    assert _l1_data_cache_bytes() >= 4 * 1024
+    assert 64 <= K_BLOCK <= 256 and K_BLOCK % 16 == 0
