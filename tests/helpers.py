@@ -432,6 +432,24 @@ def run_torch_module(module, problem):
 
 
 # ------------------------------------------------------------------- checkpoints
+def interrupt_at(monkeypatch, call):
+    """Raise KeyboardInterrupt at the ``call``-th loss evaluation (1-based) of every
+    network; returns the one-element list counting the evaluations."""
+    from numlstm.nn.network import LSTMNetwork
+
+    original = LSTMNetwork.loss_and_gradient
+    calls = [0]
+
+    def loss_and_gradient(self, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] == call:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LSTMNetwork, "loss_and_gradient", loss_and_gradient)
+    return calls
+
+
 def fit_interrupted_then_resumed(make_estimator, X, y, path, monkeypatch, call):
     """Fit with ``checkpoint=path``, interrupted (KeyboardInterrupt) at the ``call``-th loss
     evaluation (1-based), then fit again with the same checkpoint; return the resumed fit.
@@ -439,18 +457,8 @@ def fit_interrupted_then_resumed(make_estimator, X, y, path, monkeypatch, call):
     ``make_estimator(checkpoint)`` builds the estimator.
     """
     import pytest
-    from numlstm.nn.network import LSTMNetwork
 
-    original = LSTMNetwork.loss_and_gradient
-    calls = [0]
-
-    def interrupted(self, *args, **kwargs):
-        calls[0] += 1
-        if calls[0] == call:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(LSTMNetwork, "loss_and_gradient", interrupted)
+    interrupt_at(monkeypatch, call)
     with pytest.raises(KeyboardInterrupt):
         make_estimator(path).fit(X, y)
     monkeypatch.undo()

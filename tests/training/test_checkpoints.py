@@ -20,9 +20,10 @@ import numlstm
 from numlstm import ModelFileError
 from numlstm.datasets import make_adding_problem
 from numlstm.estimators import LSTMClassifier, LSTMRegressor, load_checkpoint
-from numlstm.nn.network import LSTMNetwork
 from numlstm.training.checkpoints import read_checkpoint
 from numlstm.training.optimizers import AdamOptimizer, SGDOptimizer
+
+from helpers import interrupt_at
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -32,25 +33,10 @@ PARAMS = dict(hidden_size=3, batch_size=16, max_iter=8, random_state=0)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(numlstm.__file__)))
 
 
-def _interrupt_at(monkeypatch, call):
-    """Raise KeyboardInterrupt at the ``call``-th loss evaluation (1-based)."""
-    original = LSTMNetwork.loss_and_gradient
-    calls = [0]
-
-    def loss_and_gradient(self, *args, **kwargs):
-        calls[0] += 1
-        if calls[0] == call:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(LSTMNetwork, "loss_and_gradient", loss_and_gradient)
-    return calls
-
-
 def _interrupted_checkpoint(tmp_path, monkeypatch, **params):
     """A checkpoint of a fit interrupted in epoch 4 (the last checkpoint is epoch 3)."""
     path = tmp_path / "run.ckpt"
-    _interrupt_at(monkeypatch, call=3 * 4 + 2)
+    interrupt_at(monkeypatch, call=3 * 4 + 2)
     with pytest.raises(KeyboardInterrupt):
         LSTMRegressor(**{**PARAMS, **params}, checkpoint=path).fit(X, Y)
     monkeypatch.undo()
@@ -141,7 +127,7 @@ def test_classifier_labels_survive(tmp_path):
 # -------------------------------------------------------------- refused files
 def _fit_counting_steps(monkeypatch, path):
     """Fit on the checkpoint ``path``; return the error and the loss evaluations run."""
-    calls = _interrupt_at(monkeypatch, call=-1)
+    calls = interrupt_at(monkeypatch, call=-1)
     with pytest.raises(ModelFileError) as info:
         LSTMRegressor(**PARAMS, checkpoint=path).fit(X, Y)
     monkeypatch.undo()

@@ -21,6 +21,8 @@ from numlstm.estimators import _base
 from numlstm.nn.network import LSTMNetwork
 from numlstm.training.checkpoints import read_checkpoint
 
+from helpers import interrupt_at
+
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 X, Y = make_adding_problem(96, 6, random_state=0)
@@ -31,21 +33,6 @@ PARAMS = dict(hidden_size=4, batch_size=32, max_iter=6, n_iter_no_change=100,
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(numlstm.__file__)))
 
 
-def _interrupt_at(monkeypatch, call):
-    """Raise KeyboardInterrupt at the ``call``-th training step (1-based)."""
-    original = LSTMNetwork.loss_and_gradient
-    calls = [0]
-
-    def loss_and_gradient(self, *args, **kwargs):
-        calls[0] += 1
-        if calls[0] == call:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(LSTMNetwork, "loss_and_gradient", loss_and_gradient)
-    return calls
-
-
 def _fit(Est=LSTMRegressor, y=Y, **params):
     return Est(**{**PARAMS, **params}).fit(X, y)
 
@@ -54,7 +41,7 @@ def _fit(Est=LSTMRegressor, y=Y, **params):
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_interrupt_keeps_best_weights_so_far(monkeypatch, early_stopping):
     est = LSTMRegressor(**PARAMS, early_stopping=early_stopping)
-    _interrupt_at(monkeypatch, call=(3 if not early_stopping else 3) * 3 + 2)
+    interrupt_at(monkeypatch, call=(3 if not early_stopping else 3) * 3 + 2)
     with pytest.raises(KeyboardInterrupt):
         est.fit(X, Y)
     monkeypatch.undo()
@@ -77,7 +64,7 @@ def test_interrupt_keeps_best_weights_so_far(monkeypatch, early_stopping):
 
 def test_interrupt_in_first_epoch_leaves_usable_estimator(monkeypatch):
     est = LSTMClassifier(**PARAMS)
-    _interrupt_at(monkeypatch, call=2)
+    interrupt_at(monkeypatch, call=2)
     with pytest.raises(KeyboardInterrupt):
         est.fit(X, Y_CLF)
     assert est.n_iter_ == 0 and est.loss_curve_ == []
@@ -139,7 +126,7 @@ def test_resume_from_checkpoint_equals_uninterrupted_fit(tmp_path, monkeypatch, 
     reference = _fit(Est, y, **params)
     path = tmp_path / "model.ckpt"
     est = Est(**PARAMS, **params, checkpoint=path, checkpoint_every=2)
-    _interrupt_at(monkeypatch, call=4 * 3 + 2)  # during epoch 5: last checkpoint at 4
+    interrupt_at(monkeypatch, call=4 * 3 + 2)  # during epoch 5: last checkpoint at 4
     with pytest.raises(KeyboardInterrupt):
         est.fit(X, y)
     monkeypatch.undo()
@@ -209,7 +196,7 @@ def test_checkpoint_written_atomically(tmp_path, monkeypatch):
 
 def test_checkpoint_refuses_other_data_or_parameters(tmp_path, monkeypatch):
     path = tmp_path / "ckpt"
-    _interrupt_at(monkeypatch, call=5)
+    interrupt_at(monkeypatch, call=5)
     with pytest.raises(KeyboardInterrupt):
         LSTMRegressor(**PARAMS, checkpoint=path).fit(X, Y)
     monkeypatch.undo()
@@ -247,12 +234,12 @@ def test_lbfgs_checkpoint_and_resume(tmp_path, monkeypatch):
     path = tmp_path / "ckpt"
     params = dict(hidden_size=3, solver="lbfgs", max_iter=8, tol=0.0, random_state=0,
                   checkpoint=path, checkpoint_every=2)
-    calls = _interrupt_at(monkeypatch, call=10**9)
+    calls = interrupt_at(monkeypatch, call=10**9)
     est = LSTMRegressor(**params)
     est.fit(X, Y)
     n_evals = calls[0]
     monkeypatch.undo()
-    _interrupt_at(monkeypatch, call=n_evals // 2)
+    interrupt_at(monkeypatch, call=n_evals // 2)
     interrupted = LSTMRegressor(**params)
     with pytest.raises(KeyboardInterrupt):
         interrupted.fit(X, Y)
