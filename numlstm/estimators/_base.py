@@ -21,6 +21,7 @@ from ..nn import GRU, LSTM, RNN
 from ..nn import LSTMNetwork
 from ..nn.readout import READOUTS
 from ._patches import auto_patch_length, patch_sequences
+from ._stream import PredictionStream
 from ..training.checkpoints import (data_fingerprint, read_checkpoint, same_param,
                                     write_checkpoint)
 from ..training import lbfgs, stochastic
@@ -299,6 +300,32 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 out = np.empty((n_samples,) + part.shape[1:], dtype=np.float64)
             out[chunk] = part
         return out, lengths
+
+    def stream(self, batch_size=1):
+        """Predict online: feed sequences a few steps at a time.
+
+        Parameters
+        ----------
+        batch_size : int, default=1
+            Number of sequences fed side by side.
+
+        Returns
+        -------
+        stream : PredictionStream
+            Its ``predict`` (and, for a classifier, ``predict_proba``) takes the next
+            steps of each sequence and returns what this estimator's ``predict`` gives
+            on everything fed so far, at the cost of the new steps only; ``reset()``
+            starts new sequences. See :class:`~numlstm.estimators.PredictionStream`.
+
+        Raises
+        ------
+        NotFittedError
+            When the estimator is not fitted.
+        ValueError
+            When the network is bidirectional (its reverse direction needs each
+            sequence's end).
+        """
+        return PredictionStream(self, batch_size)
 
     # ---------------------------------------------------------------- fitting
     @property

@@ -137,13 +137,20 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
             Class probabilities (float64), columns ordered as ``classes_``;
             every row sums to 1.
         """
-        out, _ = self._network_output(X)
+        return self._proba_from_output(self._network_output(X)[0])
+
+    def _proba_from_output(self, out):
+        """Class probabilities from the (ensemble's mean) network output."""
         if out.shape[1] == 1:
             p = np.clip(out[:, 0], 0.0, 1.0)
             proba = np.column_stack([1.0 - p, p])
         else:
             proba = np.clip(out, 0.0, None)
         return proba / proba.sum(axis=1, keepdims=True)
+
+    def _predict_from_output(self, out):
+        """Labels from the network output."""
+        return self.classes_[np.argmax(self._proba_from_output(out), axis=1)]
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.
@@ -175,8 +182,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         y_pred : ndarray of shape (n_samples,)
             Predicted labels, taken from ``classes_``.
         """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        return self._predict_from_output(self._network_output(X)[0])
 
     @available_if(BaseLSTM._check_stochastic_solver)
     def partial_fit(self, X, y, classes=None):

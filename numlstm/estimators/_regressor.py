@@ -141,7 +141,10 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
             sequence targets the array covers the padded length and is zero
             after each sequence's end.
         """
-        out, lengths = self._network_output(X)
+        return self._predict_from_output(*self._network_output(X))
+
+    def _predict_from_output(self, out, lengths=None):
+        """Predictions in the targets' units and shape from the network output."""
         y_pred = out * self._y_scale + self._y_mean
         if self._y_ndim == 3:
             if lengths is not None:

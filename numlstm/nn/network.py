@@ -7,6 +7,7 @@ reach the recurrent part as ``est.network_.lstm`` and the output layer as ``coef
 ``intercept_``.
 """
 
+import contextlib
 import threading
 
 import numpy as np
@@ -218,6 +219,37 @@ class LSTMNetwork:
         D = self.lstm.num_directions
         return np.concatenate(list(h_n[-D:]), axis=1), None
 
+    @contextlib.contextmanager
+    def inference(self):
+        """Hold the network's lock with its layers in inference mode (no dropout)."""
+        with self._lock:
+            was_training = self.lstm.training
+            self.lstm.eval()
+            try:
+                yield self
+            finally:
+                self.lstm.train(was_training)
+
+    def dense(self, features):
+        """Raw outputs of the dense layer for ``features`` (..., n_readout), in float64.
+
+        In float64 because a float32 product would round differently for one row (BLAS
+        gemv) than for many (gemm), so a sample's prediction would depend on the batch
+        it came in.
+        """
+        return np.asarray(features, dtype=np.float64) @ self.coef_.astype(np.float64) \
+            + self.intercept_
+
+    def activate(self, raw):
+        """The output activation (predictions or probabilities) of raw outputs."""
+        return OUTPUT_ACTIVATIONS[self.out_activation](raw)
+
+    def stream(self, batch_size=1):
+        """A :class:`~numlstm.nn.network_stream.NetworkStream`: this network's outputs
+        for sequences fed a few steps at a time."""
+        from .network_stream import NetworkStream
+        return NetworkStream(self, batch_size)
+
     def decision_function(self, X, lengths=None):
         """Raw outputs (logits) of the network in inference mode.
 
@@ -233,19 +265,10 @@ class LSTMNetwork:
         raw : ndarray of shape (n_samples, n_outputs) or (n_samples, n_timesteps, n_outputs)
             Raw outputs; zero at padded steps for sequence output.
         """
-        with self._lock:
-            was_training = self.lstm.training
-            self.lstm.eval()
-            try:
-                out, (h_n, *_) = self.lstm.forward_states(X, lengths=lengths,
-                                                          requires_grad=False)
-            finally:
-                self.lstm.train(was_training)
-            # In float64: a float32 product would round differently for one row (BLAS
-            # gemv) than for many (gemm), so a sample's prediction would depend on the
-            # batch it came in.
-            features = self._features(out, h_n, lengths)[0].astype(np.float64)
-            raw = features @ self.coef_.astype(np.float64) + self.intercept_
+        with self.inference():
+            out, (h_n, *_) = self.lstm.forward_states(X, lengths=lengths,
+                                                      requires_grad=False)
+            raw = self.dense(self._features(out, h_n, lengths)[0])
         if self.sequence_output and lengths is not None:
             raw[np.arange(raw.shape[1])[None, :] >= lengths[:, None]] = 0
         return raw
@@ -266,7 +289,7 @@ class LSTMNetwork:
             Activated outputs.
         """
         raw = self.decision_function(X, lengths)
-        out = OUTPUT_ACTIVATIONS[self.out_activation](raw)
+        out = self.activate(raw)
         if self.sequence_output and lengths is not None:
             out[np.arange(out.shape[1])[None, :] >= lengths[:, None]] = 0
         return out

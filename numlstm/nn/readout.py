@@ -14,8 +14,8 @@ as CUDA kernels in :mod:`numlstm.kernels.cuda.training_ops`.
 
 import numpy as np
 
-__all__ = ["READOUTS", "POOLED_READOUTS", "check_readout", "readout_width", "pool",
-           "pool_backward"]
+__all__ = ["READOUTS", "POOLED_READOUTS", "RunningPool", "check_readout", "readout_width",
+           "pool", "pool_backward"]
 
 #: Every readout a sequence-to-one network accepts.
 READOUTS = ("last", "mean", "max", "mean_max")
@@ -111,3 +111,53 @@ def pool_backward(d_features, cache, out_shape, dtype):
         cols = np.arange(units)[None, :]
         d_out[rows, argmax, cols] += d_max
     return d_out
+
+
+class RunningPool:
+    """A pooled readout of sequences that arrive a few steps at a time.
+
+    Keeps the sum (in float64) and the maximum of each unit over the steps added so far,
+    so the features of the whole prefix cost nothing to recompute. :func:`pool` of the
+    whole prefix gives the same features to float rounding: it sums in the outputs'
+    dtype, in another order.
+
+    Parameters
+    ----------
+    readout : {"mean", "max", "mean_max"}
+    batch : int
+        Number of sequences.
+    units : int
+        Outputs of the last recurrent layer per step.
+    """
+
+    def __init__(self, readout, batch, units):
+        if readout not in POOLED_READOUTS:
+            raise ValueError(f"readout must be one of {list(POOLED_READOUTS)}, got "
+                             f"{readout!r}.")
+        self.readout = readout
+        self.count = 0
+        self.total = np.zeros((batch, units))
+        self.maximum = np.full((batch, units), -np.inf)
+
+    def add(self, out):
+        """Take the outputs ``out`` (batch, steps, units) of the next steps."""
+        self.count += out.shape[1]
+        self.total += out.sum(axis=1, dtype=np.float64)
+        np.maximum(self.maximum, out.max(axis=1), out=self.maximum)
+
+    def features(self, pending=None):
+        """The pooled features (batch, width) in float64, of the steps added so far
+        followed by the outputs ``pending`` (batch, steps, units), which are not kept."""
+        count, total, maximum = self.count, self.total, self.maximum
+        if pending is not None and pending.shape[1]:
+            count += pending.shape[1]
+            total = total + pending.sum(axis=1, dtype=np.float64)
+            maximum = np.maximum(maximum, pending.max(axis=1))
+        if count == 0:
+            raise ValueError("no steps have been pooled yet")
+        parts = []
+        if self.readout in ("mean", "mean_max"):
+            parts.append(total / count)
+        if self.readout in ("max", "mean_max"):
+            parts.append(maximum.astype(np.float64))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)

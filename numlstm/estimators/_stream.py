@@ -1,0 +1,164 @@
+"""Predictions of a fitted estimator for sequences that arrive a few steps at a time."""
+
+import numpy as np
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from .._utils.validation import check_n_features, check_sequences
+
+__all__ = ["PredictionStream"]
+
+
+def _has_predict_proba(stream):
+    return hasattr(stream.estimator, "predict_proba")
+
+
+class PredictionStream:
+    """Online predictions of a fitted :class:`LSTMClassifier` or :class:`LSTMRegressor`.
+
+    Made by the estimators' ``stream`` method. Each call takes the next steps of every
+    sequence of the batch and returns what ``predict`` (or ``predict_proba``) of the
+    estimator gives on everything fed so far, without running the earlier steps again:
+    the recurrent states, the pooled readouts and an incomplete patch are carried from
+    call to call, for every member of an ensemble. The estimator's standardisation is
+    applied to each chunk.
+
+    For a regressor fitted on sequence targets (3-D ``y``), a call returns the
+    predictions at the steps of the chunk, as ``predict`` gives them for those steps.
+
+    Parameters
+    ----------
+    estimator : LSTMClassifier or LSTMRegressor
+        A fitted estimator with unidirectional layers. Its networks are read at every
+        call, so further training shows in the next prediction.
+    batch_size : int, default=1
+        Number of sequences fed side by side.
+
+    Attributes
+    ----------
+    n_steps_seen : int
+        Steps fed since the start or the last :meth:`reset`.
+
+    Notes
+    -----
+    The predictions equal those of ``predict`` on the prefix to float rounding (the
+    tests check it for every readout, patch length and ensemble); they are not bit for
+    bit the same, because sums over time and thread splits run in another order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numlstm import LSTMClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 12, 1))
+    >>> y = (X[:, :, 0].sum(axis=1) > 0).astype(int)
+    >>> clf = LSTMClassifier(hidden_size=8, max_iter=5, random_state=0).fit(X, y)
+    >>> stream = clf.stream()
+    >>> for t in range(12):                      # one step per call
+    ...     label = stream.predict(X[:1, t:t + 1])
+    >>> bool(label[0] == clf.predict(X[:1])[0])
+    True
+    """
+
+    def __init__(self, estimator, batch_size=1):
+        check_is_fitted(estimator, "network_")
+        self.estimator = estimator
+        self._networks = [net.stream(batch_size) for net in estimator.networks_]
+        self.batch_size = self._networks[0].batch_size
+        self.reset()
+
+    def reset(self):
+        """Forget the steps fed so far (start new sequences); returns ``self``."""
+        for stream in self._networks:
+            stream.reset()
+        est = self.estimator
+        n_features = est.n_features_in_
+        self._pending = np.empty((self.batch_size, 0, n_features), dtype=est._dtype)
+        self.n_steps_seen = 0
+        return self
+
+    def _standardised_chunk(self, X):
+        est = self.estimator
+        X3, lengths = check_sequences(X, dtype=np.float64)
+        if lengths is not None:
+            raise ValueError("every sequence of a stream gets the same number of steps "
+                             "per call; got chunks of different lengths")
+        check_n_features(X3.shape[2], est.n_features_in_, type(est).__name__)
+        if X3.shape[0] != self.batch_size:
+            raise ValueError(f"this stream carries {self.batch_size} sequence(s); the chunk "
+                             f"has {X3.shape[0]} (shape {X3.shape})")
+        return ((X3 - est._x_mean) / est._x_scale).astype(est._dtype)
+
+    def _feed(self, X):
+        """Run the next steps; the members' step outputs for sequence targets."""
+        steps = self._standardised_chunk(X)
+        patch = getattr(self.estimator, "patch_length_", 1)
+        self.n_steps_seen += steps.shape[1]
+        if patch == 1:
+            outputs = [stream.feed(steps) for stream in self._networks]
+            return None if outputs[0] is None else sum(outputs) / len(outputs)
+        steps = np.concatenate([self._pending, steps], axis=1)
+        n_patches = steps.shape[1] // patch
+        if n_patches:
+            batch, _, n_features = steps.shape
+            patches = np.ascontiguousarray(steps[:, :n_patches * patch].reshape(
+                batch, n_patches, patch * n_features))
+            for stream in self._networks:
+                stream.feed(patches)
+        self._pending = steps[:, n_patches * patch:]
+        return None
+
+    def _output(self):
+        """The members' mean activated output for the prefix fed so far."""
+        if self.n_steps_seen == 0:
+            raise ValueError("no steps have been fed yet: pass at least one step")
+        pending = None
+        if self._pending.shape[1]:
+            # The incomplete last patch, filled up with zeros as predict does.
+            patch = self.estimator.patch_length_
+            batch, n_steps, n_features = self._pending.shape
+            pending = np.zeros((batch, 1, patch * n_features), dtype=self._pending.dtype)
+            pending[:, 0, :n_steps * n_features] = self._pending.reshape(batch, -1)
+        outputs = [stream.predict(pending) for stream in self._networks]
+        return sum(outputs) / len(outputs)
+
+    def predict(self, X):
+        """Feed the next steps and predict from everything fed so far.
+
+        Parameters
+        ----------
+        X : array-like of shape (batch_size, time, n_features) or (batch_size, time)
+            The next ``time`` steps (one or more) of each sequence; 2-D means one
+            channel, as in ``fit``.
+
+        Returns
+        -------
+        y_pred : ndarray
+            What the estimator's ``predict`` gives on the sequences fed so far; for
+            sequence targets, its predictions at the steps of ``X``.
+        """
+        out = self._feed(X)
+        if out is not None:
+            return self.estimator._predict_from_output(out)
+        return self.estimator._predict_from_output(self._output())
+
+    @available_if(_has_predict_proba)
+    def predict_proba(self, X):
+        """Feed the next steps and give the class probabilities of everything fed so far.
+
+        Parameters
+        ----------
+        X : array-like of shape (batch_size, time, n_features) or (batch_size, time)
+            The next steps of each sequence.
+
+        Returns
+        -------
+        proba : ndarray of shape (batch_size, n_classes)
+            What the classifier's ``predict_proba`` gives on the sequences fed so far.
+        """
+        self._feed(X)
+        return self.estimator._proba_from_output(self._output())
+
+    def __repr__(self):
+        return (f"PredictionStream({type(self.estimator).__name__}, batch_size="
+                f"{self.batch_size}, n_steps_seen={self.n_steps_seen})")
