@@ -1,19 +1,19 @@
 """The CPU backend: runs layers with the ``@njit`` kernels of :mod:`numlstm.kernels.cpu`.
 
-It splits each batch into one slice per numba thread, keeps SciPy's BLAS single-threaded
-while kernels that call it are in flight, and hands the kernels their arrays, grouped in the
+It splits each batch into one slice per numba thread, keeps BLAS single-threaded while
+kernels that call it are in flight, and hands the kernels their arrays, grouped in the
 records of :mod:`numlstm.kernels.cpu.records` (weights, inputs and outputs, caches, packed
 weights, gradients).
 """
 
 import contextlib
 import os
-import threading
 
 import numba
 import numpy as np
 
 from .._utils import config as _config
+from .._utils.blas_threads import single_threaded_blas
 from ..kernels.cpu.indirect_call import compiled_address, compiled_function
 from ..kernels.cpu.records import (BackwardIO, ForwardIO, LayerWeights, PackedWeights,
                                    StepGradients, TrainingCache, WeightGradients)
@@ -23,52 +23,6 @@ from .workspace import NoWorkspace
 __all__ = ["CPUBackend"]
 
 
-class _SingleThreadedBLAS:
-    """Context manager: SciPy's BLAS runs on one thread while kernels are in flight.
-
-    Each kernel thread calls BLAS on its own slice; a multi-threaded BLAS inside would
-    oversubscribe the cores. Nested and concurrent uses share one count, so the user's
-    setting is restored only when the last kernel leaves.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._saved = None
-        self._controllers = None
-
-    def _blas_controllers(self):
-        if self._controllers is None:
-            try:
-                from threadpoolctl import ThreadpoolController
-            except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-                self._controllers = []
-            else:
-                self._controllers = [
-                    lib for lib in ThreadpoolController().lib_controllers
-                    if lib.user_api == "blas" and "scipy" in str(lib.filepath)
-                ]
-        return self._controllers
-
-    def __enter__(self):
-        with self._lock:
-            if self._depth == 0:
-                controllers = self._blas_controllers()
-                self._saved = [lib.num_threads for lib in controllers]
-                for lib in controllers:
-                    lib.set_num_threads(1)
-            self._depth += 1
-
-    def __exit__(self, *exc):
-        with self._lock:
-            self._depth -= 1
-            if self._depth == 0:
-                for lib, n in zip(self._controllers, self._saved):
-                    lib.set_num_threads(n)
-
-
-_single_threaded_blas = _SingleThreadedBLAS()
-
 # GNU OpenMP (numba's usual threading layer here) kills a forked child that starts a
 # parallel region once the parent has used one. A child process (a multiprocessing "fork"
 # worker, say) therefore runs the kernels on its own thread, which needs no parallel region.
@@ -76,9 +30,8 @@ _forked_child = False
 
 
 def _after_fork_in_child():
-    global _forked_child, _single_threaded_blas
+    global _forked_child
     _forked_child = True
-    _single_threaded_blas = _SingleThreadedBLAS()  # a lock held in the parent stays held
 
 
 if hasattr(os, "register_at_fork"):
@@ -108,7 +61,7 @@ def _blas_guard(spec):
     """Context for a kernel call: only the projection's products still call SciPy's BLAS
     (the others use :mod:`numlstm.kernels.cpu.packed_gemm`), so only they need it
     single-threaded."""
-    return _single_threaded_blas if spec.W_hr is not None else contextlib.nullcontext()
+    return single_threaded_blas() if spec.W_hr is not None else contextlib.nullcontext()
 
 
 _cpu_kernels = None
@@ -299,7 +252,7 @@ class _InferencePlan:
         args = self._arguments(x, lengths, W_ih, W_hh, bias, h0,
                                self._cell_state(c0, x.dtype), spec)
         if self.uses_blas:
-            with _single_threaded_blas:  # the module's, renewed in a forked child
+            with single_threaded_blas():
                 self._call(args, x.shape[0])
         else:
             self._call(args, x.shape[0])

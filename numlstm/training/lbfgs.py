@@ -15,6 +15,7 @@ import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
+from .._utils.blas_threads import single_threaded_blas
 from .errors import TrainingDivergedError
 
 __all__ = ["LBFGSConfig", "new_fit_state", "run_lbfgs"]
@@ -95,10 +96,14 @@ def run_lbfgs(record, Xs, Y, lengths, state, config):
     last = [start]
     n_before = len(record.loss_curve_)
     try:
-        result = scipy.optimize.minimize(
-            loss_grad, x0, method="L-BFGS-B", jac=True, callback=callback,
-            options={"maxiter": remaining, "maxfun": config.max_fun, "gtol": config.tol},
-        )
+        # L-BFGS's vector arithmetic is small next to the kernels; on BLAS threads it
+        # would fight numba's spinning workers for the cores.
+        with single_threaded_blas():
+            result = scipy.optimize.minimize(
+                loss_grad, x0, method="L-BFGS-B", jac=True, callback=callback,
+                options={"maxiter": remaining, "maxfun": config.max_fun,
+                         "gtol": config.tol},
+            )
     except KeyboardInterrupt:
         net.set_flat_params(best["params"])
         record.t_ += evaluations[0] * Xs.shape[0]

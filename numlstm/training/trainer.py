@@ -16,6 +16,8 @@ Both have the same methods: :meth:`~HostTrainer.step`, :meth:`~HostTrainer.snaps
 
 import numpy as np
 
+from .._utils.blas_threads import single_threaded_blas
+
 from .optimizers import clip_grad_norm, global_norm
 
 __all__ = ["HostTrainer", "make_trainer", "take_batch"]
@@ -84,6 +86,12 @@ class HostTrainer:
             whose loss and gradient were finite: the weights that produced the non-finite
             value, or the update that did, are discarded.
         """
+        # The host arithmetic of a step (norms, penalty, dense layer) is small: on the
+        # BLAS's own threads it would fight numba's spinning workers for the cores.
+        with single_threaded_blas():
+            return self._step(idx)
+
+    def _step(self, idx):
         net = self.network
         params = self.params
         xb, yb, lb = take_batch(self.X, self.Y, self.lengths, idx)
