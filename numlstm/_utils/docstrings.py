@@ -9,7 +9,7 @@ __all__ = ["fill_shared_sections"]
 
 _SECTIONS = {
     "network_and_solver_parameters": """\
-hidden_size : int, default=32
+hidden_size : int, default=64
     Number of units of each LSTM layer (and direction).
 num_layers : int, default=1
     Number of stacked LSTM layers.

@@ -168,7 +168,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0,
+    def __init__(self, hidden_size=64, num_layers=1, bidirectional=False, dropout=0.0,
                  solver="adam", learning_rate="adaptive", learning_rate_init=0.005,
                  momentum=0.9, nesterovs_momentum=True, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, batch_size="auto", max_iter="auto", max_fun=15000,

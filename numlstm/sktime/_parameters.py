@@ -16,7 +16,7 @@ class NetworkParameters:
     :class:`numlstm.LSTMRegressor`, with their names and defaults (see those classes for
     what each does), and the inner estimator built from them."""
 
-    def __init__(self, hidden_size=32, num_layers=1, bidirectional=False, dropout=0.0,
+    def __init__(self, hidden_size=64, num_layers=1, bidirectional=False, dropout=0.0,
                  solver="adam", learning_rate="adaptive", learning_rate_init=0.005,
                  momentum=0.9, nesterovs_momentum=True, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-08, batch_size="auto", max_iter="auto", max_fun=15000,
