@@ -11,7 +11,8 @@ choice made on validation scores does.
 
 A variant's ``_steps=N`` sets ``patch_length`` to the smallest that makes the longest
 series of the data set at most ``N`` network steps (what ``patch_length="auto"`` does
-with its own ``N``).
+with its own ``N``); ``_alpha_scale=S`` sets ``alpha`` to what ``alpha="auto"`` gives with
+the factor ``S`` instead of 0.1 (``S * batch_size / n_samples``, default batch size).
 
 Scores: accuracy for classification; for regression ``1 - RMSE / sd(y_heldout)`` so that
 higher is better on every data set (1 is perfect, 0 is predicting the mean). Per variant
@@ -99,6 +100,9 @@ def run(names, variants, seeds, evaluate, holdout, log, save=lambda results: Non
             if "_steps" in params:  # a patch length from a largest number of network steps
                 longest = max(len(series) for series in X_fit)
                 params["patch_length"] = auto_patch_length(longest, params.pop("_steps"))
+            if "_alpha_scale" in params:  # alpha="auto" with another factor than 0.1
+                n_fit = len(X_fit)
+                params["alpha"] = params.pop("_alpha_scale") * min(64, n_fit) / n_fit
             for seed in seeds:
                 model, seconds = timed_fit(Estimator, params, seed, X_fit, y_fit)
                 value = score(task, model, X_score, y_score)
