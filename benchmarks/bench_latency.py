@@ -3,6 +3,8 @@
 ``forward`` on a whole short call against :class:`numlstm.nn.streaming.Stream` feeding the
 same steps, and ONNX Runtime's ``LSTM`` operator on the same weights where ``onnxruntime``
 is installed (asv skips it otherwise). Sizes are ``(batch, time, input, hidden)``.
+:class:`EstimatorStream` times a fitted classifier's online predictions
+(``clf.stream().predict_proba``) against ``predict_proba`` on a whole short sequence.
 """
 
 import numpy as np
@@ -56,3 +58,34 @@ class LatencyOnnxRuntime(_Latency):
 
     def time_forward(self, size):
         self.session.run(None, {"x": self.x})
+
+
+class EstimatorStream:
+    """A fitted ``LSTMClassifier`` (64 units, 8 channels): one call of its stream's
+    ``predict_proba`` with the next steps, against ``predict_proba`` on the whole call."""
+
+    params = [[(1, 1), (2, 1), (1, 10)]]
+    param_names = ["batch_steps"]
+
+    def setup(self, batch_steps):
+        import warnings
+
+        from numlstm import LSTMClassifier
+
+        batch, steps = batch_steps
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((16, 10, 8))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.clf = LSTMClassifier(hidden_size=64, max_iter=1, random_state=0).fit(
+                X, np.arange(16) % 2)
+        self.x = rng.standard_normal((batch, steps, 8))
+        self.stream = self.clf.stream(batch_size=batch)
+        self.stream.predict_proba(self.x)  # compile / load the kernels
+        self.clf.predict_proba(self.x)
+
+    def time_stream_predict_proba(self, batch_steps):
+        self.stream.predict_proba(self.x)
+
+    def time_predict_proba(self, batch_steps):
+        self.clf.predict_proba(self.x)

@@ -79,7 +79,13 @@ class PredictionStream:
 
     def _standardised_chunk(self, X):
         est = self.estimator
-        X3, lengths = check_sequences(X, dtype=np.float64)
+        if isinstance(X, np.ndarray) and X.dtype.kind == "f" and X.ndim in (2, 3) \
+                and X.shape[1] > 0 and np.isfinite(X).all():
+            # What check_sequences accepts, without its generic (and, for one step,
+            # dominant) checks of the input's kind.
+            X3, lengths = (X[:, :, None] if X.ndim == 2 else X), None
+        else:
+            X3, lengths = check_sequences(X, dtype=np.float64)
         if lengths is not None:
             raise ValueError("every sequence of a stream gets the same number of steps "
                              "per call; got chunks of different lengths")

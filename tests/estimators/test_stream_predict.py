@@ -74,6 +74,16 @@ def test_sequence_targets_give_the_chunks_steps():
                                atol=1e-12)
 
 
+def test_float32_and_integer_chunks_are_read_like_predict_reads_them():
+    reg = LSTMRegressor(hidden_size=3, max_iter=2, dtype="float64",
+                        random_state=0).fit(np.round(X * 3), Y_REG)
+    Xi = np.round(X[:2] * 3).astype(np.int64)
+    stream = reg.stream(batch_size=2)
+    stream.predict(Xi[:, :5])
+    np.testing.assert_allclose(stream.predict(Xi[:, 5:].astype(np.float32)),
+                               reg.predict(Xi), rtol=1e-10)
+
+
 def test_univariate_2d_chunks_and_further_training_are_seen():
     Xu = X[:, :, 0]
     reg = LSTMRegressor(hidden_size=3, max_iter=2, dtype="float64", random_state=0,
@@ -100,6 +110,8 @@ def test_stream_refuses_what_it_cannot_do():
         stream.predict(X[:3, :2])
     with pytest.raises(ValueError, match="features"):
         stream.predict(X[:2, :2, :1])
+    with pytest.raises(ValueError, match="NaN"):
+        stream.predict(np.full((2, 1, 2), np.nan))
     with pytest.raises(ValueError, match="same number of steps"):
         stream.predict([X[0, :2], X[1, :3]])
     assert stream.n_steps_seen == 0  # nothing was fed by the refused chunks
