@@ -102,8 +102,7 @@ class NetworkStream:
         last, extra = self._last, None
         if pending is not None and pending.shape[1]:
             with net.inference():
-                extra, _ = net.lstm.forward_states(pending, states=self._steps.states,
-                                                   requires_grad=False)
+                extra = self._steps.peek(pending)
             last = extra[:, -1]
         if last is None:
             raise ValueError("no steps have been fed yet: feed at least one step before "

@@ -158,6 +158,26 @@ class Stream:
 
     step = __call__
 
+    def peek(self, x):
+        """Outputs of the next steps ``x`` without keeping them: the states and
+        ``n_steps_seen`` stay where they were (for a tentative look ahead).
+
+        Parameters
+        ----------
+        x : array-like of shape (batch_size, time, input_size)
+
+        Returns
+        -------
+        out : ndarray of shape (batch_size, time, output_size)
+            What calling the stream with ``x`` would return.
+        """
+        states, seen = list(self._states), self.n_steps_seen
+        try:
+            return self(x)
+        finally:
+            # Each call makes new state arrays, so the saved ones are untouched.
+            self._states, self.n_steps_seen = states, seen
+
     def __repr__(self):
         return (f"Stream({self.layer!r}, batch_size={self.batch_size}, "
                 f"n_steps_seen={self.n_steps_seen})")

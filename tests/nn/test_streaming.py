@@ -55,6 +55,22 @@ def test_one_step_at_a_time_and_reset():
     assert stream.n_steps_seen == 3
 
 
+@pytest.mark.parametrize("name", ["lstm", "gru-2-layers", "lstm-2-layers-proj"])
+def test_peek_looks_ahead_without_moving_the_stream(name):
+    layer = LAYERS[name]()
+    x = np.random.default_rng(7).normal(size=(2, 9, 3))
+    stream = layer.stream(batch_size=2)
+    stream(x[:, :4])
+    before = stream.states
+    ahead = stream.peek(x[:, 4:6])
+    assert stream.n_steps_seen == 4
+    for kept, now in zip(before, stream.states):
+        np.testing.assert_array_equal(kept, now)
+    np.testing.assert_array_equal(ahead, stream(x[:, 4:6]))  # the same steps, kept now
+    whole, _ = layer.forward(x[:, :6], requires_grad=False)
+    np.testing.assert_allclose(ahead, whole[:, 4:6], rtol=1e-12)
+
+
 def test_stream_follows_new_weights():
     layer = LSTM(2, 4, dtype=np.float64, random_state=0)
     other = LSTM(2, 4, dtype=np.float64, random_state=9)
