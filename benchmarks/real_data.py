@@ -501,7 +501,7 @@ def plot(results, path):
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 5), squeeze=False)
     for ax, group in zip(axes[0], panels):
         task = group[0]["task"]
-        xs, ys = [], []
+        xs, ys, placed, moved = [], [], [], 0
         for r in group:
             base = r["baselines"]
             if task == "classification":
@@ -523,11 +523,20 @@ def plot(results, path):
                             label=f"{n_threads} thread(s)" if r is group[0] else None)
                 xs.append(x)
                 ys.extend([y, low, high])
+            # Labels of data sets whose points lie close together go one under another.
             near = 3.0 if task == "classification" else 0.03
-            crowded = sum(abs(best * scale - other) < near for other in xs[:-len(r["numlstm"])])
-            ax.annotate(r["name"], (x, lstm["mean"] * scale), fontsize="x-small",
-                        xytext=(6, -10 - 9 * crowded), textcoords="offset points",
-                        ha="right" if crowded else "left")
+            point = (best * scale, lstm["mean"] * scale)
+            crowded = any(abs(point[0] - px) < near and abs(point[1] - py) < near
+                          for px, py in placed)
+            placed.append(point)
+            if crowded:  # further down, one under another, with a line to the point
+                moved += 1
+                ax.annotate(r["name"], point, fontsize="x-small", ha="right",
+                            xytext=(8, -37 - 11 * moved), textcoords="offset points",
+                            arrowprops=dict(arrowstyle="-", color="0.5", linewidth=0.6))
+            else:
+                ax.annotate(r["name"], point, fontsize="x-small", xytext=(6, -10),
+                            textcoords="offset points")
         lo, hi = min(xs + ys), max(xs + ys)
         pad = 0.05 * (hi - lo or 1)
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.5", linestyle="--",
