@@ -303,6 +303,21 @@ def test_pooled_readouts_bidirectional_ragged(readout):
     assert_matches(gpu.predict_proba(X), cpu.predict_proba(X), np.float64, "proba")
 
 
+def test_estimator_stream_on_cuda_equals_predict():
+    # A fitted GPU estimator streams through the CUDA backend's inference runner.
+    rng = np.random.default_rng(15)
+    X = rng.normal(size=(6, 5, 2))
+    y = np.array([0, 1, 0, 1, 1, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gpu = LSTMClassifier(hidden_size=3, readout="mean", patch_length=2, max_iter=2,
+                             dtype="float64", random_state=0, device="cuda").fit(X, y)
+    stream = gpu.stream(batch_size=2)
+    for stop in (1, 2, 5):
+        proba = stream.predict_proba(X[:2, stream.n_steps_seen:stop])
+        assert_matches(proba, gpu.predict_proba(X[:2, :stop]), np.float64, f"{stop} steps")
+
+
 # ----------------------------------------------------------- what crosses the bus
 def test_only_the_status_comes_back_per_step(monkeypatch):
     """After the data and weights went over, a step sends its row indices and reads back
