@@ -233,10 +233,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(self._x_mean))] = 1.0
         self._x_scale = scale
 
+    def _standardise(self, X):
+        """``X`` (float64, 3-D) scaled by the training statistics of each channel."""
+        return (X - self._x_mean) / self._x_scale
+
     def _transform_input(self, X, lengths):
         """The network's input: ``X`` standardised, zero at padded steps, in patches of
         ``patch_length_`` steps; and the lengths in patches."""
-        Xs = (X - self._x_mean) / self._x_scale
+        Xs = self._standardise(X)
         if lengths is not None:
             Xs[~valid_steps_mask(X.shape[0], X.shape[1], lengths)] = 0.0
         Xs, lengths = patch_sequences(Xs.astype(self._dtype, copy=False), lengths,

@@ -5,6 +5,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from .._utils.validation import check_n_features, check_sequences
+from ._patches import patch_sequences
 
 __all__ = ["PredictionStream"]
 
@@ -93,7 +94,7 @@ class PredictionStream:
         if X3.shape[0] != self.batch_size:
             raise ValueError(f"this stream carries {self.batch_size} sequence(s); the chunk "
                              f"has {X3.shape[0]} (shape {X3.shape})")
-        return ((X3 - est._x_mean) / est._x_scale).astype(est._dtype)
+        return est._standardise(X3).astype(est._dtype)
 
     def _feed(self, X):
         """Run the next steps; the members' step outputs for sequence targets."""
@@ -104,14 +105,13 @@ class PredictionStream:
             outputs = [stream.feed(steps) for stream in self._networks]
             return None if outputs[0] is None else sum(outputs) / len(outputs)
         steps = np.concatenate([self._pending, steps], axis=1)
-        n_patches = steps.shape[1] // patch
-        if n_patches:
-            batch, _, n_features = steps.shape
-            patches = np.ascontiguousarray(steps[:, :n_patches * patch].reshape(
-                batch, n_patches, patch * n_features))
+        complete = steps.shape[1] // patch * patch
+        if complete:
+            patches = np.ascontiguousarray(patch_sequences(steps[:, :complete], None,
+                                                           patch)[0])
             for stream in self._networks:
                 stream.feed(patches)
-        self._pending = steps[:, n_patches * patch:]
+        self._pending = steps[:, complete:]
         return None
 
     def _output(self):
@@ -121,10 +121,7 @@ class PredictionStream:
         pending = None
         if self._pending.shape[1]:
             # The incomplete last patch, filled up with zeros as predict does.
-            patch = self.estimator.patch_length_
-            batch, n_steps, n_features = self._pending.shape
-            pending = np.zeros((batch, 1, patch * n_features), dtype=self._pending.dtype)
-            pending[:, 0, :n_steps * n_features] = self._pending.reshape(batch, -1)
+            pending = patch_sequences(self._pending, None, self.estimator.patch_length_)[0]
         outputs = [stream.predict(pending) for stream in self._networks]
         return sum(outputs) / len(outputs)
 
