@@ -14,7 +14,8 @@ import numpy as np
 
 from .._utils import config as _config
 from .._utils.blas_threads import single_threaded_blas
-from ..kernels.cpu.indirect_call import compiled_address, compiled_function
+from ..kernels.cpu.indirect_call import compiled_function, stashed_address
+from ..kernels.cpu.parallel_rows import slices_runner
 from ..kernels.cpu.records import (BackwardIO, ForwardIO, LayerWeights, PackedWeights,
                                    StepGradients, TrainingCache, WeightGradients)
 from .layer_spec import PLAIN_LSTM
@@ -168,7 +169,7 @@ class _InferencePlan:
 
     __slots__ = ("code", "n_dirs", "out_shape", "h_shape", "c_shape", "cell_state",
                  "placeholders", "cache", "workspace", "gates_shape", "packed", "bounds",
-                 "entry", "rows", "uses_blas")
+                 "entry", "rows", "runner", "uses_blas")
 
     @classmethod
     def build(cls, x, lengths, W_ih, W_hh, bias, h0, c0, spec, ws):
@@ -209,13 +210,10 @@ class _InferencePlan:
             plan.placeholders = _weights(W_ih, W_hh, bias, spec, n_dirs, dtype)[3:]
         args = plan._arguments(x, lengths, W_ih, W_hh, bias, h0, plan._cell_state(c0, dtype),
                                spec)
-        if plan.bounds.shape[0] == 2:
-            plan.rows = None
-            plan.entry = compiled_function(_forward_rows_kernel(spec), args + (True, 0, batch))
-        else:
-            plan.rows = compiled_address(_forward_rows_kernel(spec), args + (False, 0, 0))
-            plan.entry = compiled_function(kernels.layer_forward, (plan.rows,) + args
-                                           + (plan.bounds,))
+        plan.rows = stashed_address(_forward_rows_kernel(spec), args, _ROWS_TAIL)
+        plan.runner = slices_runner(plan.bounds)
+        plan.entry = compiled_function(kernels.layer_forward,
+                                       (plan.rows, plan.runner) + args + (plan.bounds,))
         return plan
 
     def _cell_state(self, c0, dtype):
@@ -240,11 +238,8 @@ class _InferencePlan:
                                   *([_empty(dtype, 1, 1, 1, 0)] * 3))
         return (self.code, io, weights, cache, False, self.packed)
 
-    def _call(self, args, batch):
-        if self.rows is None:
-            self.entry(*args, True, 0, batch)
-        else:
-            self.entry(self.rows, *args, self.bounds)
+    def _call(self, args):
+        self.entry(self.rows, self.runner, *args, self.bounds)
 
     def run(self, x, lengths, W_ih, W_hh, bias, h0, c0, spec):
         """The kernel on these arrays (of the shapes and kinds the plan was built for);
@@ -253,11 +248,16 @@ class _InferencePlan:
                                self._cell_state(c0, x.dtype), spec)
         if self.uses_blas:
             with single_threaded_blas():
-                self._call(args, x.shape[0])
+                self._call(args)
         else:
-            self._call(args, x.shape[0])
+            self._call(args)
         io = args[1]
         return io.out, io.h_n, (io.c_n if self.cell_state else None)
+
+
+#: The types of what a per-rows kernel takes after its stashed arguments: the slice and
+#: its rows (:func:`numlstm.kernels.cpu.parallel_rows.run_rows`).
+_ROWS_TAIL = (numba.types.int64,) * 3
 
 
 def _run(kernel, arguments):
@@ -267,11 +267,10 @@ def _run(kernel, arguments):
 
 
 class CPUBackend:
-    """Runs layers with the ``@njit(parallel=True)`` kernels of
-    :mod:`numlstm.kernels.cpu.recurrent`.
+    """Runs layers with the ``@njit`` kernels of :mod:`numlstm.kernels.cpu.recurrent`.
 
-    A batch too small to share between threads runs the per-rows kernel directly, without
-    starting a parallel region.
+    A batch too small to share between threads runs the per-rows kernel on the calling
+    thread, without starting a parallel region.
 
     Every method takes the layer's cell and options as ``spec`` (a :class:`LayerSpec`;
     an LSTM without options when omitted). ``G`` is the number of gates, ``H`` the hidden
@@ -314,12 +313,9 @@ class CPUBackend:
         io = ForwardIO(x, lengths, h0, c0, out, h_n, c_n)
         cache = TrainingCache(gates, h_prev, c_prev, m_store)
         args = (code, io, weights, cache, True, packed)
+        rows = stashed_address(_forward_rows_kernel(spec), args, _ROWS_TAIL)
         with _blas_guard(spec):
-            if bounds.shape[0] == 2:
-                _run(_forward_rows_kernel(spec), args + (True, 0, batch))
-            else:
-                rows = compiled_address(_forward_rows_kernel(spec), args + (False, 0, 0))
-                _run(kernels.layer_forward, (rows,) + args + (bounds,))
+            _run(kernels.layer_forward, (rows, slices_runner(bounds)) + args + (bounds,))
         if not spec.has_cell_state:
             c_n = None
         return out, h_n, c_n, (weights, cache, spec)
@@ -448,20 +444,19 @@ class CPUBackend:
         io = BackwardIO(x, lengths, d_out, d_h_n, d_c_n, dx, d_h0, d_c0)
         work = StepGradients(d_gates, d_rec, dh_store)
         weight_grads = WeightGradients(dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr)
-        args = (code, io, weights, caches, work)
+        if n_chunks == 1:
+            # One slice writes the gradients themselves.
+            partials = WeightGradients._make(grad[None] for grad in weight_grads)
+        else:
+            partials = WeightGradients._make(
+                ws.get("partial_" + name, (n_chunks,) + like.shape, dtype)
+                for name, like in zip(("W_ih", "W_hh", "bias", "bias_hh", "peephole", "W_hr"),
+                                      weight_grads))
+        rows = stashed_address(_backward_rows_kernel(spec),
+                               (code, io, weights, caches, work, packed, partials), _ROWS_TAIL)
         with _blas_guard(spec):
-            if n_chunks == 1:
-                _run(_backward_rows_kernel(spec), args + (weight_grads, packed, True, 0, batch))
-            else:
-                partials = WeightGradients._make(
-                    ws.get("partial_" + name, (n_chunks,) + like.shape, dtype)
-                    for name, like in zip(("W_ih", "W_hh", "bias", "bias_hh", "peephole",
-                                           "W_hr"), weight_grads))
-                first = WeightGradients._make(p[0] for p in partials)
-                rows = compiled_address(_backward_rows_kernel(spec),
-                                        args + (first, packed, False, 0, 0))
-                _run(kernels.layer_backward,
-                     (rows,) + args + (packed, weight_grads, partials, bounds))
+            _run(kernels.layer_backward, (rows, slices_runner(bounds), code, io, weights, caches,
+                                          work, packed, weight_grads, partials, bounds))
         if not spec.has_cell_state:
             d_c0 = None
         return dx, d_h0, d_c0

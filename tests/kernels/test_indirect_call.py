@@ -8,10 +8,14 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.core.errors import TypingError
+from numba.extending import intrinsic
 
 from numlstm.kernels.cpu.indirect_call import (call_compiled, compiled_address,
-                                               compiled_function)
+                                               compiled_address_for, compiled_function,
+                                               erase_type, stash, stashed_address, unstash)
 
 
 @njit
@@ -183,3 +187,95 @@ def test_the_caller_loads_from_the_cache_in_a_new_process(tmp_path):
         assert run.returncode == 0, run.stderr
     assert runs[0].stdout.split() == ["0", "0"]
     assert runs[1].stdout.split() == ["1", "1"]
+
+
+# ------------------------------------------------------------ stashed arguments
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _stashed_rows(arguments, chunk, b0, b1):
+    rows, totals, scale, twice = unstash(arguments)
+    for b in range(b0, b1):
+        row = rows.x[b]  # a view: numba would count a reference to x's memory here
+        rows.out[b] = scale * row.sum() * (2.0 if twice else 1.0)
+    totals.count[0] += chunk + 1
+
+
+@njit
+def _call_stashed(address, rows, totals, scale, twice, b0, b1):
+    call_compiled(address, (stash((rows, totals, scale, twice)), 3, b0, b1))
+
+
+@njit
+def _call_stashed_untyped(address, rows, totals, scale, twice, b0, b1):
+    # The pointer passed as a voidptr, as numlstm.kernels.cpu.parallel_rows does.
+    call_compiled(address, (erase_type(stash((rows, totals, scale, twice))), 3, b0, b1))
+
+
+@pytest.mark.parametrize("caller", [_call_stashed, _call_stashed_untyped])
+def test_stashed_arguments_reach_the_callee_through_one_pointer(caller):
+    x = np.random.default_rng(3).standard_normal((6, 4))
+    rows, totals = _Rows(x, np.zeros(6)), _Totals(np.zeros(1), np.zeros(1, np.int64))
+    address = stashed_address(_stashed_rows, (rows, totals, 0.5, True), (types.int64,) * 3)
+    caller(address, rows, totals, 0.5, True, 1, 5)
+    np.testing.assert_allclose(rows.out, [0.0, *(x[1:5].sum(axis=1)), 0.0], rtol=1e-12)
+    assert totals.count[0] == 4
+    # Looked up by the types of what is stashed, as compiled_address is.
+    assert stashed_address(_stashed_rows, (_Rows(x + 1, np.ones(6)), totals, 2.0, False),
+                           (types.int64,) * 3) == address
+    single = _Rows(x.astype(np.float32), np.zeros(6, np.float32))
+    assert stashed_address(_stashed_rows, (single, totals, 0.5, True),
+                           (types.int64,) * 3) != address
+
+
+def test_stashing_counts_no_references():
+    # The stash borrows the caller's arrays: calls leave their reference counts as they
+    # were (nothing leaked, nothing released twice).
+    x = np.ones((4, 3))
+    rows, totals = _Rows(x, np.zeros(4)), _Totals(np.zeros(1), np.zeros(1, np.int64))
+    address = stashed_address(_stashed_rows, (rows, totals, 1.0, False), (types.int64,) * 3)
+    before = sys.getrefcount(x), sys.getrefcount(rows.out)
+    for _ in range(100):
+        _call_stashed(address, rows, totals, 1.0, False, 0, 4)
+    assert (sys.getrefcount(x), sys.getrefcount(rows.out)) == before
+    np.testing.assert_array_equal(rows.out, 3.0)
+
+
+@intrinsic
+def _counts_references(typingctx, array):
+    """Whether numba counts references to ``array``'s memory (its meminfo is set)."""
+    def codegen(context, builder, signature, llvm_args):
+        meminfo = context.make_array(array)(context, builder, value=llvm_args[0]).meminfo
+        return builder.icmp_unsigned("!=", meminfo, cgutils.get_null_value(meminfo.type))
+
+    return types.boolean(array), codegen
+
+
+@njit
+def _counting_inside_and_out(x):
+    return _counts_references(x), _counts_references(unstash(stash((x, 1)))[0])
+
+
+def test_stashed_arrays_carry_no_reference_count():
+    # Threads that take views of the same arrays at every step would otherwise contend
+    # for the cache line of each array's count.
+    assert _counting_inside_and_out(np.ones(3)) == (True, False)
+
+
+@njit
+def _stash_a_list(values):
+    return unstash(stash((values, 1.0)))
+
+
+def test_stash_takes_only_arrays_numbers_and_records_of_them():
+    with pytest.raises(TypingError):
+        _stash_a_list([1.0, 2.0])
+
+
+def test_compiled_address_for_types_refuses_a_callee_that_returns_a_value():
+    assert compiled_address_for(_scaled_rows, (types.float64[:, ::1], types.float64[::1],
+                                               types.float64, types.boolean, types.int64,
+                                               types.int64)) == compiled_address(
+        _scaled_rows, (np.ones((2, 2)), np.zeros(2), 1.0, False, 0, 2))
+    with pytest.raises(TypeError, match="must return nothing"):
+        compiled_address_for(_returns_a_value, (types.float64[::1],))

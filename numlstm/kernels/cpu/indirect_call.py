@@ -12,6 +12,13 @@ Python for the argument types of each call (:func:`compiled_address`), from the 
 type fingerprints numba's dispatcher uses, so it always matches the arguments passed;
 the callee is compiled, or loaded from numba's cache, by its own dispatcher.
 
+A caller can also hand its callee one pointer in place of many arguments: :func:`stash`
+stores a tuple on the caller's stack, :func:`unstash` reads it back in the callee, and
+:func:`erase_type` turns the pointer into a ``voidptr``, which a ``parallel=True`` loop
+that serves callees of every argument type passes on (see
+:mod:`numlstm.kernels.cpu.parallel_rows`). Such a callee is compiled for a pointer type
+that Python cannot name from a value: :func:`stashed_address` looks it up.
+
 The same lookup gives Python callers the compiled version itself
 (:func:`compiled_function`): the kernels take named tuples of arrays, which numba's
 dispatcher types at about 0.8 us each per call (a plain array: 0.1 us), so the CPU
@@ -23,7 +30,8 @@ from numba._dispatcher import compute_fingerprint
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["call_compiled", "compiled_address", "compiled_function"]
+__all__ = ["call_compiled", "compiled_address", "compiled_address_for", "compiled_function",
+           "erase_type", "stash", "stashed_address", "unstash"]
 
 
 @intrinsic
@@ -31,7 +39,9 @@ def call_compiled(typingctx, address, arguments):
     """``callee(*arguments)`` for the callee compiled at ``address`` (an integer).
 
     The callee must return nothing and have been compiled for exactly the types of
-    ``arguments`` (a tuple): take ``address`` from :func:`compiled_address`. An exception
+    ``arguments`` (a tuple): take ``address`` from :func:`compiled_address`. One
+    exception: a ``voidptr`` argument may stand for a parameter of any pointer type
+    (:func:`erase_type`), since both are one machine address. An exception
     raised by the callee propagates to the caller as a direct call's would (inside
     ``prange``, numba reports it as a ``SystemError``, for direct calls too).
     """
@@ -53,7 +63,84 @@ def call_compiled(typingctx, address, arguments):
     return types.none(address, arguments), codegen
 
 
+def _borrowed(context, builder, typ, value):
+    """``value`` with the memory-manager pointer of every array in it set to null.
+
+    numba counts the references to an array's memory with atomic operations on that
+    pointer's target, at every view it takes; two threads slicing the same arrays step
+    after step then fight over one cache line (measured: two threads 2.7x slower than one
+    on a 32-row forward pass). A null pointer, as in numba's own ``prange`` bodies, turns
+    the counting off; the arrays stay alive because the caller holds them.
+    """
+    if isinstance(typ, types.Array):
+        array = context.make_array(typ)(context, builder, value=value)
+        array.meminfo = cgutils.get_null_value(array.meminfo.type)
+        return array._getvalue()
+    if isinstance(typ, types.BaseTuple):
+        for i, member in enumerate(typ):
+            value = builder.insert_value(
+                value, _borrowed(context, builder, member,
+                                 builder.extract_value(value, i)), i)
+        return value
+    return value
+
+
+def _holds_only_arrays_and_numbers(typ):
+    if isinstance(typ, types.BaseTuple):
+        return all(_holds_only_arrays_and_numbers(member) for member in typ)
+    return isinstance(typ, (types.Array, types.Number, types.Boolean))
+
+
+@intrinsic
+def stash(typingctx, value):
+    """A pointer to a copy of ``value`` on the calling kernel's stack, valid until that
+    kernel returns; read it back with :func:`unstash`.
+
+    ``value`` is a tuple of arrays, numbers and records of them. The copy borrows its
+    arrays without counting references (see :func:`_borrowed`): they must stay alive as
+    long as the pointer is used, which the kernel's own arguments do, and what
+    :func:`unstash` returns must not outlive them.
+    """
+    if not _holds_only_arrays_and_numbers(value):
+        return None
+
+    def codegen(context, builder, signature, llvm_args):
+        pointer = cgutils.alloca_once(builder, context.get_data_type(value))
+        context.pack_value(builder, value, _borrowed(context, builder, value, llvm_args[0]),
+                           pointer)
+        return pointer
+
+    return types.CPointer(value)(value), codegen
+
+
+@intrinsic
+def unstash(typingctx, pointer):
+    """The value that :func:`stash` stored at ``pointer`` (its arrays borrowed)."""
+    if not isinstance(pointer, types.CPointer):
+        return None
+
+    def codegen(context, builder, signature, llvm_args):
+        return context.unpack_value(builder, pointer.dtype, llvm_args[0])
+
+    return pointer.dtype(pointer), codegen
+
+
+@intrinsic
+def erase_type(typingctx, pointer):
+    """``pointer`` as a ``voidptr``, for :func:`call_compiled` to pass where the callee
+    takes a typed pointer."""
+    if not isinstance(pointer, types.CPointer):
+        return None
+
+    def codegen(context, builder, signature, llvm_args):
+        return builder.bitcast(llvm_args[0], context.get_value_type(types.voidptr))
+
+    return types.voidptr(pointer), codegen
+
+
 _versions = {}
+_typed_addresses = {}
+_stashed_addresses = {}
 
 
 def _lookup_key(dispatcher, arguments):
@@ -84,6 +171,40 @@ def _compiled_version(dispatcher, arguments):
         version = _versions[key] = (result.entry_point, address,
                                     result.signature.return_type)
     return version
+
+
+def compiled_address_for(dispatcher, argument_types):
+    """Address of ``dispatcher`` compiled for the numba types ``argument_types`` (a tuple),
+    for callees whose arguments Python cannot pass (a pointer, say); see
+    :func:`compiled_address`."""
+    key = (dispatcher, argument_types)
+    address = _typed_addresses.get(key)
+    if address is None:
+        dispatcher.compile(argument_types)
+        result = dispatcher.overloads[argument_types]
+        if result.signature.return_type != types.none:
+            raise TypeError(f"{dispatcher.py_func.__name__} must return nothing to be "
+                            f"called through its address, not "
+                            f"{result.signature.return_type}")
+        address = _typed_addresses[key] = result.library.get_pointer_to_function(
+            result.fndesc.llvm_func_name)
+    return address
+
+
+def stashed_address(dispatcher, stashed, other_types):
+    """Address of ``dispatcher`` compiled for a pointer to the tuple ``stashed`` (as
+    :func:`stash` stores it), then arguments of the numba types ``other_types``.
+
+    Looked up by the type fingerprint of ``stashed``, as :func:`compiled_address` is.
+    """
+    key = (_lookup_key(dispatcher, stashed), other_types)
+    address = _stashed_addresses.get(key)
+    if address is None:
+        pointee = types.BaseTuple.from_types([dispatcher.typeof_pyval(value)
+                                              for value in stashed])
+        address = _stashed_addresses[key] = compiled_address_for(
+            dispatcher, (types.CPointer(pointee),) + tuple(other_types))
+    return address
 
 
 def compiled_address(dispatcher, arguments):

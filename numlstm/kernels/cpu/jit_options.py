@@ -11,9 +11,16 @@ numba has the flag (its parallel gufuncs use it) but its ``@njit`` decorator doe
 accept it; :func:`row_options` registers the option for the CPU target when this numba
 version has the flag, and otherwise leaves the kernels as they were (correct, slower).
 Only functions whose array arguments never overlap in memory may use it.
+
+Private kernels that only other kernels call (by name, or through their address) are
+compiled without the two wrappers numba adds to every function for calls from Python and
+from C, which convert each argument one by one: for kernels that take records of arrays,
+building and compiling those wrappers cost a first fit more than a second. Such a kernel
+must never be called from Python (numba's dispatcher would jump to the missing wrapper),
+so the kernels that tests or users may call keep their wrappers.
 """
 
-__all__ = ["KERNEL_OPTIONS", "ROW_OPTIONS", "row_options"]
+__all__ = ["INNER_KERNEL_OPTIONS", "KERNEL_OPTIONS", "ROW_OPTIONS", "row_options"]
 
 
 def _register_noalias():
@@ -48,5 +55,7 @@ _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 #: Options of every CPU kernel. error_model="numpy": division without a zero check, which
 #: otherwise blocks vectorisation.
 KERNEL_OPTIONS = dict(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
+#: Options of the private kernels that only other kernels call (see the module docstring).
+INNER_KERNEL_OPTIONS = dict(KERNEL_OPTIONS, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 #: Options of the per-row cell functions, whose array arguments never overlap.
 ROW_OPTIONS = row_options(**KERNEL_OPTIONS)

@@ -36,9 +36,11 @@ thread runs the whole time loop of its slice, with single-threaded products insi
 caller limits SciPy's BLAS to one thread where it is used; see :mod:`numlstm.nn.backend`).
 Rows never interact, so the slices need no synchronisation, and each sequence's results do
 not depend on the others in its batch, bit for bit. A fork-join per timestep would cost far
-more than the step itself. The ``parallel=True`` kernels call the per-rows kernels through
-their compiled address (:mod:`numlstm.kernels.cpu.indirect_call`) rather than by name, so that numba
-does not compile the whole per-rows call tree a second time into each of them.
+more than the step itself. The entry kernels (:func:`layer_forward`, :func:`layer_backward`)
+pack the weights, store their records once (:func:`~numlstm.kernels.cpu.indirect_call.stash`)
+and hand a pointer to them and the per-rows kernel's compiled address to one ``parallel=True``
+loop that serves every kernel (:mod:`numlstm.kernels.cpu.parallel_rows`): numba neither
+compiles the per-rows call tree again into each caller nor builds a parallel loop per kernel.
 
 Arguments: besides the cell code and a few flags and bounds, the kernels take their arrays in
 the records of :mod:`numlstm.kernels.cpu.records`: the layer's weights (``LayerWeights``),
@@ -73,7 +75,7 @@ of PyTorch's packed sequences).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ..common import (CELL_CODES, CELL_GRU, CELL_LSTM, CELL_RNN_TANH, N_GATES,
                       step_order)
@@ -82,20 +84,22 @@ from .cells import (copy_row, copy_rows, gru_cell_backward, gru_cell_forward, ls
                     lstm_cell_inference, lstm_cell_training, lstm_peephole_backward,
                     lstm_peephole_forward, rnn_relu_backward, rnn_relu_forward, rnn_tanh_backward,
                     rnn_tanh_forward)
-from .indirect_call import call_compiled
-from .jit_options import KERNEL_OPTIONS, ROW_OPTIONS
+from .indirect_call import stash, unstash
+from .jit_options import INNER_KERNEL_OPTIONS, KERNEL_OPTIONS, ROW_OPTIONS
 from .packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_packed, matmul_packed2, matmul_tn,
                           pack, pack_transposed, panel_width)
+from .parallel_rows import run_rows
 from .records import BackwardScratch, ForwardScratch, WeightGradients
 
 __all__ = ["CELL_CODES", "N_GATES", "layer_backward", "layer_backward_rows", "layer_forward",
            "layer_forward_rows", "lstm_backward_rows", "lstm_forward_rows", "panel_width"]
 
 _JIT = KERNEL_OPTIONS
+_INNER_JIT = INNER_KERNEL_OPTIONS
 _ROW_JIT = ROW_OPTIONS
 
 
-@njit(**_JIT)
+@njit(**_INNER_JIT)
 def _project_inputs(x, packed_ih, n_cols, b0, b1, dest, edge):
     """``dest[rows b0:b1, all t] = x[b0:b1] @ W_ih[d]^T`` as one product; ``dest`` is the
     (contiguous) gate block of these rows, ``packed_ih`` the packed ``W_ih[d]^T``."""
@@ -107,7 +111,7 @@ def _project_inputs(x, packed_ih, n_cols, b0, b1, dest, edge):
                   dest.ctypes.data, n_cols, edge)
 
 
-@njit(**_JIT)
+@njit(**_INNER_JIT)
 def _same_bits(a, b):
     """Whether the C-contiguous arrays ``a`` and ``b`` hold the same bytes (NaNs
     included, and -0.0 told from 0.0)."""
@@ -132,7 +136,7 @@ def _same_bits(a, b):
     return True
 
 
-@njit(**_JIT)
+@njit(**_INNER_JIT)
 def _pack_forward_weights(weights, packed):
     """Pack ``W_ih[d]^T`` and ``W_hh[d]^T`` of every direction for :func:`matmul_packed`,
     unless ``packed.source`` shows they are packed already (see
@@ -357,13 +361,56 @@ def _forward_scratch(cell, io, weights, store, packed, b0, b1):
         no_peep=np.zeros((3, hidden if cell == CELL_LSTM else 0), dtype=x.dtype))
 
 
-@njit(**_JIT)
-def layer_forward_rows(cell, io, weights, cache, store, packed, pack_weights, b0, b1):
+@njit(**_INNER_JIT)
+def layer_forward_rows(arguments, chunk, b0, b1):
     """Forward pass of one layer (both directions) over the batch rows ``b0:b1``: one
-    thread's share (see :func:`layer_forward`), or the whole batch on one thread.
+    thread's share of :func:`layer_forward`, or the whole batch.
+
+    Only kernels call it, through its address. ``arguments`` points to the tuple
+    ``(cell, io, weights, cache, store, packed)`` of :func:`layer_forward`, the weights
+    packed already; ``chunk`` (which slice these rows are) is not read.
+    """
+    cell, io, weights, cache, store, packed = unstash(arguments)
+    scratch = _forward_prologue(cell, io, weights, store, packed, b0, b1)
+    for d in range(weights.W_hh.shape[0]):
+        _forward_rows(cell, io, weights, cache, store, packed, d, b0, b1, scratch)
+
+
+@njit(inline="always", **_JIT)
+def _forward_prologue(cell, io, weights, store, packed, b0, b1):
+    """What a per-rows forward kernel does first: start from the initial states; returns
+    this thread's scratch."""
+    copy_rows(io.h0, io.h_n, b0, b1)
+    copy_rows(io.c0, io.c_n, b0, b1)
+    return _forward_scratch(cell, io, weights, store, packed, b0, b1)
+
+
+@njit(**_INNER_JIT)
+def lstm_forward_rows(arguments, chunk, b0, b1):
+    """:func:`layer_forward_rows` of the plain LSTM (no projection, no peepholes; ``cell``
+    is not read), through its own sweep.
+
+    A kernel apart rather than a branch of :func:`layer_forward_rows`: a first fit of the
+    common model then compiles only this sweep, not the other cells' (4 of 18 seconds).
+    """
+    cell, io, weights, cache, store, packed = unstash(arguments)
+    scratch = _forward_prologue(CELL_LSTM, io, weights, store, packed, b0, b1)
+    for d in range(weights.W_hh.shape[0]):
+        _lstm_forward_rows(io, weights, cache, store, packed, d, b0, b1, scratch)
+
+
+@njit(**_JIT)
+def layer_forward(rows_kernel, runner, cell, io, weights, cache, store, packed, chunk_bounds):
+    """Forward pass of one layer (both directions), one batch slice per thread.
 
     Parameters
     ----------
+    rows_kernel : int
+        Address of :func:`layer_forward_rows` (or :func:`lstm_forward_rows`) compiled for
+        a pointer to ``(cell, io, weights, cache, store, packed)``
+        (:func:`~numlstm.kernels.cpu.indirect_call.stashed_address`).
+    runner : int
+        :func:`~numlstm.kernels.cpu.parallel_rows.slices_runner` of ``chunk_bounds``.
     cell : int
         One of :data:`CELL_CODES`.
     io : ForwardIO
@@ -376,65 +423,15 @@ def layer_forward_rows(cell, io, weights, cache, store, packed, pack_weights, b0
     store : bool
         Keep what the backward pass needs (training) or not (inference).
     packed : PackedWeights
-        ``W_ih^T`` and ``W_hh^T`` packed in panels of NR columns
-        (:func:`numlstm.kernels.cpu.packed_gemm.panel_width`).
-    pack_weights : bool
-        Pack the weights into ``packed`` first; otherwise it must hold them already.
-    b0, b1 : int
-        The rows to compute.
-    """
-    scratch = _forward_prologue(cell, io, weights, store, packed, pack_weights, b0, b1)
-    for d in range(weights.W_hh.shape[0]):
-        _forward_rows(cell, io, weights, cache, store, packed, d, b0, b1, scratch)
-
-
-@njit(inline="always", **_JIT)
-def _forward_prologue(cell, io, weights, store, packed, pack_weights, b0, b1):
-    """What a per-rows forward kernel does first: pack the weights if asked, start from the
-    initial states; returns this thread's scratch."""
-    if pack_weights:
-        _pack_forward_weights(weights, packed)
-    copy_rows(io.h0, io.h_n, b0, b1)
-    copy_rows(io.c0, io.c_n, b0, b1)
-    return _forward_scratch(cell, io, weights, store, packed, b0, b1)
-
-
-@njit(**_JIT)
-def lstm_forward_rows(cell, io, weights, cache, store, packed, pack_weights, b0, b1):
-    """:func:`layer_forward_rows` of the plain LSTM (no projection, no peepholes; ``cell``
-    is not read), through its own sweep.
-
-    A kernel apart rather than a branch of :func:`layer_forward_rows`: a first fit of the
-    common model then compiles only this sweep, not the other cells' (4 of 18 seconds).
-    """
-    scratch = _forward_prologue(CELL_LSTM, io, weights, store, packed, pack_weights, b0, b1)
-    for d in range(weights.W_hh.shape[0]):
-        _lstm_forward_rows(io, weights, cache, store, packed, d, b0, b1, scratch)
-
-
-@njit(parallel=True, **_JIT)
-def layer_forward(rows_kernel, cell, io, weights, cache, store, packed, chunk_bounds):
-    """Forward pass of one layer, one batch slice per thread.
-
-    Parameters
-    ----------
-    rows_kernel : int
-        Address of :func:`layer_forward_rows` (or :func:`lstm_forward_rows`) compiled for
-        ``(cell, io, weights, cache, store, packed, False, 0, 0)`` (see
-        :func:`numlstm.kernels.cpu.indirect_call.compiled_address`).
-    cell, io, weights, cache, store, packed
-        As for :func:`layer_forward_rows`; the weights are packed once here, then shared
-        by the threads. (Records one by one, not as one tuple: numba hands the fields of
-        a record to the ``prange`` loop, but not those of a record inside a tuple.)
+        Written: ``W_ih^T`` and ``W_hh^T`` packed in panels of NR columns
+        (:func:`numlstm.kernels.cpu.packed_gemm.panel_width`), once, then shared by the
+        threads.
     chunk_bounds : int64 ndarray (n_chunks + 1,)
         Batch slice of each thread.
     """
     _pack_forward_weights(weights, packed)
-    # A runtime False: the address was looked up for a bool, not for a literal.
-    pack_again = chunk_bounds.shape[0] < 0
-    for chunk in prange(chunk_bounds.shape[0] - 1):
-        call_compiled(rows_kernel, (cell, io, weights, cache, store, packed, pack_again,
-                                    chunk_bounds[chunk], chunk_bounds[chunk + 1]))
+    run_rows(rows_kernel, runner, stash((cell, io, weights, cache, store, packed)),
+             chunk_bounds)
 
 
 # ------------------------------------------------------------------------ backward
@@ -663,45 +660,28 @@ def _backward_scratch(io, weights, packed, b0, b1):
         narrow=np.empty((2, narrow_rows, weights.W_ih.shape[1]), dtype=x.dtype))
 
 
-@njit(**_JIT)
-def layer_backward_rows(cell, io, weights, cache, work, grads, packed, pack_weights, b0, b1):
+@njit(**_INNER_JIT)
+def layer_backward_rows(arguments, chunk, b0, b1):
     """Backward pass through time of one layer (both directions) over the batch rows
-    ``b0:b1``: one thread's share (see :func:`layer_backward`), or the whole batch on one
-    thread.
+    ``b0:b1``: slice ``chunk`` of :func:`layer_backward`, or the whole batch.
 
-    Parameters
-    ----------
-    cell : int
-        As given to :func:`layer_forward_rows`.
-    io : BackwardIO
-        The forward's input and the gradients w.r.t. its output and final state, read; the
-        gradients w.r.t. its input and initial state, written (see
-        :mod:`numlstm.kernels.cpu.records`).
-    weights, cache : LayerWeights, TrainingCache
-        As given to / filled by :func:`layer_forward_rows`.
-    work : StepGradients
-        Scratch: the gradients of each step of these rows.
-    grads : WeightGradients
-        Overwritten with the weight gradients of these rows: the final gradients when one
-        thread runs the whole batch.
-    packed : PackedWeights
-        ``W_ih`` and ``W_hh`` (not transposed) packed in panels of NR columns.
-    pack_weights, b0, b1
-        As in :func:`layer_forward_rows`.
+    Only kernels call it, through its address. ``arguments`` points to the tuple
+    ``(cell, io, weights, cache, work, packed, partials)`` of :func:`layer_backward`, the
+    weights packed already; the weight gradients of these rows overwrite
+    ``partials[chunk]``.
     """
-    scratch = _backward_prologue(io, weights, grads, packed, pack_weights, b0, b1)
+    cell, io, weights, cache, work, packed, partials = unstash(arguments)
+    grads = _chunk_of(partials, chunk)
+    scratch = _backward_prologue(io, weights, grads, packed, b0, b1)
     for d in range(weights.W_hh.shape[0]):
         _backward_rows(cell, io, weights, cache, work, grads, packed, d, b0, b1, scratch)
         _weight_gradients(cell, io, weights, cache, work, grads, packed, d, b0, b1, scratch)
 
 
 @njit(inline="always", **_JIT)
-def _backward_prologue(io, weights, grads, packed, pack_weights, b0, b1):
-    """What a per-rows backward kernel does first: pack the weights if asked, start from
-    the gradients w.r.t. the final states, zero the weight gradients; returns this
-    thread's scratch."""
-    if pack_weights:
-        _pack_backward_weights(weights, packed)
+def _backward_prologue(io, weights, grads, packed, b0, b1):
+    """What a per-rows backward kernel does first: start from the gradients w.r.t. the
+    final states, zero the weight gradients; returns this thread's scratch."""
     copy_rows(io.d_h_n, io.d_h0, b0, b1)
     copy_rows(io.d_c_n, io.d_c0, b0, b1)
     grads.W_ih[:] = 0.0
@@ -747,19 +727,21 @@ def _lstm_backward_rows(io, cache, work, packed, d, b0, b1, scratch):
                 copy_row(carry[b - b0], d_h[b])
 
 
-@njit(**_JIT)
-def lstm_backward_rows(cell, io, weights, cache, work, grads, packed, pack_weights, b0, b1):
+@njit(**_INNER_JIT)
+def lstm_backward_rows(arguments, chunk, b0, b1):
     """:func:`layer_backward_rows` of the plain LSTM (``cell`` is not read), through its
     own sweep; a kernel apart for the first fit's compile time, like
     :func:`lstm_forward_rows`."""
-    scratch = _backward_prologue(io, weights, grads, packed, pack_weights, b0, b1)
+    cell, io, weights, cache, work, packed, partials = unstash(arguments)
+    grads = _chunk_of(partials, chunk)
+    scratch = _backward_prologue(io, weights, grads, packed, b0, b1)
     for d in range(weights.W_hh.shape[0]):
         _lstm_backward_rows(io, cache, work, packed, d, b0, b1, scratch)
         _weight_gradients(CELL_LSTM, io, weights, cache, work, grads, packed, d, b0, b1,
                           scratch)
 
 
-@njit(**_JIT)
+@njit(**_INNER_JIT)
 def _pack_backward_weights(weights, packed):
     """Pack ``W_ih[d]`` and ``W_hh[d]`` of every direction for :func:`matmul_packed`."""
     for d in range(weights.W_hh.shape[0]):
@@ -767,7 +749,7 @@ def _pack_backward_weights(weights, packed):
         pack(weights.W_hh[d], packed.hh[d])
 
 
-@njit(**_JIT)
+@njit(**_INNER_JIT)
 def _sum_partials(partial, total):
     """``total[:] = partial.sum(axis=0)``, flattened: one compile serves every shape."""
     copy_row(partial[0], total)
@@ -786,7 +768,7 @@ def _chunk_of(partials, chunk):
                            partials.W_hr[chunk])
 
 
-@njit(**_JIT)
+@njit(**_INNER_JIT)
 def _sum_chunks(partials, grads):
     """``grads = partials.sum(axis=0)``, field by field."""
     n_chunks = partials.W_ih.shape[0]
@@ -798,32 +780,43 @@ def _sum_chunks(partials, grads):
     _sum_partials(partials.W_hr.reshape(n_chunks, -1), grads.W_hr.reshape(-1))
 
 
-@njit(parallel=True, **_JIT)
-def layer_backward(rows_kernel, cell, io, weights, cache, work, packed, grads, partials,
-                   chunk_bounds):
-    """Backward pass through time of one layer, one batch slice per thread.
+@njit(**_JIT)
+def layer_backward(rows_kernel, runner, cell, io, weights, cache, work, packed, grads,
+                   partials, chunk_bounds):
+    """Backward pass through time of one layer (both directions), one batch slice per
+    thread.
 
     Parameters
     ----------
     rows_kernel : int
         Address of :func:`layer_backward_rows` (or :func:`lstm_backward_rows`) compiled
-        for ``(cell, io, weights, cache, work, WeightGradients of partials[0], packed,
-        False, 0, 0)`` (see
-        :func:`numlstm.kernels.cpu.indirect_call.compiled_address`).
-    cell, io, weights, cache, work, packed
-        As for :func:`layer_backward_rows`; the weights are packed once here, then shared
-        by the threads (records one by one, as in :func:`layer_forward`).
+        for a pointer to ``(cell, io, weights, cache, work, packed, partials)``
+        (:func:`~numlstm.kernels.cpu.indirect_call.stashed_address`).
+    runner : int
+        :func:`~numlstm.kernels.cpu.parallel_rows.slices_runner` of ``chunk_bounds``.
+    cell : int
+        As given to :func:`layer_forward`.
+    io : BackwardIO
+        The forward's input and the gradients w.r.t. its output and final state, read; the
+        gradients w.r.t. its input and initial state, written (see
+        :mod:`numlstm.kernels.cpu.records`).
+    weights, cache : LayerWeights, TrainingCache
+        As given to / filled by :func:`layer_forward`.
+    work : StepGradients
+        Scratch: the gradients of each step.
+    packed : PackedWeights
+        Written: ``W_ih`` and ``W_hh`` (not transposed) packed in panels of NR columns,
+        once, then shared by the threads.
     grads : WeightGradients
-        The weight gradients, written: the sums of the threads' shares.
+        The weight gradients, written: the sum of the threads' shares.
     partials : WeightGradients of arrays with a leading ``n_chunks`` axis
-        Scratch for each thread's share of the weight gradients.
+        Each thread's share of the weight gradients. With one slice, views of ``grads``
+        (``grads.W_ih[None]``, ...), which the slice then writes directly.
     chunk_bounds : int64 ndarray (n_chunks + 1,)
         Batch slice of each thread.
     """
     _pack_backward_weights(weights, packed)
-    pack_again = chunk_bounds.shape[0] < 0  # see layer_forward
-    for chunk in prange(chunk_bounds.shape[0] - 1):
-        call_compiled(rows_kernel, (cell, io, weights, cache, work, _chunk_of(partials, chunk),
-                                    packed, pack_again, chunk_bounds[chunk],
-                                    chunk_bounds[chunk + 1]))
-    _sum_chunks(partials, grads)
+    run_rows(rows_kernel, runner, stash((cell, io, weights, cache, work, packed, partials)),
+             chunk_bounds)
+    if chunk_bounds.shape[0] > 2:
+        _sum_chunks(partials, grads)
