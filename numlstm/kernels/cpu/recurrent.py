@@ -90,6 +90,7 @@ from .packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_packed, matmul_packed2,
                           pack, pack_transposed, panel_width)
 from .parallel_rows import run_rows
 from .records import BackwardScratch, ForwardScratch, WeightGradients
+from .views import flat, flat_bits
 
 __all__ = ["CELL_CODES", "N_GATES", "layer_backward", "layer_backward_rows", "layer_forward",
            "layer_forward_rows", "lstm_backward_rows", "lstm_forward_rows", "panel_width"]
@@ -115,8 +116,8 @@ def _project_inputs(x, packed_ih, n_cols, b0, b1, dest, edge):
 def _same_bits(a, b):
     """Whether the C-contiguous arrays ``a`` and ``b`` hold the same bytes (NaNs
     included, and -0.0 told from 0.0)."""
-    x = a.reshape(-1).view(np.int32)
-    y = b.reshape(-1).view(np.int32)
+    x = flat_bits(a)
+    y = flat_bits(b)
     n = x.shape[0]
     if y.shape[0] != n:
         return False
@@ -156,8 +157,8 @@ def _pack_forward_weights(weights, packed):
     if keep:
         # Loops, not slice assignments: those compile a shape check with a formatted
         # message that costs a second and a half of the first call's compile.
-        copy_row(weights.W_ih.reshape(-1), from_ih)
-        copy_row(weights.W_hh.reshape(-1), from_hh)
+        copy_row(flat(weights.W_ih), from_ih)
+        copy_row(flat(weights.W_hh), from_hh)
         source[0] = 1.0
 
 
@@ -552,9 +553,10 @@ def _dot(a, b):
 
 
 @njit(inline="always", **_JIT)
-def _weight_gradients(cell, io, weights, cache, work, grads, packed, d, b0, b1, scratch):
-    """Accumulate this slice's weight gradients (into ``grads``) and its input gradient
-    (into ``io.dx``) for direction ``d``; arguments as for :func:`_backward_rows`.
+def _weight_gradients(io, weights, cache, work, grads, packed, d, b0, b1, scratch):
+    """Accumulate this slice's weight gradients that every cell has (into ``grads``) and
+    its input gradient (into ``io.dx``) for direction ``d``; arguments as for
+    :func:`_backward_rows` (see :func:`_option_gradients` for the others).
 
     ``packed.ih`` holds ``W_ih`` packed for
     :func:`numlstm.kernels.cpu.packed_gemm.matmul_packed`.
@@ -563,15 +565,11 @@ def _weight_gradients(cell, io, weights, cache, work, grads, packed, d, b0, b1, 
     dx = io.dx
     W_ih = weights.W_ih
     h_prev = cache.h_prev
-    m_store = cache.m_store
     d_gates = work.d_gates
     d_rec = work.d_rec
-    dh_store = work.dh_store
     dW_ih = grads.W_ih
     dW_hh = grads.W_hh
     d_bias = grads.bias
-    d_bias_hh = grads.bias_hh
-    dW_hr = grads.W_hr
     edge = scratch.edge
     edge_panel = scratch.edge_panel
     narrow = scratch.narrow
@@ -604,7 +602,7 @@ def _weight_gradients(cell, io, weights, cache, work, grads, packed, d, b0, b1, 
               edge_panel)
     # dx of both directions add up: the first direction overwrites, the second adds.
     if d == 0:
-        dx[b0:b1] = 0.0
+        _zero(dx[b0:b1])
     if in_size <= _DOT_MAX_INPUTS:
         w_t = narrow[1]
         for j in range(n_gate_cols):
@@ -619,24 +617,34 @@ def _weight_gradients(cell, io, weights, cache, work, grads, packed, d, b0, b1, 
     else:
         matmul_packed(n_rows, in_size, dg, n_gate_cols, packed.ih[d], dx[b0:].ctypes.data,
                       in_size, edge)
-    if dW_hr.shape[1] > 0:
-        hidden = dW_hr.shape[2]
-        gemm(True, False, rec_size, hidden, n_rows, 1.0, dh_store[d, b0:].ctypes.data,
-             rec_size, m_store[d, b0:].ctypes.data, hidden, 1.0, dW_hr[d].ctypes.data,
-             hidden, scratch.blas_args)
-    db = d_bias[d]
+    _add_row_sums(d_gates[d], b0, b1, d_bias[d])
+
+
+@njit(inline="always", **_JIT)
+def _add_row_sums(rows, b0, b1, total):
+    """``total += rows[b0:b1].sum(axis=(0, 1))``."""
     for b in range(b0, b1):
-        for t in range(n_steps):
-            row = d_gates[d, b, t]
-            for j in range(n_gate_cols):
-                db[j] += row[j]
+        for t in range(rows.shape[1]):
+            row = rows[b, t]
+            for j in range(total.shape[0]):
+                total[j] += row[j]
+
+
+@njit(inline="always", **_JIT)
+def _option_gradients(cell, io, cache, work, grads, d, b0, b1, scratch):
+    """The weight gradients of what the plain LSTM lacks, for direction ``d`` and rows
+    ``b0:b1``: the projection's, and the GRU's recurrent bias. Kept out of
+    :func:`_weight_gradients` so that the plain LSTM's kernel does not compile them."""
+    dW_hr = grads.W_hr
+    if dW_hr.shape[1] > 0:
+        rec_size = dW_hr.shape[1]
+        hidden = dW_hr.shape[2]
+        n_rows = (b1 - b0) * io.x.shape[1]
+        gemm(True, False, rec_size, hidden, n_rows, 1.0, work.dh_store[d, b0:].ctypes.data,
+             rec_size, cache.m_store[d, b0:].ctypes.data, hidden, 1.0, dW_hr[d].ctypes.data,
+             hidden, scratch.blas_args)
     if cell == CELL_GRU:
-        db = d_bias_hh[d]
-        for b in range(b0, b1):
-            for t in range(n_steps):
-                row = d_rec[d, b, t]
-                for j in range(n_gate_cols):
-                    db[j] += row[j]
+        _add_row_sums(work.d_rec[d], b0, b1, grads.bias_hh[d])
 
 
 @njit(inline="always", **_JIT)
@@ -675,7 +683,8 @@ def layer_backward_rows(arguments, chunk, b0, b1):
     scratch = _backward_prologue(io, weights, grads, packed, b0, b1)
     for d in range(weights.W_hh.shape[0]):
         _backward_rows(cell, io, weights, cache, work, grads, packed, d, b0, b1, scratch)
-        _weight_gradients(cell, io, weights, cache, work, grads, packed, d, b0, b1, scratch)
+        _weight_gradients(io, weights, cache, work, grads, packed, d, b0, b1, scratch)
+        _option_gradients(cell, io, cache, work, grads, d, b0, b1, scratch)
 
 
 @njit(inline="always", **_JIT)
@@ -684,12 +693,12 @@ def _backward_prologue(io, weights, grads, packed, b0, b1):
     final states, zero the weight gradients; returns this thread's scratch."""
     copy_rows(io.d_h_n, io.d_h0, b0, b1)
     copy_rows(io.d_c_n, io.d_c0, b0, b1)
-    grads.W_ih[:] = 0.0
-    grads.W_hh[:] = 0.0
-    grads.bias[:] = 0.0
-    grads.bias_hh[:] = 0.0
-    grads.peep[:] = 0.0
-    grads.W_hr[:] = 0.0
+    _zero(grads.W_ih)
+    _zero(grads.W_hh)
+    _zero(grads.bias)
+    _zero(grads.bias_hh)
+    _zero(grads.peep)
+    _zero(grads.W_hr)
     return _backward_scratch(io, weights, packed, b0, b1)
 
 
@@ -737,8 +746,7 @@ def lstm_backward_rows(arguments, chunk, b0, b1):
     scratch = _backward_prologue(io, weights, grads, packed, b0, b1)
     for d in range(weights.W_hh.shape[0]):
         _lstm_backward_rows(io, cache, work, packed, d, b0, b1, scratch)
-        _weight_gradients(CELL_LSTM, io, weights, cache, work, grads, packed, d, b0, b1,
-                          scratch)
+        _weight_gradients(io, weights, cache, work, grads, packed, d, b0, b1, scratch)
 
 
 @njit(**_INNER_JIT)
@@ -751,12 +759,25 @@ def _pack_backward_weights(weights, packed):
 
 @njit(**_INNER_JIT)
 def _sum_partials(partial, total):
-    """``total[:] = partial.sum(axis=0)``, flattened: one compile serves every shape."""
-    copy_row(partial[0], total)
-    for chunk in range(1, partial.shape[0]):
-        row = partial[chunk]
-        for j in range(total.shape[0]):
-            total[j] += row[j]
+    """``total`` = the sum of the ``len(partial) // len(total)`` consecutive blocks of
+    ``partial`` (both flat: one compile serves every shape)."""
+    size = total.shape[0]
+    if size == 0:
+        return
+    for j in range(size):
+        total[j] = partial[j]
+    for start in range(size, partial.shape[0], size):
+        for j in range(size):
+            total[j] += partial[start + j]
+
+
+@njit(inline="always", **_JIT)
+def _zero(array):
+    """Zero the C-contiguous ``array`` (a loop: numba's slice assignment compiles once per
+    number of dimensions)."""
+    values = flat(array)
+    for i in range(values.shape[0]):
+        values[i] = 0.0
 
 
 @njit(inline="always", **_JIT)
@@ -771,13 +792,12 @@ def _chunk_of(partials, chunk):
 @njit(**_INNER_JIT)
 def _sum_chunks(partials, grads):
     """``grads = partials.sum(axis=0)``, field by field."""
-    n_chunks = partials.W_ih.shape[0]
-    _sum_partials(partials.W_ih.reshape(n_chunks, -1), grads.W_ih.reshape(-1))
-    _sum_partials(partials.W_hh.reshape(n_chunks, -1), grads.W_hh.reshape(-1))
-    _sum_partials(partials.bias.reshape(n_chunks, -1), grads.bias.reshape(-1))
-    _sum_partials(partials.bias_hh.reshape(n_chunks, -1), grads.bias_hh.reshape(-1))
-    _sum_partials(partials.peep.reshape(n_chunks, -1), grads.peep.reshape(-1))
-    _sum_partials(partials.W_hr.reshape(n_chunks, -1), grads.W_hr.reshape(-1))
+    _sum_partials(flat(partials.W_ih), flat(grads.W_ih))
+    _sum_partials(flat(partials.W_hh), flat(grads.W_hh))
+    _sum_partials(flat(partials.bias), flat(grads.bias))
+    _sum_partials(flat(partials.bias_hh), flat(grads.bias_hh))
+    _sum_partials(flat(partials.peep), flat(grads.peep))
+    _sum_partials(flat(partials.W_hr), flat(grads.W_hr))
 
 
 @njit(**_JIT)

@@ -1,0 +1,58 @@
+"""Flat views of C-contiguous arrays inside the CPU kernels, built directly.
+
+numba's ``reshape`` and ``view`` are general overloads: each combination of dimensions and
+types a kernel uses compiles its own version, with shape checks and error messages, the
+first time a process meets it (about 0.3 s for the packed-weights check alone). The
+kernels only ever need a C-contiguous array as one row of its elements, or of their bits,
+which these build from the array's data pointer and size.
+"""
+
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+__all__ = ["flat", "flat_bits"]
+
+_BITS = {types.float32: types.int32, types.float64: types.int64}
+
+
+def _flat_view(context, builder, array_type, array_value, view_type):
+    array = context.make_array(array_type)(context, builder, value=array_value)
+    view = context.make_array(view_type)(context, builder)
+    element = context.get_data_type(view_type.dtype)
+    itemsize = context.get_constant(types.intp, context.get_abi_sizeof(element))
+    context.populate_array(
+        view, data=builder.bitcast(array.data, element.as_pointer()),
+        shape=cgutils.pack_array(builder, [array.nitems]),
+        strides=cgutils.pack_array(builder, [itemsize]),
+        itemsize=itemsize, meminfo=None)
+    return view._getvalue()
+
+
+@intrinsic
+def flat(typingctx, array):
+    """The elements of the C-contiguous ``array`` as a 1-D array (a view that borrows
+    them: the array must outlive it)."""
+    if not isinstance(array, types.Array) or array.layout != "C":
+        return None
+    view_type = types.Array(array.dtype, 1, "C")
+
+    def codegen(context, builder, signature, args):
+        return _flat_view(context, builder, array, args[0], view_type)
+
+    return view_type(array), codegen
+
+
+@intrinsic
+def flat_bits(typingctx, array):
+    """The bits of the C-contiguous float ``array``'s elements as a 1-D array of integers
+    of the same width (a view that borrows them)."""
+    if (not isinstance(array, types.Array) or array.layout != "C"
+            or array.dtype not in _BITS):
+        return None
+    view_type = types.Array(_BITS[array.dtype], 1, "C")
+
+    def codegen(context, builder, signature, args):
+        return _flat_view(context, builder, array, args[0], view_type)
+
+    return view_type(array), codegen
