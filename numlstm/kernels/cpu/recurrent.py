@@ -97,6 +97,8 @@ __all__ = ["CELL_CODES", "N_GATES", "layer_backward", "layer_backward_rows", "la
 
 _JIT = KERNEL_OPTIONS
 _INNER_JIT = INNER_KERNEL_OPTIONS
+# The entry kernels are called from Python only, never through a C function pointer.
+_ENTRY_JIT = dict(KERNEL_OPTIONS, no_cfunc_wrapper=True)
 _ROW_JIT = ROW_OPTIONS
 
 
@@ -400,7 +402,7 @@ def lstm_forward_rows(arguments, chunk, b0, b1):
         _lstm_forward_rows(io, weights, cache, store, packed, d, b0, b1, scratch)
 
 
-@njit(**_JIT)
+@njit(**_ENTRY_JIT)
 def layer_forward(rows_kernel, runner, cell, io, weights, cache, store, packed, chunk_bounds):
     """Forward pass of one layer (both directions), one batch slice per thread.
 
@@ -800,7 +802,7 @@ def _sum_chunks(partials, grads):
     _sum_partials(flat(partials.W_hr), flat(grads.W_hr))
 
 
-@njit(**_JIT)
+@njit(**_ENTRY_JIT)
 def layer_backward(rows_kernel, runner, cell, io, weights, cache, work, packed, grads,
                    partials, chunk_bounds):
     """Backward pass through time of one layer (both directions), one batch slice per
