@@ -201,7 +201,8 @@ class _InferencePlan:
             _packed(ws, "inference_packed_ih", n_dirs, in_size, n_gate_cols, dtype),
             _packed(ws, "inference_packed_hh", n_dirs, rec_size, n_gate_cols, dtype),
             ws.get("inference_packed_source", (1 + W_ih.size + W_hh.size,), dtype,
-                   allocate=np.zeros))
+                   allocate=np.zeros),
+            kernels.product_addresses(dtype))
         plan.bounds = _chunk_bounds(batch)
         # Only the projection's products call SciPy's BLAS (see _blas_guard).
         plan.uses_blas = spec.W_hr is not None
@@ -309,7 +310,7 @@ class CPUBackend:
         packed = PackedWeights(
             _packed(ws, "packed_ih", n_dirs, x.shape[2], n_gate_cols, dtype),
             _packed(ws, "packed_hh", n_dirs, rec_size, n_gate_cols, dtype),
-            _empty(dtype, 0))
+            _empty(dtype, 0), kernels.product_addresses(dtype))
         io = ForwardIO(x, lengths, h0, c0, out, h_n, c_n)
         cache = TrainingCache(gates, h_prev, c_prev, m_store)
         args = (code, io, weights, cache, True, packed)
@@ -440,7 +441,7 @@ class CPUBackend:
         packed = PackedWeights(
             _packed(ws, "packed_ih_backward", n_dirs, W_ih.shape[1], x.shape[2], dtype),
             _packed(ws, "packed_hh_backward", n_dirs, W_hh.shape[1], rec_size, dtype),
-            _empty(dtype, 0))
+            _empty(dtype, 0), kernels.product_addresses(dtype))
         io = BackwardIO(x, lengths, d_out, d_h_n, d_c_n, dx, d_h0, d_c0)
         work = StepGradients(d_gates, d_rec, dh_store)
         weight_grads = WeightGradients(dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr)

@@ -114,3 +114,12 @@ def test_the_kernels_load_from_the_cache_in_a_new_process(tmp_path):
         assert run.returncode == 0, run.stderr
     assert runs[0].stdout.split()[:2] == ["0", "0"]
     assert runs[1].stdout.split() == ["1", "1", "0"]
+
+
+def test_the_products_are_looked_up_once_per_float_type():
+    from numlstm.kernels.cpu.recurrent import product_addresses
+
+    single, double = product_addresses(np.float32), product_addresses(np.float64)
+    assert single is product_addresses("float32")
+    assert single.dtype == np.int64 and single.shape == (3,) and not single.flags.writeable
+    assert len(set(single.tolist()) | set(double.tolist())) == 6

@@ -84,7 +84,7 @@ from .cells import (copy_row, copy_rows, gru_cell_backward, gru_cell_forward, ls
                     lstm_cell_inference, lstm_cell_training, lstm_peephole_backward,
                     lstm_peephole_forward, rnn_relu_backward, rnn_relu_forward, rnn_tanh_backward,
                     rnn_tanh_forward)
-from .indirect_call import stash, unstash
+from .indirect_call import call_compiled, compiled_address_for, stash, unstash
 from .jit_options import INNER_KERNEL_OPTIONS, KERNEL_OPTIONS, ROW_OPTIONS
 from .packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_packed, matmul_packed2, matmul_tn,
                           pack, pack_transposed, panel_width)
@@ -93,7 +93,8 @@ from .records import BackwardScratch, ForwardScratch, WeightGradients
 from .views import flat, flat_bits
 
 __all__ = ["CELL_CODES", "N_GATES", "layer_backward", "layer_backward_rows", "layer_forward",
-           "layer_forward_rows", "lstm_backward_rows", "lstm_forward_rows", "panel_width"]
+           "layer_forward_rows", "lstm_backward_rows", "lstm_forward_rows", "panel_width",
+           "product_addresses"]
 
 _JIT = KERNEL_OPTIONS
 _INNER_JIT = INNER_KERNEL_OPTIONS
@@ -102,16 +103,73 @@ _ENTRY_JIT = dict(KERNEL_OPTIONS, no_cfunc_wrapper=True)
 _ROW_JIT = ROW_OPTIONS
 
 
+# ------------------------------------------------------------------------ products
+# The sweeps call the register-blocked products through their addresses
+# (PackedWeights.products) rather than by name: numba would otherwise link each product
+# into every kernel that calls it and optimise and generate its machine code again there,
+# where a product is as large as the sweep itself (about a second of a first fit).
+_PRODUCTS = (matmul_packed, matmul_packed2, matmul_tn)
+_product_addresses = {}
+
+
+def product_addresses(dtype):
+    """The addresses of :func:`matmul_packed`, :func:`matmul_packed2` and
+    :func:`matmul_tn` compiled for arrays of ``dtype``, as the read-only int64 array that
+    :class:`~numlstm.kernels.cpu.records.PackedWeights` carries (looked up once per
+    float type)."""
+    dtype = np.dtype(dtype)
+    addresses = _product_addresses.get(dtype)
+    if addresses is None:
+        from numba import from_dtype, types
+
+        i, u = types.int64, types.uint64
+        rows = types.Array(from_dtype(dtype), 2, "C")
+        panels = types.Array(from_dtype(dtype), 3, "C")
+        signatures = ((i, i, u, i, panels, u, i, rows),
+                      (i, i, u, i, panels, u, i, panels, u, i, rows),
+                      (i, i, i, u, i, u, i, u, i, rows, rows))
+        addresses = np.array([compiled_address_for(product, signature)
+                              for product, signature in zip(_PRODUCTS, signatures)],
+                             dtype=np.int64)
+        addresses.flags.writeable = False
+        _product_addresses[dtype] = addresses
+    return addresses
+
+
+@njit(inline="always", **_JIT)
+def _matmul_packed(products, m, n, a, lda, packed, c, ldc, edge):
+    """:func:`matmul_packed` through its address in ``products``; the numbers are cast to
+    the types it was compiled for."""
+    call_compiled(products[0], (np.int64(m), np.int64(n), np.uint64(a), np.int64(lda), packed,
+                                np.uint64(c), np.int64(ldc), edge))
+
+
+@njit(inline="always", **_JIT)
+def _matmul_packed2(products, m, n, a, lda, packed, a2, lda2, packed2, c, ldc, edge):
+    """:func:`matmul_packed2` through its address in ``products``."""
+    call_compiled(products[1], (np.int64(m), np.int64(n), np.uint64(a), np.int64(lda), packed,
+                                np.uint64(a2), np.int64(lda2), packed2, np.uint64(c),
+                                np.int64(ldc), edge))
+
+
+@njit(inline="always", **_JIT)
+def _matmul_tn(products, m, n, k, a, lda, b, ldb, c, ldc, edge, edge_panel):
+    """:func:`matmul_tn` through its address in ``products``."""
+    call_compiled(products[2], (np.int64(m), np.int64(n), np.int64(k), np.uint64(a),
+                                np.int64(lda), np.uint64(b), np.int64(ldb), np.uint64(c),
+                                np.int64(ldc), edge, edge_panel))
+
+
 @njit(**_INNER_JIT)
-def _project_inputs(x, packed_ih, n_cols, b0, b1, dest, edge):
+def _project_inputs(x, products, packed_ih, n_cols, b0, b1, dest, edge):
     """``dest[rows b0:b1, all t] = x[b0:b1] @ W_ih[d]^T`` as one product; ``dest`` is the
     (contiguous) gate block of these rows, ``packed_ih`` the packed ``W_ih[d]^T``."""
     n_rows = (b1 - b0) * x.shape[1]
     if n_rows == 0:
         return
     dest[:] = 0.0
-    matmul_packed(n_rows, n_cols, x[b0:].ctypes.data, x.shape[2], packed_ih,
-                  dest.ctypes.data, n_cols, edge)
+    _matmul_packed(products, n_rows, n_cols, x[b0:].ctypes.data, x.shape[2], packed_ih,
+                   dest.ctypes.data, n_cols, edge)
 
 
 @njit(**_INNER_JIT)
@@ -185,6 +243,7 @@ def _lstm_forward_rows(io, weights, cache, store, packed, d, b0, b1, scratch):
     c_prev = cache.c_prev[d] if store else cache.c_prev[0]
     packed_ih = packed.ih[d]
     packed_hh = packed.hh[d]
+    products = packed.products
     edge = scratch.edge
     step = scratch.rec
     reverse = d == 1
@@ -205,8 +264,8 @@ def _lstm_forward_rows(io, weights, cache, store, packed, d, b0, b1, scratch):
         else:
             dest = step.ctypes.data
             ld_dest = n_gate_cols
-        matmul_packed2(b1 - b0, n_gate_cols, x[b0:, t].ctypes.data, n_steps * in_size,
-                       packed_ih, h_n[b0:].ctypes.data, hidden, packed_hh, dest, ld_dest, edge)
+        _matmul_packed2(products, b1 - b0, n_gate_cols, x[b0:, t].ctypes.data, n_steps * in_size,
+                        packed_ih, h_n[b0:].ctypes.data, hidden, packed_hh, dest, ld_dest, edge)
         for b in range(b0, b1):
             h_out = out[b, t][col:col + hidden]
             if t >= lengths[b]:
@@ -236,6 +295,7 @@ def _forward_rows(cell, io, weights, cache, store, packed, d, b0, b1, scratch):
     :func:`numlstm.kernels.cpu.packed_gemm.matmul_packed`; ``scratch`` is this thread's
     :class:`~numlstm.kernels.cpu.records.ForwardScratch`.
     """
+    products = packed.products
     x = io.x
     lengths = io.lengths
     out = io.out
@@ -263,7 +323,7 @@ def _forward_rows(cell, io, weights, cache, store, packed, d, b0, b1, scratch):
     reverse = d == 1
     g = gates[d] if store else gates[0]
     col = d * rec_size
-    _project_inputs(x, packed.ih[d], n_gate_cols, b0, b1, g[b0:b1], edge)
+    _project_inputs(x, packed.products, packed.ih[d], n_gate_cols, b0, b1, g[b0:b1], edge)
     w_hh = packed.hh[d]
     for s in range(n_steps):
         t = step_order(s, n_steps, reverse)
@@ -288,11 +348,11 @@ def _forward_rows(cell, io, weights, cache, store, packed, d, b0, b1, scratch):
         # keeps it apart, see the module docstring).
         if cell == CELL_GRU:
             rec[:] = 0.0
-            matmul_packed(b1 - b0, n_gate_cols, h_src, ld_h, w_hh, rec.ctypes.data,
-                          n_gate_cols, edge)
+            _matmul_packed(products, b1 - b0, n_gate_cols, h_src, ld_h, w_hh, rec.ctypes.data,
+                           n_gate_cols, edge)
         else:
-            matmul_packed(b1 - b0, n_gate_cols, h_src, ld_h, w_hh, g[b0:, t].ctypes.data,
-                          n_steps * n_gate_cols, edge)
+            _matmul_packed(products, b1 - b0, n_gate_cols, h_src, ld_h, w_hh, g[b0:, t].ctypes.data,
+                           n_steps * n_gate_cols, edge)
         for b in range(b0, b1):
             h_out = out[b, t][col:col + rec_size]
             if t >= lengths[b]:
@@ -450,6 +510,7 @@ def _backward_rows(cell, io, weights, cache, work, grads, packed, d, b0, b1, scr
     :func:`numlstm.kernels.cpu.packed_gemm.matmul_packed`; ``scratch`` is this thread's
     :class:`~numlstm.kernels.cpu.records.BackwardScratch`.
     """
+    products = packed.products
     lengths = io.lengths
     d_out = io.d_out
     d_h = io.d_h0
@@ -530,12 +591,12 @@ def _backward_rows(cell, io, weights, cache, work, grads, packed, d, b0, b1, scr
         if cell == CELL_GRU:
             # d_h holds dh * z of the valid rows; padded rows have zero d_rec, so adding the
             # product to every row leaves theirs unchanged.
-            matmul_packed(b1 - b0, rec_size, d_rec[d, b0:, t].ctypes.data,
-                          n_steps * n_gate_cols, w_hh, d_h[d, b0:].ctypes.data, rec_size, edge)
+            _matmul_packed(products, b1 - b0, rec_size, d_rec[d, b0:, t].ctypes.data,
+                           n_steps * n_gate_cols, w_hh, d_h[d, b0:].ctypes.data, rec_size, edge)
         else:
             carry[:] = 0.0
-            matmul_packed(b1 - b0, rec_size, dg_dir[b0:, t].ctypes.data,
-                          n_steps * n_gate_cols, w_hh, carry.ctypes.data, rec_size, edge)
+            _matmul_packed(products, b1 - b0, rec_size, dg_dir[b0:, t].ctypes.data,
+                           n_steps * n_gate_cols, w_hh, carry.ctypes.data, rec_size, edge)
             for b in range(b0, b1):
                 if t < lengths[b]:
                     copy_row(carry[b - b0], d_h[d, b])
@@ -563,6 +624,7 @@ def _weight_gradients(io, weights, cache, work, grads, packed, d, b0, b1, scratc
     ``packed.ih`` holds ``W_ih`` packed for
     :func:`numlstm.kernels.cpu.packed_gemm.matmul_packed`.
     """
+    products = packed.products
     x = io.x
     dx = io.dx
     W_ih = weights.W_ih
@@ -590,18 +652,18 @@ def _weight_gradients(io, weights, cache, work, grads, packed, d, b0, b1, scratc
             row = dw_t[i]
             for j in range(n_gate_cols):
                 row[j] = 0.0
-        matmul_tn(in_size, n_gate_cols, n_rows, x[b0:].ctypes.data, in_size, dg, n_gate_cols,
-                  dw_t.ctypes.data, n_gate_cols, edge, edge_panel)
+        _matmul_tn(products, in_size, n_gate_cols, n_rows, x[b0:].ctypes.data, in_size, dg,
+                   n_gate_cols, dw_t.ctypes.data, n_gate_cols, edge, edge_panel)
         dW = dW_ih[d]
         for j in range(n_gate_cols):
             for i in range(in_size):
                 dW[j, i] += dw_t[i, j]
     else:
-        matmul_tn(n_gate_cols, in_size, n_rows, dg, n_gate_cols, x[b0:].ctypes.data, in_size,
-                  dW_ih[d].ctypes.data, in_size, edge, edge_panel)
-    matmul_tn(n_gate_cols, rec_size, n_rows, d_rec[d, b0:].ctypes.data, n_gate_cols,
-              h_prev[d, b0:].ctypes.data, rec_size, dW_hh[d].ctypes.data, rec_size, edge,
-              edge_panel)
+        _matmul_tn(products, n_gate_cols, in_size, n_rows, dg, n_gate_cols, x[b0:].ctypes.data,
+                   in_size, dW_ih[d].ctypes.data, in_size, edge, edge_panel)
+    _matmul_tn(products, n_gate_cols, rec_size, n_rows, d_rec[d, b0:].ctypes.data, n_gate_cols,
+               h_prev[d, b0:].ctypes.data, rec_size, dW_hh[d].ctypes.data, rec_size, edge,
+               edge_panel)
     # dx of both directions add up: the first direction overwrites, the second adds.
     if d == 0:
         _zero(dx[b0:b1])
@@ -617,8 +679,8 @@ def _weight_gradients(io, weights, cache, work, grads, packed, d, b0, b1, scratc
                 for i in range(in_size):
                     dx_row[i] += _dot(row, w_t[i])
     else:
-        matmul_packed(n_rows, in_size, dg, n_gate_cols, packed.ih[d], dx[b0:].ctypes.data,
-                      in_size, edge)
+        _matmul_packed(products, n_rows, in_size, dg, n_gate_cols, packed.ih[d],
+                       dx[b0:].ctypes.data, in_size, edge)
     _add_row_sums(d_gates[d], b0, b1, d_bias[d])
 
 
@@ -716,6 +778,7 @@ def _lstm_backward_rows(io, cache, work, packed, d, b0, b1, scratch):
     c_prev = cache.c_prev[d]
     dg = work.d_gates[d]
     w_hh = packed.hh[d]
+    products = packed.products
     edge = scratch.edge
     carry = scratch.carry
     n_steps = gates.shape[1]
@@ -731,8 +794,8 @@ def _lstm_backward_rows(io, cache, work, packed, d, b0, b1, scratch):
                 lstm_cell_backward(gates[b, t], c_prev[b, t], d_out[b, t][col:col + rec_size],
                                    d_h[b], d_c[b], dg[b, t])
         carry[:] = 0.0
-        matmul_packed(b1 - b0, rec_size, dg[b0:, t].ctypes.data, n_steps * n_gate_cols, w_hh,
-                      carry.ctypes.data, rec_size, edge)
+        _matmul_packed(products, b1 - b0, rec_size, dg[b0:, t].ctypes.data, n_steps * n_gate_cols,
+                       w_hh, carry.ctypes.data, rec_size, edge)
         for b in range(b0, b1):
             if t < lengths[b]:
                 copy_row(carry[b - b0], d_h[b])
