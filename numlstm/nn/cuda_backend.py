@@ -589,8 +589,8 @@ def _generic_backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, ou
     d_peep = dW_hr = None
     if peephole:
         d_peep = target("peephole", cache.peep)
-        _elementwise(_cells.peephole_grads, n_dirs * hidden)(cache.lengths, cache.gates,
-                                                         cache.c_prev, d_gates, d_peep)
+        _elementwise(_cells.peephole_grads, n_dirs * hidden)(
+            cache.lengths, cache.gates, cache.c_prev, d_gates, d_peep)
     if proj:
         dW_hr = target("W_hr", cache.W_hr)
         _matmul(kern, rec_size, hidden, rows,

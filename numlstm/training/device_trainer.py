@@ -46,7 +46,8 @@ from ..kernels.cuda.simulator import simulator_active as _simulator_active
 from ..kernels.cuda.training_ops import CLIP_NORM as _CLIP_NORM
 from ..kernels.cuda.training_ops import CLIP_SQUARES as _CLIP_SQUARES
 from ..kernels.cuda.training_ops import DATA_LOSS as _DATA_LOSS
-from ..kernels.cuda.training_ops import GRAD_NORM, LOSS, PARAMS_FINITE, STEP_OK
+# GRAD_NORM is part of this module's status layout, which callers read from here.
+from ..kernels.cuda.training_ops import GRAD_NORM, LOSS, PARAMS_FINITE, STEP_OK  # noqa: F401
 from ..kernels.cuda.training_ops import GRAD_SQUARES as _GRAD_SQUARES
 from ..kernels.cuda.training_ops import N_REPORTED as _N_REPORTED
 from ..kernels.cuda.training_ops import N_STATUS as _N_STATUS
