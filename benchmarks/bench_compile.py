@@ -123,7 +123,7 @@ class _CompileBench:
             shutil.rmtree(first_fit_dir, ignore_errors=True)
         return {"cold": cold, "warm": warm, "fit": fit, "first_fit": first_fit}
 
-    # Cold compile of both dtypes takes 30-60 s on 2 busy cores, a cold first fit 10-20 s.
+    # Cold compile of both dtypes takes 30-60 s on 2 busy cores, a cold first fit 8-20 s.
     setup_cache.timeout = 600
 
 
