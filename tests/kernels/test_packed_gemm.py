@@ -244,3 +244,17 @@ def test_the_weight_gradient_block_follows_the_l1_cache():
     assert _k_block_rows(4 * 1024, 128) == 64
     assert _l1_data_cache_bytes() >= 4 * 1024
     assert 64 <= K_BLOCK <= 256 and K_BLOCK % 16 == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_no_rows_leave_the_destination_untouched(dtype):
+    # A batch slice without rows: neither product may write a row of C.
+    rng = np.random.default_rng(5)
+    w_t = rng.standard_normal((128, 32)).astype(dtype)
+    packed = _packed_for(w_t, dtype)
+    a = rng.standard_normal((4, 32)).astype(dtype)
+    c = np.full((4, 128), 7.0, dtype)
+    edge = np.empty((MAX_TILE_ROWS, panel_width(dtype)), dtype)
+    _run(0, 128, a, 32, packed, c, 128, edge)
+    _run2(0, 128, a, packed, a, packed, c, edge)
+    np.testing.assert_array_equal(c, 7.0)

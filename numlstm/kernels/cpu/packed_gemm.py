@@ -294,6 +294,9 @@ def _packed_products(m, n, a, lda, packed, a2, lda2, packed2, n_k2, c, ldc, accu
                      edge):
     """The row blocks and panels of :func:`matmul_packed` (``n_k2 = 0``) and
     :func:`matmul_packed2`."""
+    if m <= 0:
+        # No rows: the one- and two-row tiles below would still write two.
+        return
     n_k = packed.shape[1]
     nr = packed.shape[2]
     size = packed.itemsize
