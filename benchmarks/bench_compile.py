@@ -58,7 +58,7 @@ if mode == "kernels":
     for dtype in ("float32", "float64"):
         # Two bidirectional layers: the code path of layer k > 0. The plain LSTM has
         # kernels of its own; a GRU runs the kernels of every other cell and option. A
-        # batch of 4 runs the serial kernels, one of 32 the parallel ones (one slice per
+        # batch of 4 runs on one thread, one of 32 in the parallel loop (one slice per
         # thread, given two threads or more): a first fit meets both.
         layers = [cls(3, 4, num_layers=2, bidirectional=True, dtype=dtype, random_state=0)
                   for cls in (LSTM, GRU)]

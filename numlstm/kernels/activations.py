@@ -15,8 +15,6 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from .cpu.jit_options import INNER_KERNEL_OPTIONS
-
 __all__ = ["sigmoid", "sigmoid_exact", "sigmoid_float32", "tanh", "tanh_exact",
            "tanh_float32"]
 
@@ -80,17 +78,23 @@ def sigmoid(x):
     return 0.5 + 0.5 * math.tanh(0.5 * x)
 
 
-# The CPU kernels' flags. Not inline="always": numba then ran its front end again at each
-# call site (some forty in the cells), 0.45 s of a first fit's compiling; compiled once per
-# float type instead, the function is small enough for LLVM to inline it into the loops.
-@overload(tanh, jit_options=INNER_KERNEL_OPTIONS)
+# The flags of the CPU kernels that call these (kernels/cpu/jit_options.py), without the
+# wrappers for calls from Python. Not inline="always": numba then ran its front end again
+# at each call site (some forty in the cells), 0.45 s of a first fit's compiling; compiled
+# once per float type instead, the function is small enough for LLVM to inline it into
+# the loops.
+_OVERLOAD_OPTIONS = dict(cache=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+                         error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+
+
+@overload(tanh, jit_options=_OVERLOAD_OPTIONS)
 def _tanh_overload(x):
     if x == types.float32:
         return lambda x: tanh_float32(x)
     return lambda x: tanh_exact(x)
 
 
-@overload(sigmoid, jit_options=INNER_KERNEL_OPTIONS)
+@overload(sigmoid, jit_options=_OVERLOAD_OPTIONS)
 def _sigmoid_overload(x):
     if x == types.float32:
         return lambda x: sigmoid_float32(x)

@@ -51,6 +51,15 @@ def test_each_slice_runs_once_with_its_rows(bounds):
     np.testing.assert_array_equal(log[:, 2], 1)
 
 
+def test_no_slice_runs_nothing():
+    log = np.zeros((1, 4), np.int64)
+    x, out = np.ones(3), np.full(3, np.nan)
+    rows = stashed_address(_log_slice, (log, x, out), (types.int64,) * 3)
+    for bounds in (_bounds(), _bounds(0)):
+        _run(rows, slices_runner(bounds), log, x, out, bounds)
+    assert np.isnan(out).all() and not log.any()
+
+
 def test_a_single_slice_needs_no_parallel_loop():
     assert slices_runner(_bounds(0, 5)) == 0
     assert slices_runner(_bounds(0, 2, 5)) != 0

@@ -1,5 +1,8 @@
 """Flat views of C-contiguous arrays (numlstm.kernels.cpu.views)."""
 
+import gc
+import sys
+
 import numpy as np
 import pytest
 from numba import njit
@@ -50,3 +53,24 @@ def test_views_need_c_contiguous_float_arrays():
         _flat(np.ones((3, 4))[:, ::2])
     with pytest.raises(TypingError):
         _flat_bits(np.ones(3, np.int64))
+
+
+@njit
+def _escape(array):
+    return flat(array)
+
+
+def test_a_view_keeps_its_memory_alive_and_releases_it():
+    array = np.arange(12.0).reshape(3, 4)
+    count = sys.getrefcount(array)
+    view = _escape(array)
+    assert sys.getrefcount(array) > count  # through the view's memory manager
+    del array
+    gc.collect()
+    np.ones(10**5)  # memory freed too early would be reused here
+    np.testing.assert_array_equal(view, np.arange(12.0))
+    array = np.zeros(4)
+    count = sys.getrefcount(array)
+    for _ in range(100):
+        _escape(array)
+    assert sys.getrefcount(array) == count

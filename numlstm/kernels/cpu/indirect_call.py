@@ -212,8 +212,7 @@ def compiled_address(dispatcher, arguments):
     """Address of ``dispatcher`` compiled for the types of ``arguments`` (a tuple).
 
     Compiles it (or loads it from numba's cache) on first use for those types. The
-    lookup costs about 2 us for the nine arguments of the forward per-rows kernel (four of
-    them records of arrays).
+    lookup costs about 2 us for nine arguments of which four are records of arrays.
 
     Raises
     ------

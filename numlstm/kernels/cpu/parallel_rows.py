@@ -7,6 +7,11 @@ pointer to the kernel's arguments (:func:`~numlstm.kernels.cpu.indirect_call.sta
 numba compiles it once. A loop per kernel, taking the arguments' records, cost 2.6 of a
 first fit's 11.6 s of compiling: numba builds each ``prange`` body into a function of its
 own, with a wrapper that converts every array of every record.
+
+numba's on-disk cache checks a kernel against its own source file only, and the entry
+kernels of :mod:`numlstm.kernels.cpu.recurrent` inline :func:`run_rows`: after changing
+what :func:`_run_slices` or a per-rows kernel takes, delete the ``*.nbi``/``*.nbc`` files
+under ``__pycache__``, or cached entry kernels call them the old way.
 """
 
 import numpy as np
@@ -23,8 +28,8 @@ def _run_slices(rows_kernel, arguments, chunk_bounds):
     """``rows_kernel(arguments, chunk, b0, b1)`` for each slice ``chunk``, ``b0:b1`` of
     ``chunk_bounds``, in parallel; ``arguments`` is a ``voidptr``."""
     for chunk in prange(chunk_bounds.shape[0] - 1):
-        call_compiled(rows_kernel, (arguments, chunk, chunk_bounds[chunk],
-                                    chunk_bounds[chunk + 1]))
+        call_compiled(rows_kernel, (arguments, np.int64(chunk), np.int64(chunk_bounds[chunk]),
+                                    np.int64(chunk_bounds[chunk + 1])))
 
 
 def slices_runner(chunk_bounds):
@@ -54,7 +59,10 @@ def run_rows(rows_kernel, runner, arguments, chunk_bounds):
     chunk_bounds : int64 ndarray (n_chunks + 1,)
         The first row of each slice, then the batch size.
     """
+    if chunk_bounds.shape[0] < 2:
+        return  # no slice
     if chunk_bounds.shape[0] == 2:
-        call_compiled(rows_kernel, (arguments, np.int64(0), chunk_bounds[0], chunk_bounds[1]))
+        call_compiled(rows_kernel, (arguments, np.int64(0), np.int64(chunk_bounds[0]),
+                                    np.int64(chunk_bounds[1])))
     else:
         call_compiled(runner, (rows_kernel, erase_type(arguments), chunk_bounds))

@@ -10,10 +10,10 @@ per-thread scratch, the per-rows kernel).
 numba compiles a named tuple of arrays into a plain structure: reading a field inside
 ``@njit`` code costs nothing, and a record's type (its class and the types of its arrays)
 takes part in the kernel's signature and cache key like any other argument. numba's
-dispatcher fingerprints them, so :func:`numlstm.kernels.cpu.indirect_call.compiled_address`
-finds a per-rows kernel compiled for records as for arrays, and
-:func:`~numlstm.kernels.cpu.indirect_call.stashed_address` one compiled for a pointer to a
-tuple of records.
+dispatcher fingerprints them, so :func:`numlstm.kernels.cpu.indirect_call.compiled_function`
+finds an entry kernel compiled for records as for arrays, and
+:func:`~numlstm.kernels.cpu.indirect_call.stashed_address` a per-rows kernel compiled for a
+pointer to a tuple of records.
 
 Shapes use the letters of :mod:`numlstm.kernels.cpu.recurrent`: ``D`` directions, ``B``
 batch rows, ``T`` timesteps, ``I`` input features, ``G`` gates, ``H`` hidden units, ``R``

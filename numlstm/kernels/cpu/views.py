@@ -21,18 +21,21 @@ def _flat_view(context, builder, array_type, array_value, view_type):
     view = context.make_array(view_type)(context, builder)
     element = context.get_data_type(view_type.dtype)
     itemsize = context.get_constant(types.intp, context.get_abi_sizeof(element))
+    # The view shares the array's memory manager and takes a reference of its own, so
+    # it may outlive the array like any numba view (a borrowed array's is null: nothing
+    # is counted).
     context.populate_array(
         view, data=builder.bitcast(array.data, element.as_pointer()),
         shape=cgutils.pack_array(builder, [array.nitems]),
         strides=cgutils.pack_array(builder, [itemsize]),
-        itemsize=itemsize, meminfo=None)
+        itemsize=itemsize, meminfo=array.meminfo, parent=array.parent)
+    context.nrt.incref(builder, array_type, array_value)
     return view._getvalue()
 
 
 @intrinsic
 def flat(typingctx, array):
-    """The elements of the C-contiguous ``array`` as a 1-D array (a view that borrows
-    them: the array must outlive it)."""
+    """The elements of the C-contiguous ``array`` as a 1-D array (a view)."""
     if not isinstance(array, types.Array) or array.layout != "C":
         return None
     view_type = types.Array(array.dtype, 1, "C")
@@ -46,7 +49,7 @@ def flat(typingctx, array):
 @intrinsic
 def flat_bits(typingctx, array):
     """The bits of the C-contiguous float ``array``'s elements as a 1-D array of integers
-    of the same width (a view that borrows them)."""
+    of the same width (a view)."""
     if (not isinstance(array, types.Array) or array.layout != "C"
             or array.dtype not in _BITS):
         return None
