@@ -63,6 +63,9 @@ def test_no_slice_runs_nothing():
 def test_a_single_slice_needs_no_parallel_loop():
     assert slices_runner(_bounds(0, 5)) == 0
     assert slices_runner(_bounds(0, 2, 5)) != 0
+    # One loop per kind of bounds array (numba types a read-only array apart).
+    assert slices_runner(_bounds(0, 2, 5)) == slices_runner(_bounds(0, 1, 2, 3))
+    assert slices_runner(np.array([0, 2, 5])) not in (0, slices_runner(_bounds(0, 2, 5)))
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
