@@ -9,6 +9,10 @@ PyTorch is imported inside the functions that need it, so that this module impor
 it; the tests that use those functions skip themselves when torch is missing.
 """
 
+import os
+import subprocess
+import sys
+import textwrap
 from collections import namedtuple
 
 import numpy as np
@@ -463,3 +467,20 @@ def fit_interrupted_then_resumed(make_estimator, X, y, path, monkeypatch, call):
         make_estimator(path).fit(X, y)
     monkeypatch.undo()
     return make_estimator(path).fit(X, y)
+
+
+def run_twice_with_one_cache(tmp_path, module_name, source):
+    """Run ``source`` (written as module ``module_name`` under ``tmp_path``) in two new
+    processes that share a fresh numba cache; returns what each printed, split into words.
+
+    The first process compiles and fills the cache, the second loads from it.
+    """
+    (tmp_path / f"{module_name}.py").write_text(textwrap.dedent(source))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(tmp_path))
+    outputs = []
+    for _ in range(2):
+        run = subprocess.run([sys.executable, "-c", f"import {module_name}"], env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        outputs.append(run.stdout.split())
+    return outputs

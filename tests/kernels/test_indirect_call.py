@@ -1,13 +1,11 @@
 """Calling a compiled numba function through its address (numlstm.kernels.cpu.indirect_call)."""
 
-import os
-import subprocess
 import sys
-import textwrap
 from typing import NamedTuple
 
 import numpy as np
 import pytest
+from helpers import run_twice_with_one_cache
 from numba import njit, prange, types
 from numba.core import cgutils
 from numba.core.errors import TypingError
@@ -157,8 +155,7 @@ def test_a_callee_that_returns_a_value_is_refused():
 def test_the_caller_loads_from_the_cache_in_a_new_process(tmp_path):
     # The caller's cached machine code holds no address: a new process, where the callee
     # lands elsewhere in memory, loads it and computes the right thing.
-    module = tmp_path / "cached_callers.py"
-    module.write_text(textwrap.dedent("""
+    first, second = run_twice_with_one_cache(tmp_path, "cached_callers", """
         import numpy as np
         from numba import njit, prange
         from numlstm.kernels.cpu.indirect_call import call_compiled, compiled_address
@@ -178,15 +175,9 @@ def test_the_caller_loads_from_the_cache_in_a_new_process(tmp_path):
         per_chunk(compiled_address(rows, (x, out, 0, 0)), (x, out), np.array([0, 2, 5]))
         assert np.array_equal(out, x.sum(axis=1)), out
         print(sum(per_chunk.stats.cache_hits.values()), sum(rows.stats.cache_hits.values()))
-    """))
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(tmp_path))
-    runs = [subprocess.run([sys.executable, "-c", "import cached_callers"], env=env,
-                           capture_output=True, text=True, timeout=300)
-            for _ in range(2)]
-    for run in runs:
-        assert run.returncode == 0, run.stderr
-    assert runs[0].stdout.split() == ["0", "0"]
-    assert runs[1].stdout.split() == ["1", "1"]
+    """)
+    assert first == ["0", "0"]
+    assert second == ["1", "1"]
 
 
 # ------------------------------------------------------------ stashed arguments

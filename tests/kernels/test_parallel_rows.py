@@ -1,13 +1,9 @@
 """The parallel loop over batch slices (numlstm.kernels.cpu.parallel_rows)."""
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import numba
 import numpy as np
 import pytest
+from helpers import run_twice_with_one_cache
 from numba import njit, types
 
 from numlstm.kernels.cpu.indirect_call import stash, stashed_address, unstash
@@ -91,8 +87,7 @@ def test_slices_run_on_several_threads():
 def test_the_kernels_load_from_the_cache_in_a_new_process(tmp_path):
     # The per-rows kernel is compiled for a pointer type, the loop for a voidptr: a second
     # process finds both in numba's cache, and the addresses it looks up run correctly.
-    module = tmp_path / "cached_slices.py"
-    module.write_text(textwrap.dedent("""
+    first, second = run_twice_with_one_cache(tmp_path, "cached_slices", """
         import numpy as np
         from numba import njit, types
         from numlstm.kernels.cpu.indirect_call import stash, stashed_address, unstash
@@ -117,15 +112,9 @@ def test_the_kernels_load_from_the_cache_in_a_new_process(tmp_path):
         assert np.array_equal(out, x.sum(axis=1)), out
         print(sum(rows.stats.cache_hits.values()), sum(_run_slices.stats.cache_hits.values()),
               sum(rows.stats.cache_misses.values()))
-    """))
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(tmp_path))
-    runs = [subprocess.run([sys.executable, "-c", "import cached_slices"], env=env,
-                           capture_output=True, text=True, timeout=300)
-            for _ in range(2)]
-    for run in runs:
-        assert run.returncode == 0, run.stderr
-    assert runs[0].stdout.split()[:2] == ["0", "0"]
-    assert runs[1].stdout.split() == ["1", "1", "0"]
+    """)
+    assert first[:2] == ["0", "0"]
+    assert second == ["1", "1", "0"]
 
 
 def test_the_products_are_looked_up_once_per_float_type():
