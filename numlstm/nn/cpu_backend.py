@@ -360,6 +360,12 @@ class CPUBackend:
         return self.inference_runner(x, lengths, W_ih, W_hh, bias, h0, c0, workspace,
                                      spec)(x, lengths, W_ih, W_hh, bias, h0, c0, spec)
 
+    @staticmethod
+    def inference_scope():
+        """What decides an inference runner besides the arrays' shapes and layouts: the
+        thread count, which sets how the batch is split."""
+        return _thread_count()
+
     def inference_runner(self, x, lengths, W_ih, W_hh, bias, h0, c0, workspace, spec):
         """A callable ``run(x, lengths, W_ih, W_hh, bias, h0, c0, spec)`` doing
         :meth:`inference` for arrays of the shapes and memory layouts of these (a stream

@@ -14,6 +14,7 @@ import threading
 import numpy as np
 
 from .backend import get_backend, resolve_device
+from .inference_runs import InferenceRuns
 from .layer_spec import LayerSpec
 from .workspace import Workspace
 from .._utils.memory import check_fits
@@ -75,6 +76,9 @@ def _constant(kind, shape, dtype):
                 _constants.clear()
             _constants[key] = array
     return array
+
+
+_INT64 = np.dtype(np.int64)
 
 
 @functools.lru_cache(maxsize=None)
@@ -150,6 +154,7 @@ class RecurrentLayer:
         self._grad_views = self._named_views(self._stacked_grad)
         self._cache = None
         self._local = threading.local()
+        self._zeros = {}  # batch size -> the zero initial states
 
     # ------------------------------------------------------- cell-specific hooks
     @property
@@ -351,6 +356,9 @@ class RecurrentLayer:
 
     # ------------------------------------------------------------------ checks
     def _check_x(self, x):
+        if (type(x) is np.ndarray and x.dtype == self.dtype and x.flags.c_contiguous
+                and x.ndim == 3 and x.shape[2] == self.input_size and x.size):
+            return x  # already what the kernels take: the usual call, checked cheaply
         x = _as_numpy(x)
         if x.dtype.kind not in "fiub":
             raise TypeError(f"x must hold numbers, got dtype {x.dtype}")
@@ -383,7 +391,7 @@ class RecurrentLayer:
     @staticmethod
     def _full_lengths(batch, n_steps):
         """The ``lengths`` of a batch without padding (cached; read-only by contract)."""
-        return _constant(("full", n_steps), (batch,), np.dtype(np.int64))
+        return _constant(("full", n_steps), (batch,), _INT64)
 
     def _state_sizes(self):
         """Size of each state per layer and direction: ``(R,)`` or ``(R, H)``."""
@@ -411,12 +419,27 @@ class RecurrentLayer:
         if len(states) != self.n_states:
             raise ValueError(f"{type(self).__name__} has {self.n_states} state(s) "
                              f"{names}, got {len(states)}")
-        if all(state is None for state in states):  # the usual call: zeros
-            return tuple(_constant(("zeros",), (self.num_layers * self.num_directions, batch,
-                                                size), self.dtype)
-                         for size in self._state_sizes())
+        for state in states:
+            if state is not None:
+                break
+        else:  # the usual call: zeros
+            return self._zero_states(batch)
         return tuple(self._check_state(s, n, batch, size)
                      for s, n, size in zip(states, names, self._state_sizes()))
+
+    def _zero_states(self, batch):
+        """The initial states of a call that gives none (shared, read-only by contract)."""
+        zeros = self._zeros.get(batch)
+        if zeros is None:
+            zeros = tuple(_constant(("zeros",), (self.num_layers * self.num_directions, batch,
+                                                 size), self.dtype)
+                          for size in self._state_sizes())
+            # Kept when _constant shares them too; large ones are made on each call.
+            if all(z.nbytes <= _CONSTANT_MAX_BYTES for z in zeros):
+                if len(self._zeros) > 64:
+                    self._zeros.clear()
+                self._zeros[batch] = zeros
+        return zeros
 
     # --------------------------------------------------------------- computing
     def _kernel_weights(self, layer):
@@ -429,13 +452,19 @@ class RecurrentLayer:
         return (self._rng.random(shape) < keep).astype(self.dtype) / self.dtype.type(keep)
 
     def _thread_workspaces(self):
+        """This thread's scratch, one :class:`Workspace` per layer."""
+        return self._thread_scratch()[0]
+
+    def _thread_scratch(self):
+        """This thread's workspaces (one per layer) and
+        :class:`~numlstm.nn.inference_runs.InferenceRuns`."""
         # Scratch is per thread: two threads running inference on one layer must not share
         # it. (forward/backward pairs share the layer's cache: train from one thread.)
-        workspaces = getattr(self._local, "workspaces", None)
-        if workspaces is None:
-            workspaces = [Workspace() for _ in range(self.num_layers)]
-            self._local.workspaces = workspaces
-        return workspaces
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = ([Workspace() for _ in range(self.num_layers)],
+                                             InferenceRuns())
+        return scratch
 
     def forward_states(self, x, states=None, lengths=None, *, requires_grad=True):
         """Run the network over a batch of sequences, with the states as one tuple.
@@ -464,14 +493,15 @@ class RecurrentLayer:
         batch, n_steps, _ = x.shape
         lengths, padded = self._check_lengths(lengths, batch, n_steps)
         self._check_activation_memory(batch, n_steps, requires_grad)
-        workspaces = self._thread_workspaces()
+        workspaces, runs = self._thread_scratch()
         if padded:
             # Padding may hold anything (NaN is a common filler); the weight-gradient
             # products run over whole blocks, where 0 * NaN would leak into dW_ih.
             x = x.copy()
             for b in np.flatnonzero(lengths < n_steps):
                 x[b, lengths[b]:] = 0.0
-        given = tuple(s is not None for s in (states or (None,) * self.n_states))
+        given = (None,) * self.n_states if states is None else tuple(states)
+        given = tuple(s is not None for s in given) if requires_grad else None
         states = self._check_states(states, self._state_names(suffix="0"), batch)
         D = self.num_directions
         # One layer's final states are the network's: no copy into a stacked array.
@@ -483,19 +513,20 @@ class RecurrentLayer:
             if k > 0 and self.training and self.dropout > 0.0:
                 mask = self._dropout_mask(inp.shape)
                 inp = inp * mask
-            bias, spec = self._kernel_weights(k)
-            h0_k = states[0][k * D:(k + 1) * D]
-            c0_k = states[1][k * D:(k + 1) * D] if self.n_states == 2 else None
-            args = (inp, lengths, self._stacked[f"weight_ih_l{k}"],
-                    self._stacked[f"weight_hh_l{k}"], bias, h0_k, c0_k)
-            workspace = workspaces[k]
+            # One layer takes the states whole, not a slice of them.
+            h0_k = states[0] if finals is None else states[0][k * D:(k + 1) * D]
+            c0_k = None
+            if self.n_states == 2:
+                c0_k = states[1] if finals is None else states[1][k * D:(k + 1) * D]
             if requires_grad:
-                out, h_k, c_k, cache = self._backend.forward(*args, workspace=workspace,
-                                                             spec=spec)
+                bias, spec = self._kernel_weights(k)
+                out, h_k, c_k, cache = self._backend.forward(
+                    inp, lengths, self._stacked[f"weight_ih_l{k}"],
+                    self._stacked[f"weight_hh_l{k}"], bias, h0_k, c0_k,
+                    workspace=workspaces[k], spec=spec)
                 layers.append((inp, mask, cache))
             else:
-                out, h_k, c_k = self._backend.inference(*args, workspace=workspace,
-                                                        spec=spec)
+                out, h_k, c_k = runs.run(self, k, inp, lengths, h0_k, c0_k, workspaces[k])
             if finals is None:
                 finals = (h_k, c_k) if self.n_states == 2 else (h_k,)
             else:
@@ -625,7 +656,7 @@ class RecurrentLayer:
         # with the flat vectors.
         state = self.__dict__.copy()
         for transient in ("_cache", "_local", "_backend", "_stacked", "_stacked_grad",
-                          "_grad_views"):
+                          "_grad_views", "_zeros"):
             state[transient] = None
         state.pop("_activation_bytes", None)  # a cached property, computed again
         return state
@@ -636,6 +667,7 @@ class RecurrentLayer:
         self._stacked_grad = self._stacked_views(self.flat_gradient)
         self._grad_views = self._named_views(self._stacked_grad)
         self._local = threading.local()
+        self._zeros = {}
         if self.device == "cuda" and resolve_device("auto") != "cuda":
             self.device = "cpu"
         self._backend = get_backend(self.device)

@@ -63,8 +63,6 @@ class Stream:
         self.layer = layer
         self.batch_size = int(batch_size)
         self._lengths = {}  # chunk length -> lengths array (all steps valid)
-        self._runners = {}  # (layer, chunk length, workspace, backend) -> runner
-        self._weights = {}  # layer -> (bias fingerprint, bias, spec)
         self._initial = layer._check_states(states, layer._state_names(suffix="0"),
                                             self.batch_size)
         self.reset()
@@ -84,17 +82,6 @@ class Stream:
         """The current states, shaped like ``forward_states``' ``final_states``."""
         return tuple(np.concatenate([per_layer[i] for per_layer in self._states])
                      for i in range(self.layer.n_states))
-
-    def _kernel_weights(self, k):
-        """``layer._kernel_weights(k)`` (the bias the kernels take, and the cell's
-        options), computed again only when layer ``k``'s biases change: it depends on
-        nothing else but views of the weights."""
-        stacked = self.layer._stacked
-        fingerprint = (stacked[f"bias_ih_l{k}"].tobytes(), stacked[f"bias_hh_l{k}"].tobytes())
-        cached = self._weights.get(k)
-        if cached is None or cached[0] != fingerprint:
-            cached = self._weights[k] = (fingerprint, *self.layer._kernel_weights(k))
-        return cached[1], cached[2]
 
     def _check_chunk(self, x):
         layer = self.layer
@@ -129,28 +116,15 @@ class Stream:
                 self._lengths.clear()
             lengths = self._lengths[x.shape[1]] = layer._full_lengths(self.batch_size,
                                                                       x.shape[1])
-        workspaces = layer._thread_workspaces()
-        backend = layer._backend
+        workspaces, runs = layer._thread_scratch()
         lstm = layer.n_states == 2
-        runners = self._runners
         inp = x
         for k in range(layer.num_layers):
             if k > 0 and layer.training and layer.dropout > 0.0:
                 inp = inp * layer._dropout_mask(inp.shape)
-            bias, spec = self._kernel_weights(k)
             state = self._states[k]
-            args = (inp, lengths, layer._stacked[f"weight_ih_l{k}"],
-                    layer._stacked[f"weight_hh_l{k}"], bias, state[0],
-                    state[1] if lstm else None)
-            # The backend's runner for this layer, chunk length and thread (workspaces
-            # are per thread), looked up once.
-            key = (k, x.shape[1], workspaces[k], backend)
-            run = runners.get(key)
-            if run is None:
-                if len(runners) > 64:
-                    runners.clear()
-                run = runners[key] = backend.inference_runner(*args, workspaces[k], spec)
-            out, h_k, c_k = run(*args, spec)
+            out, h_k, c_k = runs.run(layer, k, inp, lengths, state[0],
+                                     state[1] if lstm else None, workspaces[k])
             self._states[k] = (h_k, c_k) if lstm else (h_k,)
             inp = out
         self.n_steps_seen += x.shape[1]

@@ -125,3 +125,102 @@ def test_stream_follows_every_parameter_changed_in_place(name):
         values[...] += 0.125  # in place, biases included
         expected, _ = layer.forward(x, requires_grad=False)
         np.testing.assert_array_equal(stream.reset()(x), expected, err_msg=key)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_inference_sees_biases_changed_in_place(name):
+    # The summed bias is kept between calls while the biases hold the same bytes.
+    layer = LAYERS[name](np.float64)
+    x = np.random.default_rng(0).normal(size=(2, 5, 3))
+    first = _infer(layer, x)
+    for key, values in layer.parameters().items():
+        if not key.startswith("bias"):
+            continue
+        values[..., -1] += 0.5
+        changed = _infer(layer, x)
+        assert not np.array_equal(changed, first), key
+        np.testing.assert_array_equal(changed, _reference(layer, x), err_msg=key)
+        values[..., -1] -= 0.5
+
+
+class _CountingBackend:
+    """Stands in for a backend: counts the runners it makes, whose scope is settable."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.scope = 0
+        self.made = 0
+
+    def inference_scope(self):
+        return self.scope
+
+    def inference_runner(self, *args):
+        self.made += 1
+        return self.backend.inference_runner(*args)
+
+
+def test_repeated_calls_reuse_one_runner_per_shape_and_scope():
+    from numlstm.nn.inference_runs import InferenceRuns
+    from numlstm.nn.workspace import Workspace
+
+    layer = LSTM(3, 8, dtype=np.float64, random_state=0)
+    plain = copy.deepcopy(layer)
+    counting = _CountingBackend(layer._backend)
+    layer._backend = counting
+    runs, workspace = InferenceRuns(), Workspace()
+    rng = np.random.default_rng(0)
+
+    def run(batch, steps):
+        x = rng.normal(size=(batch, steps, 3))
+        h0, c0 = layer._zero_states(batch)
+        lengths = layer._full_lengths(batch, steps)
+        out, h_n, c_n = runs.run(layer, 0, x, lengths, h0, c0, workspace)
+        expected, (h_ref, c_ref) = plain.forward(x, requires_grad=True)
+        np.testing.assert_array_equal(out, expected)
+        np.testing.assert_array_equal(c_n, c_ref)
+
+    run(1, 1)
+    run(1, 1)
+    assert counting.made == 1
+    run(2, 1)
+    run(1, 4)
+    assert counting.made == 3
+    counting.scope = 1  # e.g. another thread count: the batch is split otherwise
+    run(1, 1)
+    assert counting.made == 4
+    run(1, 1)
+    assert counting.made == 4
+
+
+def test_forward_at_batch_one_keeps_its_runner_between_calls(monkeypatch):
+    layer = LSTM(3, 8, dtype=np.float32, random_state=0)
+    counting = _CountingBackend(layer._backend)
+    counting.scope = layer._backend.inference_scope()
+    monkeypatch.setattr(layer, "_backend", counting)
+    x = np.random.default_rng(0).normal(size=(1, 1, 3)).astype(np.float32)
+    outputs = [_infer(layer, x) for _ in range(3)]
+    assert counting.made == 1
+    for out in outputs[1:]:
+        np.testing.assert_array_equal(out, outputs[0])
+
+
+def test_final_states_are_new_arrays_not_the_shared_zeros():
+    layer = LSTM(3, 8, dtype=np.float64, random_state=0)
+    x = np.random.default_rng(0).normal(size=(1, 4, 3))
+    out, (h_n, c_n) = layer.forward(x, requires_grad=False)
+    h_n[...] = 7.0  # a caller writing into what it got back
+    c_n[...] = 7.0
+    again, _ = layer.forward(x, requires_grad=False)
+    np.testing.assert_array_equal(again, out)
+    assert not layer._zero_states(1)[0].any()
+
+
+def test_inputs_the_kernels_cannot_take_as_they_are_are_converted():
+    layer = LSTM(3, 6, dtype=np.float32, random_state=0)
+    x = np.random.default_rng(0).normal(size=(2, 4, 3))
+    expected = _infer(layer, x.astype(np.float32))
+    np.testing.assert_array_equal(_infer(layer, x), expected)  # float64
+    strided = np.zeros((2, 8, 3), np.float32)
+    strided[:, ::2] = x
+    np.testing.assert_array_equal(_infer(layer, strided[:, ::2]), expected)
+    np.testing.assert_array_equal(_infer(layer, x.tolist()), expected)
