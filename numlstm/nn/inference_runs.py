@@ -26,15 +26,27 @@ class InferenceRuns:
     """
 
     def __init__(self):
+        self._arrays = {}  # layer index -> (the layer's views, W_ih, W_hh, b_ih, b_hh)
         self._weights = {}  # layer index -> (bias fingerprint, bias, spec)
         self._runners = {}  # (layer index, batch, steps, workspace, scope) -> runner
+
+    def _layer_arrays(self, layer, k):
+        """Layer ``k``'s weight and bias views, looked up by name once."""
+        stacked = layer._stacked
+        arrays = self._arrays.get(k)
+        if arrays is None or arrays[0] is not stacked:
+            self._weights.pop(k, None)  # its options may be views of the old arrays
+            arrays = self._arrays[k] = (stacked, *(
+                stacked[f"{name}_l{k}"]
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+        return arrays
 
     def kernel_weights(self, layer, k):
         """``layer._kernel_weights(k)`` (the bias the kernels take, and the cell's
         options), computed again only when layer ``k``'s biases change: nothing else in it
         is more than a view of the weights."""
-        stacked = layer._stacked
-        fingerprint = (stacked[f"bias_ih_l{k}"].tobytes(), stacked[f"bias_hh_l{k}"].tobytes())
+        arrays = self._layer_arrays(layer, k)
+        fingerprint = (arrays[3].tobytes(), arrays[4].tobytes())
         cached = self._weights.get(k)
         if cached is None or cached[0] != fingerprint:
             cached = self._weights[k] = (fingerprint, *layer._kernel_weights(k))
@@ -56,9 +68,8 @@ class InferenceRuns:
             This thread's scratch of layer ``k``.
         """
         bias, spec = self.kernel_weights(layer, k)
-        stacked = layer._stacked
-        args = (x, lengths, stacked[f"weight_ih_l{k}"], stacked[f"weight_hh_l{k}"], bias,
-                h0, c0)
+        arrays = self._arrays[k]
+        args = (x, lengths, arrays[1], arrays[2], bias, h0, c0)
         backend = layer._backend
         # Every array a layer hands over is C-contiguous, and the dtype and sizes are the
         # layer's: the batch, the steps and the backend's scope are all that can change.
