@@ -500,12 +500,13 @@ class RecurrentLayer:
             x = x.copy()
             for b in np.flatnonzero(lengths < n_steps):
                 x[b, lengths[b]:] = 0.0
-        given = (None,) * self.n_states if states is None else tuple(states)
-        given = tuple(s is not None for s in given) if requires_grad else None
+        states = (None,) * self.n_states if states is None else tuple(states)
+        given = tuple(s is not None for s in states) if requires_grad else None
         states = self._check_states(states, self._state_names(suffix="0"), batch)
         D = self.num_directions
+        single = self.num_layers == 1
         # One layer's final states are the network's: no copy into a stacked array.
-        finals = (tuple(np.empty_like(s) for s in states) if self.num_layers > 1 else None)
+        finals = None if single else tuple(np.empty_like(s) for s in states)
         layers = []
         inp = x
         for k in range(self.num_layers):
@@ -514,10 +515,10 @@ class RecurrentLayer:
                 mask = self._dropout_mask(inp.shape)
                 inp = inp * mask
             # One layer takes the states whole, not a slice of them.
-            h0_k = states[0] if finals is None else states[0][k * D:(k + 1) * D]
+            h0_k = states[0] if single else states[0][k * D:(k + 1) * D]
             c0_k = None
             if self.n_states == 2:
-                c0_k = states[1] if finals is None else states[1][k * D:(k + 1) * D]
+                c0_k = states[1] if single else states[1][k * D:(k + 1) * D]
             if requires_grad:
                 bias, spec = self._kernel_weights(k)
                 out, h_k, c_k, cache = self._backend.forward(
@@ -527,7 +528,7 @@ class RecurrentLayer:
                 layers.append((inp, mask, cache))
             else:
                 out, h_k, c_k = runs.run(self, k, inp, lengths, h0_k, c0_k, workspaces[k])
-            if finals is None:
+            if single:
                 finals = (h_k, c_k) if self.n_states == 2 else (h_k,)
             else:
                 finals[0][k * D:(k + 1) * D] = h_k
