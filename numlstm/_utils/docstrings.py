@@ -45,7 +45,10 @@ beta_2 : float, default=0.999
 epsilon : float, default=1e-8
     Numerical-stability term of Adam.
 batch_size : int or "auto", default="auto"
-    Mini-batch size of "adam"/"sgd"; "auto" is ``min(64, n_samples)``.
+    Largest mini-batch of "adam"/"sgd"; "auto" is ``min(64, n_samples)``.
+    Each epoch is cut into ``ceil(n_samples / batch_size)`` mini-batches
+    of equal size (within one sequence), so that no small remainder
+    batch makes a noisy step with a heavily weighted penalty.
 max_iter : int or "auto", default="auto"
     Maximum number of epochs ("adam"/"sgd") or iterations ("lbfgs").
     "auto" allows 100 epochs, or as many as make 1000 optimizer steps
