@@ -169,7 +169,7 @@ class _InferencePlan:
 
     __slots__ = ("code", "n_dirs", "out_shape", "h_shape", "c_shape", "cell_state",
                  "placeholders", "cache", "workspace", "gates_shape", "packed", "bounds",
-                 "entry", "rows", "runner", "uses_blas")
+                 "entry", "rows", "runner", "uses_blas", "weights")
 
     @classmethod
     def build(cls, x, lengths, W_ih, W_hh, bias, h0, c0, spec, ws):
@@ -207,6 +207,7 @@ class _InferencePlan:
         # Only the projection's products call SciPy's BLAS (see _blas_guard).
         plan.uses_blas = spec.W_hr is not None
         plan.placeholders = None
+        plan.weights = None
         if spec.bias_hn is None and spec.peephole is None and spec.W_hr is None:
             plan.placeholders = _weights(W_ih, W_hh, bias, spec, n_dirs, dtype)[3:]
         args = plan._arguments(x, lengths, W_ih, W_hh, bias, h0, plan._cell_state(c0, dtype),
@@ -232,7 +233,12 @@ class _InferencePlan:
         if self.placeholders is None:
             weights = _weights(W_ih, W_hh, bias, spec, self.n_dirs, dtype)
         else:
-            weights = LayerWeights(W_ih, W_hh, bias, *self.placeholders)
+            # The same arrays call after call (a layer's views, its kept bias): the record
+            # is kept too. Only the arrays' identity matters; their values are read anew.
+            weights = self.weights
+            if (weights is None or weights.W_ih is not W_ih or weights.W_hh is not W_hh
+                    or weights.bias is not bias):
+                weights = self.weights = LayerWeights(W_ih, W_hh, bias, *self.placeholders)
         cache = self.cache
         if cache is None:
             cache = TrainingCache(self.workspace.get("inference", self.gates_shape, dtype),
