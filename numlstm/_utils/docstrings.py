@@ -60,9 +60,11 @@ max_fun : int, default=15000
 alpha : float or "auto", default="auto"
     L2 penalty on the weights (biases are not penalised), scaled as in
     scikit-learn's MLP: ``0.5 * alpha * ||W||^2 / batch_size`` on each
-    mini-batch's mean loss. "auto" is ``0.1 * batch_size / n_samples``
-    (``n_samples`` of the training data, after an early-stopping split),
-    a penalty of ``0.05 * ||W||^2 / n_samples`` on the mean loss: strong on
+    mini-batch's mean loss. "auto" is ``0.1 * b / n_samples``, ``b`` the
+    mean size of an epoch's mini-batches (``batch_size`` when it divides
+    ``n_samples``; ``n_samples`` of the training data, after an
+    early-stopping split): a penalty of ``0.05 * ||W||^2 / n_samples`` on
+    every mini-batch's mean loss, however the epoch is cut: strong on
     a few dozen sequences, which a network otherwise memorises, and
     fading as the data grow. Chosen on held-out training data of the
     data sets of ``benchmarks/real_data.py``.

@@ -48,9 +48,10 @@ _AUTO_PATIENCE_STEPS = 50
 #: ``_ADAPTIVE_FACTOR``, at most ``_ADAPTIVE_DECAYS`` times; the next plateau stops.
 _ADAPTIVE_FACTOR = 5.0
 _ADAPTIVE_DECAYS = 2
-#: ``alpha="auto"``: the L2 penalty of a mini-batch is ``_AUTO_ALPHA * batch_size /
-#: n_samples``, i.e. ``0.5 * _AUTO_ALPHA * ||W||^2 / n_samples`` on the mean loss: strong on
-#: tens of sequences, where a network memorises, and fading as the data grow.
+#: ``alpha="auto"``: the L2 penalty of a mini-batch is ``_AUTO_ALPHA * b / n_samples``, ``b``
+#: the mean size of an epoch's (equal) mini-batches, i.e. ``0.5 * _AUTO_ALPHA * ||W||^2 /
+#: n_samples`` on each batch's mean loss: strong on tens of sequences, where a network
+#: memorises, and fading as the data grow.
 _AUTO_ALPHA = 0.1
 #: ``patch_length="auto"``: the network reads at most this many steps per sequence.
 _AUTO_PATCH_STEPS = 64
@@ -382,9 +383,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         return max(_AUTO_MAX_EPOCHS, -(-_AUTO_MAX_STEPS // steps_per_epoch))
 
     def _alpha(self, batch_size, n_train):
-        """``alpha`` for mini-batches of ``batch_size`` out of ``n_train`` sequences."""
+        """``alpha`` for mini-batches of ``batch_size`` out of ``n_train`` sequences.
+
+        "auto" takes the mean size of the epoch's equal batches, not ``batch_size``: each
+        step divides ``alpha`` by its batch's rows, so the penalty on the mean loss is then
+        ``0.05 * ||W||^2 / n_train`` for any cut (67 sequences in batches of 34 and 33
+        would otherwise be penalised twice as hard as 64 in one)."""
         if self.alpha == "auto":
-            return _AUTO_ALPHA * batch_size / n_train
+            mean_batch = n_train / -(-n_train // batch_size)
+            return _AUTO_ALPHA * mean_batch / n_train
         return self.alpha
 
     def _n_iter_no_change(self, steps_per_epoch):

@@ -86,6 +86,8 @@ def even_batches(n, batch_size):
     ------
     slice
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     n_batches = -(-n // batch_size)
     start = 0
     for i in range(1, n_batches + 1):

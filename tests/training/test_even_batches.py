@@ -42,3 +42,35 @@ def test_a_fit_steps_on_batches_of_equal_size(monkeypatch):
     LSTMRegressor(hidden_size=4, batch_size=32, max_iter=3, random_state=0).fit(X, y)
     assert sorted(set(sizes)) == [17, 18]
     assert len(sizes) == 6
+
+
+@pytest.mark.parametrize("n, batch_size", [(64, 64), (65, 64), (67, 64), (100, 64), (35, 32),
+                                           (40, 64)])
+def test_auto_penalty_per_step_is_the_same_however_the_epoch_is_cut(monkeypatch, n,
+                                                                     batch_size):
+    # Each step divides alpha by its batch's rows; "auto" takes the mean batch, so every
+    # step penalises 0.05 * ||W||^2 / n on its mean loss (65 rows cut 33 and 32 would
+    # otherwise get twice the penalty of 64 in one batch).
+    from numlstm.nn.network import LSTMNetwork
+
+    seen = []
+    original = LSTMNetwork.loss_and_gradient
+
+    def loss_and_gradient(self, X, Y, lengths=None, alpha=0.0, training=True):
+        seen.append(alpha / X.shape[0])
+        return original(self, X, Y, lengths, alpha, training)
+
+    monkeypatch.setattr(LSTMNetwork, "loss_and_gradient", loss_and_gradient)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(n, 3, 2)), rng.normal(size=n)
+    LSTMRegressor(hidden_size=4, batch_size=batch_size, max_iter=2, random_state=0).fit(X, y)
+    per_row = 0.1 / n
+    sizes = {-(-n // -(-n // batch_size)), n // -(-n // batch_size)}  # the two batch sizes
+    assert seen and all(per_row * min(sizes) / max(sizes) * 0.999 <= value
+                        <= per_row * max(sizes) / min(sizes) * 1.001 for value in seen)
+
+
+@pytest.mark.parametrize("batch_size", [0, -3])
+def test_a_batch_size_below_one_is_refused(batch_size):
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        list(even_batches(10, batch_size))
