@@ -40,9 +40,8 @@ through joblib's ``"dask"`` backend::
 Each fit runs in one worker process and uses its numba threads, so give each worker
 one Dask thread (``threads_per_worker=1``) and split the machine's cores between the
 workers with ``NUMBA_NUM_THREADS`` (with ``dask worker`` on the command line, set the
-variable in its environment). Results equal a single-process search when the workers
-use as many numba threads as the single process did (the kernels split batches by
-thread, which moves float32 rounding slightly).
+variable in its environment). Results equal a single-process search, bit for bit: on
+the CPU a fit does not depend on the number of numba threads.
 
 Numba's compiled kernels are cached on disk (``cache=True``): each new worker process
 loads them instead of compiling (about 2 s instead of half a minute). Numba writes

@@ -4,6 +4,12 @@
 #: thread start-up than the smaller per-step products save.
 MIN_ROWS_PER_THREAD = 4
 
+#: Blocks of batch rows the CPU backward pass sums its weight gradients over, the same at
+#: any thread count, so that training does not change bit for bit with it. On two threads
+#: each thread sums the rows it swept, still in its cache; each further block costs one
+#: more copy of the weight gradients to add up.
+GRADIENT_ROW_BLOCKS = 2
+
 #: Float types the kernels are compiled for.
 SUPPORTED_DTYPES = ("float32", "float64")
 

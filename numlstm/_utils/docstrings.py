@@ -97,9 +97,9 @@ warm_start : bool, default=False
     optimizer; resuming from a ``checkpoint`` is exact). See Notes.
 random_state : int, RandomState instance or None, default=None
     Seeds the weights, the dropout masks, the shuffling and the
-    validation split. The same seed, data and thread count give
-    identical results (bit for bit), run after run; see Notes for what
-    the thread count changes.
+    validation split. The same seed and data give identical results
+    (bit for bit), run after run and, on the CPU, at any number of
+    threads; see Notes.
 verbose : int, default=0
     With 1 or more, report every epoch: loss, validation score and
     seconds. When the optional package tqdm is installed and the output
@@ -188,20 +188,18 @@ same answers as sequential calls. Predictions go through the network
 in chunks of bounded memory, so predicting on millions of sequences
 needs little more than the input and the output.
 
-**Reproducibility.** With an int ``random_state``, the same data and
-the same number of Numba threads (``numba.set_num_threads`` or the
-``NUMBA_NUM_THREADS`` variable), ``fit`` gives bit-identical weights
-and predictions in every run and process; so do repeated
-``warm_start`` fits and ``partial_fit`` sequences, and a fit resumed
-from a checkpoint equals the uninterrupted one. The thread count
-changes how each mini-batch is cut into per-thread slices: the weight
-gradients are then summed in another order, which changes results at
-the level of rounding (about 1e-7 relative in float32 per step). Over
-many epochs these differences can grow, so models trained with
-different thread counts are equally good but not identical. The
-recurrent layers of a given model compute each sequence alone, so its
-predictions do not depend on the thread count or on the other
-sequences of a batch beyond the rounding of the dense output layer.""",
+**Reproducibility.** With an int ``random_state`` and the same data,
+``fit`` gives bit-identical weights and predictions in every run and
+process; so do repeated ``warm_start`` fits and ``partial_fit``
+sequences, and a fit resumed from a checkpoint equals the
+uninterrupted one. On the CPU this holds at any number of Numba
+threads (``numba.set_num_threads`` or the ``NUMBA_NUM_THREADS``
+variable): the threads share out the work of each mini-batch, but the
+weight gradients are added up over fixed blocks of sequences in an
+order that the thread count does not change. The recurrent layers of
+a given model compute each sequence alone, so its predictions do not
+depend on the thread count or on the other sequences of a batch
+beyond the rounding of the dense output layer.""",
     "layer_size_parameters": """\
 input_size : int
     Number of features of each timestep.

@@ -16,8 +16,9 @@ from .._utils import config as _config
 from .._utils.blas_threads import single_threaded_blas
 from ..kernels.cpu.indirect_call import compiled_function, stashed_address
 from ..kernels.cpu.parallel_rows import slices_runner
-from ..kernels.cpu.records import (BackwardIO, ForwardIO, LayerWeights, PackedWeights,
-                                   StepGradients, TrainingCache, WeightGradients)
+from ..kernels.cpu.records import (BackwardIO, ForwardIO, GradientShares, LayerWeights,
+                                   PackedWeights, StepGradients, TrainingCache,
+                                   WeightGradients)
 from .layer_spec import PLAIN_LSTM
 from .workspace import NoWorkspace
 
@@ -56,6 +57,36 @@ def _chunk_bounds(batch_size):
             _bounds_cache.clear()
         _bounds_cache[key] = bounds
     return bounds
+
+
+def _gradient_shares(batch_size, n_gate_cols, align):
+    """How the weight gradients of a backward pass are cut
+    (:class:`~numlstm.kernels.cpu.records.GradientShares`): into ``GRADIENT_ROW_BLOCKS``
+    blocks of rows (one block for a small batch), whatever the thread count, and each
+    block into enough runs of whole panels of ``align`` gate columns for every thread."""
+    n_threads = _thread_count()
+    key = ("shares", batch_size, n_gate_cols, align, n_threads, _config.MIN_ROWS_PER_THREAD,
+           _config.GRADIENT_ROW_BLOCKS)
+    shares = _bounds_cache.get(key)
+    if shares is None:
+        n_blocks = _config.GRADIENT_ROW_BLOCKS
+        if batch_size < n_blocks * _config.MIN_ROWS_PER_THREAD:
+            n_blocks = 1
+        blocks = np.linspace(0, batch_size, n_blocks + 1).round().astype(np.int64)
+        n_panels = -(-n_gate_cols // align)
+        n_runs = max(1, min(-(-n_threads // n_blocks), n_panels))
+        panels = np.linspace(0, n_panels, n_runs + 1).round().astype(np.int64)
+        columns = np.minimum(panels * align, n_gate_cols)
+        bounds = np.arange(n_blocks * n_runs + 1, dtype=np.int64)
+        for array in (blocks, columns, bounds):
+            array.flags.writeable = False
+        rows = _chunk_bounds(batch_size)
+        after_sweep = n_runs == 1 and np.array_equal(rows, blocks)
+        shares = GradientShares(blocks, columns, n_runs, bounds, after_sweep)
+        if len(_bounds_cache) > 256:
+            _bounds_cache.clear()
+        _bounds_cache[key] = shares
+    return shares
 
 
 def _blas_guard(spec):
@@ -430,8 +461,7 @@ class CPUBackend:
         peep = weights.peep
         W_hr = weights.W_hr
         proj = W_hr.shape[1] > 0
-        bounds = _chunk_bounds(batch)
-        n_chunks = bounds.shape[0] - 1
+        row_bounds = _chunk_bounds(batch)
         if d_c_n is None:
             d_c_n = _empty(dtype, n_dirs, batch, 0)
         dx = np.empty_like(x)
@@ -455,21 +485,30 @@ class CPUBackend:
             _packed(ws, "packed_hh_backward", n_dirs, W_hh.shape[1], rec_size, dtype),
             _empty(dtype, 0), kernels.product_addresses(dtype))
         io = BackwardIO(x, lengths, d_out, d_h_n, d_c_n, dx, d_h0, d_c0)
-        work = StepGradients(d_gates, d_rec, dh_store)
+        peep_rows = ws.get("peep_rows", (n_dirs, batch, 3, peep.shape[2]), dtype)
+        work = StepGradients(d_gates, d_rec, dh_store, peep_rows)
         weight_grads = WeightGradients(dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr)
-        if n_chunks == 1:
-            # One slice writes the gradients themselves.
+        shares = _gradient_shares(batch, W_hh.shape[1], packed.hh.shape[3])
+        n_blocks = shares.blocks.shape[0] - 1
+        if n_blocks == 1:
+            # One block writes the gradients themselves.
             partials = WeightGradients._make(grad[None] for grad in weight_grads)
         else:
             partials = WeightGradients._make(
-                ws.get("partial_" + name, (n_chunks,) + like.shape, dtype)
+                ws.get("partial_" + name, (n_blocks,) + like.shape, dtype)
                 for name, like in zip(("W_ih", "W_hh", "bias", "bias_hh", "peephole", "W_hr"),
                                       weight_grads))
-        rows = stashed_address(_backward_rows_kernel(spec),
-                               (code, io, weights, caches, work, packed, partials), _ROWS_TAIL)
+        # The kernels' arguments end with the address of the gradients' kernel, which the
+        # sweep's calls when it sums its own share (only the type counts here).
+        arguments = (code, io, weights, caches, work, packed, partials, shares, 0)
+        kernel_addresses = (
+            stashed_address(_backward_rows_kernel(spec), arguments, _ROWS_TAIL),
+            stashed_address(kernels.layer_weight_gradients, arguments, _ROWS_TAIL))
+        runners = (slices_runner(row_bounds), slices_runner(shares.bounds))
         with _blas_guard(spec):
-            _run(kernels.layer_backward, (rows, slices_runner(bounds), code, io, weights, caches,
-                                          work, packed, weight_grads, partials, bounds))
+            _run(kernels.layer_backward, (kernel_addresses, runners, code, io, weights, caches,
+                                          work, packed, weight_grads, partials, row_bounds,
+                                          shares))
         if not spec.has_cell_state:
             d_c0 = None
         return dx, d_h0, d_c0

@@ -30,8 +30,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["BackwardIO", "BackwardScratch", "ForwardIO", "ForwardScratch", "LayerWeights",
-           "PackedWeights", "StepGradients", "TrainingCache", "WeightGradients"]
+__all__ = ["BackwardIO", "BackwardScratch", "ForwardIO", "ForwardScratch", "GradientScratch",
+           "GradientShares", "LayerWeights", "PackedWeights", "StepGradients",
+           "TrainingCache", "WeightGradients"]
 
 
 class LayerWeights(NamedTuple):
@@ -186,15 +187,19 @@ class StepGradients(NamedTuple):
         ``d_gates`` itself for the other cells.
     dh_store : ndarray (D, B, T, R), or (D, B, T, 0) without a projection
         Gradients w.r.t. each step's projected state ``h``.
+    peep_rows : ndarray (D, B, 3, H), or (D, B, 3, 0) without peepholes
+        Each row's gradients w.r.t. the peephole weights, summed over its steps: the
+        weight gradients then add the rows up in order, whatever the threads' slices.
     """
 
     d_gates: np.ndarray
     d_rec: np.ndarray
     dh_store: np.ndarray
+    peep_rows: np.ndarray
 
 
 class WeightGradients(NamedTuple):
-    """Gradients w.r.t. the weights of one layer (one thread's share, or the total).
+    """Gradients w.r.t. the weights of one layer (of one block of rows, or the total).
 
     Attributes
     ----------
@@ -212,6 +217,40 @@ class WeightGradients(NamedTuple):
     bias_hh: np.ndarray
     peep: np.ndarray
     W_hr: np.ndarray
+
+
+class GradientShares(NamedTuple):
+    """How a backward pass cuts its weight gradients into shares for the threads.
+
+    The rows of the batch are cut into a few fixed blocks, whatever the number of
+    threads; a block's gradients are sums over its rows and steps, one product per
+    gradient element, and the total adds the blocks in order. The threads take shares
+    of a block's gate columns (each element's sum does not depend on which columns go
+    together), so the gradients are the same bit for bit at any thread count. With as
+    many blocks as threads, each thread sums the rows it swept, still in its cache.
+
+    Attributes
+    ----------
+    blocks : int64 ndarray (n_blocks + 1,)
+        The first batch row of each block, then the batch size.
+    columns : int64 ndarray (n_runs + 1,)
+        The first gate column of each run of columns, then ``G*H``.
+    n_runs : int
+        Runs of columns per block.
+    bounds : int64 ndarray (n_blocks * n_runs + 1,)
+        ``0, 1, ..., n_blocks * n_runs``: share ``s`` is run ``s % n_runs`` of block
+        ``s // n_runs``.
+    after_sweep : bool
+        Whether the sweep's slices are the blocks and a block is one run: then each
+        thread sums its slice's share right after its sweep, without waiting for the
+        other threads.
+    """
+
+    blocks: np.ndarray
+    columns: np.ndarray
+    n_runs: int
+    bounds: np.ndarray
+    after_sweep: bool
 
 
 class ForwardScratch(NamedTuple):
@@ -246,7 +285,7 @@ class ForwardScratch(NamedTuple):
 
 
 class BackwardScratch(NamedTuple):
-    """One thread's scratch in a backward pass over its ``rows`` batch rows (allocated by
+    """One thread's scratch in a backward sweep over its ``rows`` batch rows (allocated by
     the per-rows kernel).
 
     Attributes
@@ -255,8 +294,6 @@ class BackwardScratch(NamedTuple):
         As in :class:`ForwardScratch`.
     edge : ndarray (MAX_TILE_ROWS, NR)
         As in :class:`ForwardScratch`.
-    edge_panel : ndarray (K_BLOCK, NR)
-        Scratch of :func:`numlstm.kernels.cpu.packed_gemm.matmul_tn`'s last, partial panel.
     carry : ndarray (rows, R)
         A step's ``d_gates @ W_hh``, before it goes to the valid rows' ``d_h``.
     dm : ndarray (rows, H)
@@ -264,14 +301,32 @@ class BackwardScratch(NamedTuple):
     zeros : ndarray (H,)
         Zeros: the projected LSTM's gradient w.r.t. ``h`` from the next step, which
         reaches it through ``dm`` instead.
-    narrow : ndarray (2, I, G*H), or (2, 0, G*H)
-        With few input features, ``dW_ih^T`` and ``W_ih^T`` of one direction.
+    narrow : ndarray (I, G*H), or (0, G*H)
+        With few input features, ``W_ih^T`` of one direction.
     """
 
     blas_args: tuple
     edge: np.ndarray
-    edge_panel: np.ndarray
     carry: np.ndarray
     dm: np.ndarray
     zeros: np.ndarray
+    narrow: np.ndarray
+
+
+class GradientScratch(NamedTuple):
+    """One thread's scratch for the weight gradients of its ``cols`` gate columns
+    (allocated by the per-rows kernel).
+
+    Attributes
+    ----------
+    edge : ndarray (MAX_TILE_ROWS, NR)
+        As in :class:`ForwardScratch`.
+    edge_panel : ndarray (K_BLOCK, NR)
+        Scratch of :func:`numlstm.kernels.cpu.packed_gemm.matmul_tn`'s last, partial panel.
+    narrow : ndarray (I, cols), or (0, cols)
+        With few input features, these columns of ``dW_ih^T``.
+    """
+
+    edge: np.ndarray
+    edge_panel: np.ndarray
     narrow: np.ndarray

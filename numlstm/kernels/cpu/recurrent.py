@@ -36,7 +36,10 @@ thread runs the whole time loop of its slice, with single-threaded products insi
 caller limits SciPy's BLAS to one thread where it is used; see :mod:`numlstm.nn.backend`).
 Rows never interact, so the slices need no synchronisation, and each sequence's results do
 not depend on the others in its batch, bit for bit. A fork-join per timestep would cost far
-more than the step itself. The entry kernels (:func:`layer_forward`, :func:`layer_backward`)
+more than the step itself. The weight gradients, sums over the whole batch, are cut
+otherwise: over fixed blocks of rows, the same at any thread count, the blocks' sums
+added in order (``GradientShares``), so they too are the same bit for bit on any number of
+threads. The entry kernels (:func:`layer_forward`, :func:`layer_backward`)
 pack the weights, store their records once (:func:`~numlstm.kernels.cpu.indirect_call.stash`)
 and hand a pointer to them and the per-rows kernel's compiled address to one ``parallel=True``
 loop that serves every kernel (:mod:`numlstm.kernels.cpu.parallel_rows`): numba neither
@@ -46,8 +49,9 @@ Arguments: besides the cell code and a few flags and bounds, the kernels take th
 the records of :mod:`numlstm.kernels.cpu.records`: the layer's weights (``LayerWeights``),
 what a pass reads and writes (``ForwardIO``, ``BackwardIO``), the training caches
 (``TrainingCache``), the packed weights (``PackedWeights``), the backward pass's per-step
-gradients (``StepGradients``) and weight gradients (``WeightGradients``), and each thread's
-scratch (``ForwardScratch``, ``BackwardScratch``, allocated by the per-rows kernels).
+gradients (``StepGradients``), weight gradients (``WeightGradients``) and their cut between
+the threads (``GradientShares``), and each thread's scratch (``ForwardScratch``,
+``BackwardScratch``, ``GradientScratch``, allocated by the per-rows kernels).
 
 Array layout (batch first, like the user's data, so a slice of rows is one contiguous block).
 ``G`` is the number of gates (4 LSTM, 3 GRU, 1 RNN), ``H`` the hidden size, ``R`` the size
@@ -89,12 +93,12 @@ from .jit_options import INNER_KERNEL_OPTIONS, KERNEL_OPTIONS, ROW_OPTIONS
 from .packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_packed, matmul_packed2, matmul_tn,
                           pack, pack_transposed, panel_width)
 from .parallel_rows import run_rows
-from .records import BackwardScratch, ForwardScratch, WeightGradients
+from .records import BackwardScratch, ForwardScratch, GradientScratch, WeightGradients
 from .views import flat, flat_bits
 
 __all__ = ["CELL_CODES", "N_GATES", "layer_backward", "layer_backward_rows", "layer_forward",
-           "layer_forward_rows", "lstm_backward_rows", "lstm_forward_rows", "panel_width",
-           "product_addresses"]
+           "layer_forward_rows", "layer_weight_gradients", "lstm_backward_rows",
+           "lstm_forward_rows", "panel_width", "product_addresses"]
 
 _JIT = KERNEL_OPTIONS
 _INNER_JIT = INNER_KERNEL_OPTIONS
@@ -499,13 +503,14 @@ def layer_forward(rows_kernel, runner, cell, io, weights, cache, store, packed, 
 
 # ------------------------------------------------------------------------ backward
 @njit(inline="always", **_JIT)
-def _backward_rows(cell, io, weights, cache, work, grads, packed, d, b0, b1, scratch):
+def _backward_rows(cell, io, weights, cache, work, packed, d, b0, b1, scratch):
     """Backward sweep of direction ``d`` over rows ``b0:b1``.
 
     ``io.d_h0``/``io.d_c0`` hold the gradients w.r.t. the final state on entry and w.r.t.
     the initial state on exit. ``work`` receives the gradients w.r.t. the gate
     pre-activations, the GRU's w.r.t. the recurrent pre-activations and, with a projection,
-    w.r.t. each step's ``h``; ``grads.peep`` accumulates the peephole weight gradients.
+    w.r.t. each step's ``h`` and, with peepholes, each row's peephole weight gradients
+    summed over its steps (``work.peep_rows``, zeroed here).
     ``packed.hh`` holds ``W_hh`` packed for
     :func:`numlstm.kernels.cpu.packed_gemm.matmul_packed`; ``scratch`` is this thread's
     :class:`~numlstm.kernels.cpu.records.BackwardScratch`.
@@ -524,7 +529,7 @@ def _backward_rows(cell, io, weights, cache, work, grads, packed, d, b0, b1, scr
     d_gates = work.d_gates
     d_rec = work.d_rec
     dh_store = work.dh_store
-    d_peep = grads.peep
+    peep_rows = work.peep_rows
     edge = scratch.edge
     carry = scratch.carry
     dm = scratch.dm
@@ -539,6 +544,8 @@ def _backward_rows(cell, io, weights, cache, work, grads, packed, d, b0, b1, scr
     col = d * rec_size
     dg_dir = d_gates[d]
     w_hh = packed.hh[d]
+    if peephole:
+        _zero(peep_rows[d, b0:b1])
     for s in range(n_steps - 1, -1, -1):
         t = step_order(s, n_steps, reverse)
         if proj:
@@ -565,12 +572,13 @@ def _backward_rows(cell, io, weights, cache, work, grads, packed, d, b0, b1, scr
             if cell == CELL_LSTM and peephole and proj:
                 lstm_peephole_backward(gates[d, b, t], c_prev[d, b, t], peep[d, 0],
                                        peep[d, 1], peep[d, 2], dm[b - b0], zeros, d_c[d, b],
-                                       dg_dir[b, t], d_peep[d, 0], d_peep[d, 1], d_peep[d, 2])
+                                       dg_dir[b, t], peep_rows[d, b, 0], peep_rows[d, b, 1],
+                                       peep_rows[d, b, 2])
             elif cell == CELL_LSTM and peephole:
                 lstm_peephole_backward(gates[d, b, t], c_prev[d, b, t], peep[d, 0],
                                        peep[d, 1], peep[d, 2], d_out[b, t][col:col + rec_size],
-                                       d_h[d, b], d_c[d, b], dg_dir[b, t], d_peep[d, 0],
-                                       d_peep[d, 1], d_peep[d, 2])
+                                       d_h[d, b], d_c[d, b], dg_dir[b, t], peep_rows[d, b, 0],
+                                       peep_rows[d, b, 1], peep_rows[d, b, 2])
             elif cell == CELL_LSTM and proj:
                 lstm_cell_backward(gates[d, b, t], c_prev[d, b, t], dm[b - b0], zeros,
                                    d_c[d, b], dg_dir[b, t])
@@ -606,7 +614,6 @@ def _backward_rows(cell, io, weights, cache, work, grads, packed, d, b0, b1, scr
 #: per row and feature: a product tile would compute a whole NR-column panel for them.
 _DOT_MAX_INPUTS = 4
 
-
 @njit(**_ROW_JIT)
 def _dot(a, b):
     total = a[0] * b[0]
@@ -616,59 +623,21 @@ def _dot(a, b):
 
 
 @njit(inline="always", **_JIT)
-def _weight_gradients(io, weights, cache, work, grads, packed, d, b0, b1, scratch):
-    """Accumulate this slice's weight gradients that every cell has (into ``grads``) and
-    its input gradient (into ``io.dx``) for direction ``d``; arguments as for
-    :func:`_backward_rows` (see :func:`_option_gradients` for the others).
-
-    ``packed.ih`` holds ``W_ih`` packed for
-    :func:`numlstm.kernels.cpu.packed_gemm.matmul_packed`.
-    """
+def _input_gradient(io, weights, work, packed, d, b0, b1, scratch):
+    """Add direction ``d``'s share of the input gradient of rows ``b0:b1`` to ``io.dx``
+    (the first direction overwrites it); arguments as for :func:`_backward_rows`."""
     products = packed.products
     x = io.x
     dx = io.dx
     W_ih = weights.W_ih
-    h_prev = cache.h_prev
     d_gates = work.d_gates
-    d_rec = work.d_rec
-    dW_ih = grads.W_ih
-    dW_hh = grads.W_hh
-    d_bias = grads.bias
-    edge = scratch.edge
-    edge_panel = scratch.edge_panel
-    narrow = scratch.narrow
     n_steps = x.shape[1]
     in_size = x.shape[2]
-    rec_size = h_prev.shape[3]
     n_gate_cols = d_gates.shape[3]
-    n_rows = (b1 - b0) * n_steps
-    dg = d_gates[d, b0:].ctypes.data
-    if 2 * in_size <= edge.shape[1]:
-        # Few input features (univariate series, say): dW_ih^T = x^T @ d_gates keeps the
-        # product's panels full, where dW_ih = d_gates^T @ x would fill one panel of NR
-        # columns with I.
-        dw_t = narrow[0]
-        for i in range(in_size):
-            row = dw_t[i]
-            for j in range(n_gate_cols):
-                row[j] = 0.0
-        _matmul_tn(products, in_size, n_gate_cols, n_rows, x[b0:].ctypes.data, in_size, dg,
-                   n_gate_cols, dw_t.ctypes.data, n_gate_cols, edge, edge_panel)
-        dW = dW_ih[d]
-        for j in range(n_gate_cols):
-            for i in range(in_size):
-                dW[j, i] += dw_t[i, j]
-    else:
-        _matmul_tn(products, n_gate_cols, in_size, n_rows, dg, n_gate_cols, x[b0:].ctypes.data,
-                   in_size, dW_ih[d].ctypes.data, in_size, edge, edge_panel)
-    _matmul_tn(products, n_gate_cols, rec_size, n_rows, d_rec[d, b0:].ctypes.data, n_gate_cols,
-               h_prev[d, b0:].ctypes.data, rec_size, dW_hh[d].ctypes.data, rec_size, edge,
-               edge_panel)
-    # dx of both directions add up: the first direction overwrites, the second adds.
     if d == 0:
         _zero(dx[b0:b1])
     if in_size <= _DOT_MAX_INPUTS:
-        w_t = narrow[1]
+        w_t = scratch.narrow
         for j in range(n_gate_cols):
             for i in range(in_size):
                 w_t[i, j] = W_ih[d, j, i]
@@ -679,36 +648,115 @@ def _weight_gradients(io, weights, cache, work, grads, packed, d, b0, b1, scratc
                 for i in range(in_size):
                     dx_row[i] += _dot(row, w_t[i])
     else:
-        _matmul_packed(products, n_rows, in_size, dg, n_gate_cols, packed.ih[d],
-                       dx[b0:].ctypes.data, in_size, edge)
-    _add_row_sums(d_gates[d], b0, b1, d_bias[d])
+        _matmul_packed(products, (b1 - b0) * n_steps, in_size, d_gates[d, b0:].ctypes.data,
+                       n_gate_cols, packed.ih[d], dx[b0:].ctypes.data, in_size, scratch.edge)
 
 
 @njit(inline="always", **_JIT)
-def _add_row_sums(rows, b0, b1, total):
-    """``total += rows[b0:b1].sum(axis=(0, 1))``."""
+def _weight_gradients(io, cache, work, grads, products, d, share, scratch):
+    """Direction ``d``'s gradients w.r.t. the weights and bias of gate columns ``c0:c1``
+    (rows ``c0:c1`` of ``W_ih``, ``W_hh``), over batch rows ``b0:b1`` and every step,
+    written to ``grads``; ``share`` is ``(b0, b1, c0, c1)``.
+
+    Each gradient element is one product's sum over the rows and steps, in the same
+    order however the columns are shared out. ``scratch`` is a
+    :class:`~numlstm.kernels.cpu.records.GradientScratch` for ``c1 - c0`` columns.
+    """
+    b0, b1, c0, c1 = share
+    x = io.x
+    h_prev = cache.h_prev
+    d_gates = work.d_gates
+    d_rec = work.d_rec
+    dW_ih = grads.W_ih[d]
+    dW_hh = grads.W_hh[d]
+    edge = scratch.edge
+    edge_panel = scratch.edge_panel
+    n_steps = x.shape[1]
+    in_size = x.shape[2]
+    rec_size = h_prev.shape[3]
+    n_gate_cols = d_gates.shape[3]
+    n_rows = (b1 - b0) * n_steps
+    n_cols = c1 - c0
+    size = d_gates.itemsize
+    dg = d_gates[d, b0:].ctypes.data + c0 * size
+    _zero(dW_ih[c0:c1])
+    _zero(dW_hh[c0:c1])
+    if 2 * in_size <= edge.shape[1]:
+        # Few input features (univariate series, say): dW_ih^T = x^T @ d_gates keeps the
+        # product's panels full, where dW_ih = d_gates^T @ x would fill one panel of NR
+        # columns with I.
+        dw_t = scratch.narrow
+        _zero(dw_t)
+        _matmul_tn(products, in_size, n_cols, n_rows, x[b0:].ctypes.data, in_size, dg,
+                   n_gate_cols, dw_t.ctypes.data, n_cols, edge, edge_panel)
+        for j in range(n_cols):
+            for i in range(in_size):
+                dW_ih[c0 + j, i] = dw_t[i, j]
+    else:
+        _matmul_tn(products, n_cols, in_size, n_rows, dg, n_gate_cols, x[b0:].ctypes.data,
+                   in_size, dW_ih[c0:].ctypes.data, in_size, edge, edge_panel)
+    _matmul_tn(products, n_cols, rec_size, n_rows, d_rec[d, b0:].ctypes.data + c0 * size,
+               n_gate_cols, h_prev[d, b0:].ctypes.data, rec_size, dW_hh[c0:].ctypes.data,
+               rec_size, edge, edge_panel)
+    _column_sums(d_gates[d], share, grads.bias[d])
+
+
+@njit(inline="always", **_JIT)
+def _column_sums(rows, share, total):
+    """``total[c0:c1] = rows[b0:b1, :, c0:c1].sum(axis=(0, 1))``, adding rows and steps in
+    order; summed in a private array, since another thread may write the next columns
+    of ``total`` (on a shared cache line, each add would cross between the cores)."""
+    b0, b1, c0, c1 = share
+    sums = np.zeros(c1 - c0, dtype=total.dtype)
     for b in range(b0, b1):
         for t in range(rows.shape[1]):
             row = rows[b, t]
-            for j in range(total.shape[0]):
-                total[j] += row[j]
+            for j in range(c1 - c0):
+                sums[j] += row[c0 + j]
+    for j in range(c1 - c0):
+        total[c0 + j] = sums[j]
 
 
 @njit(inline="always", **_JIT)
-def _option_gradients(cell, io, cache, work, grads, d, b0, b1, scratch):
-    """The weight gradients of what the plain LSTM lacks, for direction ``d`` and rows
-    ``b0:b1``: the projection's, and the GRU's recurrent bias. Kept out of
-    :func:`_weight_gradients` so that the plain LSTM's kernel does not compile them."""
+def _part_of(c0, c1, n_gate_cols, n):
+    """The part of ``range(n)`` that goes with gate columns ``c0:c1`` of ``n_gate_cols``:
+    consecutive runs of columns cover ``range(n)`` once."""
+    return c0 * n // n_gate_cols, c1 * n // n_gate_cols
+
+
+@njit(inline="always", **_JIT)
+def _option_gradients(cell, cache, work, grads, products, d, share, scratch):
+    """The weight gradients of what the plain LSTM lacks, for direction ``d``, over batch
+    rows ``b0:b1``, the part that goes with gate columns ``c0:c1``: the GRU's recurrent
+    bias (those columns), the projection's (its rows in proportion) and the peepholes'
+    (their units in proportion); as :func:`_weight_gradients`."""
+    b0, b1, c0, c1 = share
+    n_gate_cols = work.d_gates.shape[3]
+    if cell == CELL_GRU:
+        _column_sums(work.d_rec[d], share, grads.bias_hh[d])
     dW_hr = grads.W_hr
     if dW_hr.shape[1] > 0:
         rec_size = dW_hr.shape[1]
         hidden = dW_hr.shape[2]
-        n_rows = (b1 - b0) * io.x.shape[1]
-        gemm(True, False, rec_size, hidden, n_rows, 1.0, work.dh_store[d, b0:].ctypes.data,
-             rec_size, cache.m_store[d, b0:].ctypes.data, hidden, 1.0, dW_hr[d].ctypes.data,
-             hidden, scratch.blas_args)
-    if cell == CELL_GRU:
-        _add_row_sums(work.d_rec[d], b0, b1, grads.bias_hh[d])
+        r0, r1 = _part_of(c0, c1, n_gate_cols, rec_size)
+        if r1 > r0:
+            _zero(dW_hr[d, r0:r1])
+            _matmul_tn(products, r1 - r0, hidden, (b1 - b0) * work.dh_store.shape[2],
+                       work.dh_store[d, b0:].ctypes.data + r0 * dW_hr.itemsize, rec_size,
+                       cache.m_store[d, b0:].ctypes.data, hidden, dW_hr[d, r0:].ctypes.data,
+                       hidden, scratch.edge, scratch.edge_panel)
+    peep = grads.peep
+    if peep.shape[2] > 0:
+        u0, u1 = _part_of(c0, c1, n_gate_cols, peep.shape[2])
+        peep_rows = work.peep_rows[d]
+        for k in range(3):
+            total = peep[d, k]
+            for u in range(u0, u1):
+                total[u] = peep_rows[b0, k, u]
+            for b in range(b0 + 1, b1):
+                row = peep_rows[b, k]
+                for u in range(u0, u1):
+                    total[u] += row[u]
 
 
 @njit(inline="always", **_JIT)
@@ -721,49 +769,81 @@ def _backward_scratch(io, weights, packed, b0, b1):
     hidden = weights.W_hr.shape[2]
     nr = packed.hh.shape[3]
     in_size = x.shape[2]
-    narrow_rows = in_size if 2 * in_size <= nr or in_size <= _DOT_MAX_INPUTS else 0
+    narrow_rows = in_size if in_size <= _DOT_MAX_INPUTS else 0
     return BackwardScratch(
         blas_args=new_gemm_scratch(x),
         edge=np.empty((MAX_TILE_ROWS, nr), dtype=x.dtype),
-        edge_panel=np.empty((K_BLOCK, nr), dtype=x.dtype),
         carry=np.empty((n_rows, rec_size), dtype=x.dtype),
         dm=np.empty((n_rows, hidden), dtype=x.dtype),
         zeros=np.zeros(hidden, dtype=x.dtype),
-        narrow=np.empty((2, narrow_rows, weights.W_ih.shape[1]), dtype=x.dtype))
+        narrow=np.empty((narrow_rows, weights.W_ih.shape[1]), dtype=x.dtype))
+
+
+@njit(inline="always", **_JIT)
+def _gradient_scratch(io, packed, c0, c1):
+    """This thread's :class:`~numlstm.kernels.cpu.records.GradientScratch` for gate
+    columns ``c0:c1``."""
+    x = io.x
+    nr = packed.hh.shape[3]
+    in_size = x.shape[2]
+    narrow_rows = in_size if 2 * in_size <= nr else 0
+    return GradientScratch(
+        edge=np.empty((MAX_TILE_ROWS, nr), dtype=x.dtype),
+        edge_panel=np.empty((K_BLOCK, nr), dtype=x.dtype),
+        narrow=np.empty((narrow_rows, c1 - c0), dtype=x.dtype))
+
+
+@njit(inline="always", **_JIT)
+def _start_sweep(io, b0, b1):
+    """What a backward sweep over rows ``b0:b1`` starts from: the gradients w.r.t. the
+    final states."""
+    copy_rows(io.d_h_n, io.d_h0, b0, b1)
+    copy_rows(io.d_c_n, io.d_c0, b0, b1)
 
 
 @njit(**_INNER_JIT)
 def layer_backward_rows(arguments, chunk, b0, b1):
-    """Backward pass through time of one layer (both directions) over the batch rows
-    ``b0:b1``: slice ``chunk`` of :func:`layer_backward`, or the whole batch.
+    """Backward sweep through time of batch rows ``b0:b1`` (both directions) and their
+    input gradient: slice ``chunk`` of :func:`layer_backward`, or the whole batch.
 
     Only kernels call it, through its address. ``arguments`` points to the tuple
-    ``(cell, io, weights, cache, work, packed, partials)`` of :func:`layer_backward`, the
-    weights packed already; the weight gradients of these rows overwrite
-    ``partials[chunk]``.
+    ``(cell, io, weights, cache, work, packed, partials, shares, gradients)`` of
+    :func:`layer_backward`, the weights packed already. The weight gradients are
+    :func:`layer_weight_gradients`' work (at address ``gradients``): called from here for
+    share ``chunk`` when ``shares.after_sweep`` says the slice is that share.
     """
-    cell, io, weights, cache, work, packed, partials = unstash(arguments)
-    grads = _chunk_of(partials, chunk)
-    scratch = _backward_prologue(io, weights, grads, packed, b0, b1)
+    cell, io, weights, cache, work, packed, partials, shares, gradients = unstash(arguments)
+    _start_sweep(io, b0, b1)
+    scratch = _backward_scratch(io, weights, packed, b0, b1)
     for d in range(weights.W_hh.shape[0]):
-        _backward_rows(cell, io, weights, cache, work, grads, packed, d, b0, b1, scratch)
-        _weight_gradients(io, weights, cache, work, grads, packed, d, b0, b1, scratch)
-        _option_gradients(cell, io, cache, work, grads, d, b0, b1, scratch)
+        _backward_rows(cell, io, weights, cache, work, packed, d, b0, b1, scratch)
+        _input_gradient(io, weights, work, packed, d, b0, b1, scratch)
+    if shares.after_sweep:
+        call_compiled(gradients, (arguments, chunk, b0, b1))
 
 
-@njit(inline="always", **_JIT)
-def _backward_prologue(io, weights, grads, packed, b0, b1):
-    """What a per-rows backward kernel does first: start from the gradients w.r.t. the
-    final states, zero the weight gradients; returns this thread's scratch."""
-    copy_rows(io.d_h_n, io.d_h0, b0, b1)
-    copy_rows(io.d_c_n, io.d_c0, b0, b1)
-    _zero(grads.W_ih)
-    _zero(grads.W_hh)
-    _zero(grads.bias)
-    _zero(grads.bias_hh)
-    _zero(grads.peep)
-    _zero(grads.W_hr)
-    return _backward_scratch(io, weights, packed, b0, b1)
+@njit(**_INNER_JIT)
+def layer_weight_gradients(arguments, share, first, last):
+    """Share ``share`` of the weight gradients of :func:`layer_backward` (both directions,
+    every cell and option), after the sweep: the gradients of one run of gate columns
+    over one block of batch rows (see :class:`~numlstm.kernels.cpu.records.GradientShares`),
+    written to that block's ``partials``. Called like :func:`layer_backward_rows`, with
+    the same arguments; ``first`` and ``last`` are not read.
+
+    A kernel apart from the sweeps: inlined into one, it slowed the sweep's own code.
+    """
+    cell, io, weights, cache, work, packed, partials, shares, gradients = unstash(arguments)
+    block = share // shares.n_runs
+    run = share - block * shares.n_runs
+    rows_and_columns = (shares.blocks[block], shares.blocks[block + 1],
+                        shares.columns[run], shares.columns[run + 1])
+    grads = _block_of(partials, block)
+    scratch = _gradient_scratch(io, packed, rows_and_columns[2], rows_and_columns[3])
+    for d in range(weights.W_hh.shape[0]):
+        _weight_gradients(io, cache, work, grads, packed.products, d, rows_and_columns,
+                          scratch)
+        _option_gradients(cell, cache, work, grads, packed.products, d, rows_and_columns,
+                          scratch)
 
 
 @njit(inline="always", **_JIT)
@@ -806,12 +886,14 @@ def lstm_backward_rows(arguments, chunk, b0, b1):
     """:func:`layer_backward_rows` of the plain LSTM (``cell`` is not read), through its
     own sweep; a kernel apart for the first fit's compile time, like
     :func:`lstm_forward_rows`."""
-    cell, io, weights, cache, work, packed, partials = unstash(arguments)
-    grads = _chunk_of(partials, chunk)
-    scratch = _backward_prologue(io, weights, grads, packed, b0, b1)
+    cell, io, weights, cache, work, packed, partials, shares, gradients = unstash(arguments)
+    _start_sweep(io, b0, b1)
+    scratch = _backward_scratch(io, weights, packed, b0, b1)
     for d in range(weights.W_hh.shape[0]):
         _lstm_backward_rows(io, cache, work, packed, d, b0, b1, scratch)
-        _weight_gradients(io, weights, cache, work, grads, packed, d, b0, b1, scratch)
+        _input_gradient(io, weights, work, packed, d, b0, b1, scratch)
+    if shares.after_sweep:
+        call_compiled(gradients, (arguments, chunk, b0, b1))
 
 
 @njit(**_INNER_JIT)
@@ -820,20 +902,6 @@ def _pack_backward_weights(weights, packed):
     for d in range(weights.W_hh.shape[0]):
         pack(weights.W_ih[d], packed.ih[d])
         pack(weights.W_hh[d], packed.hh[d])
-
-
-@njit(**_INNER_JIT)
-def _sum_partials(partial, total):
-    """``total`` = the sum of the ``len(partial) // len(total)`` consecutive blocks of
-    ``partial`` (both flat: one compile serves every shape)."""
-    size = total.shape[0]
-    if size == 0:
-        return
-    for j in range(size):
-        total[j] = partial[j]
-    for start in range(size, partial.shape[0], size):
-        for j in range(size):
-            total[j] += partial[start + j]
 
 
 @njit(inline="always", **_JIT)
@@ -845,18 +913,32 @@ def _zero(array):
         values[i] = 0.0
 
 
+@njit(**_INNER_JIT)
+def _sum_partials(partial, total):
+    """``total`` = the sum of the ``len(partial) // len(total)`` consecutive blocks of
+    ``partial``, in order (both flat: one compile serves every shape)."""
+    size = total.shape[0]
+    if size == 0:
+        return
+    for j in range(size):
+        total[j] = partial[j]
+    for start in range(size, partial.shape[0], size):
+        for j in range(size):
+            total[j] += partial[start + j]
+
+
 @njit(inline="always", **_JIT)
-def _chunk_of(partials, chunk):
-    """The weight gradients of thread ``chunk`` in ``partials`` (arrays with a leading
-    thread axis)."""
-    return WeightGradients(partials.W_ih[chunk], partials.W_hh[chunk], partials.bias[chunk],
-                           partials.bias_hh[chunk], partials.peep[chunk],
-                           partials.W_hr[chunk])
+def _block_of(partials, block):
+    """The weight gradients of row block ``block`` in ``partials`` (arrays with a leading
+    block axis)."""
+    return WeightGradients(partials.W_ih[block], partials.W_hh[block], partials.bias[block],
+                           partials.bias_hh[block], partials.peep[block],
+                           partials.W_hr[block])
 
 
 @njit(**_INNER_JIT)
-def _sum_chunks(partials, grads):
-    """``grads = partials.sum(axis=0)``, field by field."""
+def _sum_blocks(partials, grads):
+    """``grads = partials.sum(axis=0)``, field by field, the blocks in order."""
     _sum_partials(flat(partials.W_ih), flat(grads.W_ih))
     _sum_partials(flat(partials.W_hh), flat(grads.W_hh))
     _sum_partials(flat(partials.bias), flat(grads.bias))
@@ -866,19 +948,28 @@ def _sum_chunks(partials, grads):
 
 
 @njit(**_ENTRY_JIT)
-def layer_backward(rows_kernel, runner, cell, io, weights, cache, work, packed, grads,
-                   partials, chunk_bounds):
-    """Backward pass through time of one layer (both directions), one batch slice per
-    thread.
+def layer_backward(kernels, runners, cell, io, weights, cache, work, packed, grads, partials,
+                   bounds, shares):
+    """Backward pass through time of one layer (both directions): the sweep, one batch
+    slice per thread, then the weight gradients, one share per thread (each slice's
+    own share right after its sweep, when the slices are the shares).
+
+    The weight gradients are sums over every row and step. They are added up in an order
+    that the number of threads does not change: over fixed blocks of batch rows, each
+    block's sums in one product per gradient element, then the blocks in order
+    (:class:`~numlstm.kernels.cpu.records.GradientShares`). So training gives the same
+    weights bit for bit at any thread count.
 
     Parameters
     ----------
-    rows_kernel : int
-        Address of :func:`layer_backward_rows` (or :func:`lstm_backward_rows`) compiled
-        for a pointer to ``(cell, io, weights, cache, work, packed, partials)``
-        (:func:`~numlstm.kernels.cpu.indirect_call.stashed_address`).
-    runner : int
-        :func:`~numlstm.kernels.cpu.parallel_rows.slices_runner` of ``chunk_bounds``.
+    kernels : (int, int)
+        Addresses of :func:`layer_backward_rows` (or :func:`lstm_backward_rows`) and
+        :func:`layer_weight_gradients`, compiled for a pointer to ``(cell, io, weights,
+        cache, work, packed, partials, shares, gradients)``, ``gradients`` being the
+        second address (:func:`~numlstm.kernels.cpu.indirect_call.stashed_address`).
+    runners : (int, int)
+        :func:`~numlstm.kernels.cpu.parallel_rows.slices_runner` of ``bounds`` and of
+        ``shares.bounds``.
     cell : int
         As given to :func:`layer_forward`.
     io : BackwardIO
@@ -893,15 +984,19 @@ def layer_backward(rows_kernel, runner, cell, io, weights, cache, work, packed, 
         Written: ``W_ih`` and ``W_hh`` (not transposed) packed in panels of NR columns,
         once, then shared by the threads.
     grads : WeightGradients
-        The weight gradients, written: the sum of the threads' shares.
-    partials : WeightGradients of arrays with a leading ``n_chunks`` axis
-        Each thread's share of the weight gradients. With one slice, views of ``grads``
-        (``grads.W_ih[None]``, ...), which the slice then writes directly.
-    chunk_bounds : int64 ndarray (n_chunks + 1,)
-        Batch slice of each thread.
+        The weight gradients, written: the sum of the blocks' gradients.
+    partials : WeightGradients of arrays with a leading block axis
+        Each row block's weight gradients. With one block, views of ``grads``
+        (``grads.W_ih[None]``, ...), which the block then writes directly.
+    bounds : int64 ndarray (n_slices + 1,)
+        The first batch row of each thread's slice of the sweep, then the batch size.
+    shares : GradientShares
+        How the weight gradients are cut.
     """
     _pack_backward_weights(weights, packed)
-    run_rows(rows_kernel, runner, stash((cell, io, weights, cache, work, packed, partials)),
-             chunk_bounds)
-    if chunk_bounds.shape[0] > 2:
-        _sum_chunks(partials, grads)
+    arguments = stash((cell, io, weights, cache, work, packed, partials, shares, kernels[1]))
+    run_rows(kernels[0], runners[0], arguments, bounds)
+    if not shares.after_sweep:
+        run_rows(kernels[1], runners[1], arguments, shares.bounds)
+    if shares.blocks.shape[0] > 2:
+        _sum_blocks(partials, grads)
