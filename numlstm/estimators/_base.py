@@ -53,6 +53,10 @@ _ADAPTIVE_DECAYS = 2
 #: n_samples`` on each batch's mean loss: strong on tens of sequences, where a network
 #: memorises, and fading as the data grow.
 _AUTO_ALPHA = 0.1
+
+#: Parameters added after the first release, with the behaviour of the models before them.
+_PARAMETERS_ADDED_LATER = {"readout": "last", "patch_length": 1, "n_ensemble": 1,
+                           "input_dropout": 0.0}
 #: ``patch_length="auto"``: the network reads at most this many steps per sequence.
 _AUTO_PATCH_STEPS = 64
 
@@ -137,6 +141,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "num_layers": [Interval(Integral, 1, None, closed="left")],
         "bidirectional": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "input_dropout": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
         "cell": [StrOptions(set(_CELLS))],
         "readout": [StrOptions(set(READOUTS))],
         "patch_length": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -178,7 +183,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                  warm_start=False,
                  random_state=None, verbose=0, dtype="float32", device="cpu",
                  checkpoint=None, checkpoint_every=1, cell="lstm", readout="last",
-                 patch_length="auto", n_ensemble=1):
+                 patch_length="auto", n_ensemble=1, input_dropout="auto"):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
@@ -212,6 +217,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.readout = readout
         self.patch_length = patch_length
         self.n_ensemble = n_ensemble
+        self.input_dropout = input_dropout
 
     # ------------------------------------------------------------ subclass API
     @abstractmethod
@@ -247,6 +253,23 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         Xs, lengths = patch_sequences(Xs.astype(self._dtype, copy=False), lengths,
                                       getattr(self, "patch_length_", 1))
         return np.ascontiguousarray(Xs), lengths
+
+    def __setstate__(self, state):
+        # Pickles of earlier versions lack the parameters added since: give them the
+        # values those models were trained with, so that get_params and refits work.
+        for name, value in _PARAMETERS_ADDED_LATER.items():
+            state.setdefault(name, value)
+        super().__setstate__(state)
+
+    #: ``input_dropout="auto"`` with a stochastic solver (``LSTMClassifier``: 0.1).
+    _AUTO_INPUT_DROPOUT = 0.0
+
+    def _input_dropout_rate(self):
+        """``input_dropout`` as a number: "auto" resolves per task, and to 0 for L-BFGS,
+        whose line search needs a deterministic loss."""
+        if self.input_dropout != "auto":
+            return float(self.input_dropout)
+        return 0.0 if self.solver == "lbfgs" else self._AUTO_INPUT_DROPOUT
 
     def _resolve_patch_length(self, n_timesteps, sequence_targets):
         """``patch_length`` for a new fit on sequences of ``n_timesteps`` steps."""
@@ -450,6 +473,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 "dropout > 0 needs a stochastic solver ('adam' or 'sgd'): the line search "
                 "of solver='lbfgs' requires a deterministic loss. Set dropout=0.0."
             )
+        if self.solver == "lbfgs" and self._input_dropout_rate() > 0:
+            raise ValueError(
+                "input_dropout > 0 needs a stochastic solver ('adam' or 'sgd'): the line "
+                "search of solver='lbfgs' requires a deterministic loss. Set "
+                "input_dropout=0.0 (or 'auto').")
         if reset:
             patch = self._resolve_patch_length(n_timesteps, Y.ndim == 3)
         else:
@@ -589,7 +617,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         lstm = _CELLS[self.cell](patch_length * self.n_features_in_, self.hidden_size,
                                  num_layers=self.num_layers, bidirectional=self.bidirectional,
                                  dropout=self.dropout, dtype=self._dtype,
-                                 random_state=int(seed_lstm), device=self.device)
+                                 random_state=int(seed_lstm), device=self.device,
+                                 input_dropout=self._input_dropout_rate())
         sequence_output = Y.ndim == 3
         self.network_ = LSTMNetwork(lstm, Y.shape[-1], loss=self._loss,
                                     sequence_output=sequence_output,
@@ -629,6 +658,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 f"patch_length={self.patch_length} asks for another. Set warm_start=False "
                 "to train a new network.")
         lstm.dropout = float(self.dropout)
+        lstm.input_dropout = self._input_dropout_rate()
 
     def _fit_stochastic(self, Xs, Y, lengths, *, incremental, resume=False,
                         fingerprint=None):

@@ -83,6 +83,8 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     array([1., 1.])
     """
 
+    _AUTO_INPUT_DROPOUT = 0.1
+
     @property
     def _loss(self):
         return "binary_log_loss" if len(self.classes_) == 2 else "log_loss"

@@ -8,7 +8,7 @@ only numeric and string arrays and a JSON header, and :func:`load` reads it with
 ``numpy.load(..., allow_pickle=False)`` and rebuilds the object from a fixed list of
 known classes. Predictions of a loaded model are bit-identical to the saved one's.
 
-.. rubric:: File format (``format_version`` 3)
+.. rubric:: File format (``format_version`` 4)
 
 A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` arrays, readable with
 ``numpy.load(path, allow_pickle=False)``) with these members:
@@ -17,9 +17,11 @@ A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` arrays, readabl
     A ``uint8`` array holding the header: UTF-8 JSON of an object with the keys
 
     - ``"format"``: always ``"numlstm-model"``;
-    - ``"format_version"``: integer, 3 here (files of versions 1, which predate GRU and
-      RNN layers, and 2, which predate the network's ``readout``, read unchanged); bumped
-      on any change that older readers cannot read;
+    - ``"format_version"``: integer, 4 here (files of versions 1, which predate GRU and
+      RNN layers, 2, which predate the network's ``readout``, and 3, which predate
+      ``input_dropout``, read unchanged: an estimator of a file before version 4 gets
+      ``input_dropout=0.0``, what it was trained with); bumped on any change that older
+      readers cannot read;
     - ``"numlstm_version"``, ``"numpy_version"``: versions that wrote the file
       (informational);
     - ``"class"``: ``"LSTMRegressor"``, ``"LSTMClassifier"``, ``"LSTM"``, ``"GRU"`` or
@@ -53,7 +55,8 @@ strings and lists, or objects with exactly one key naming their kind:
   ``{"$generator": ...}``: a ``numpy.random.Generator`` (its bit generator's state);
 - ``{"$lstm": {...}}``: a recurrent layer: ``cell`` (``"lstm"``, ``"gru"`` or ``"rnn"``;
   absent in version 1, meaning ``"lstm"``), ``input_size``, ``hidden_size``,
-  ``num_layers``, ``bidirectional``, ``dropout``, ``dtype``, ``device``, ``training``,
+  ``num_layers``, ``bidirectional``, ``dropout``, ``input_dropout`` (absent before
+  version 4, meaning 0), ``dtype``, ``device``, ``training``,
   ``rng`` (a ``$generator``) and ``flat_parameters`` (an ``$array``); for the LSTM also
   ``proj_size`` and ``peephole`` (absent: 0 and false), for the RNN ``nonlinearity``;
 - ``{"$network": {...}}``: the estimators' ``network_``: ``lstm`` (the layer, an
@@ -88,7 +91,7 @@ from ..training.network_codec import NetworkDecoder, NetworkEncoder
 __all__ = ["FORMAT_VERSION", "ModelFileError", "load", "read_header", "save"]
 
 #: Version of the file format written by :func:`save`; :func:`load` reads 1 to this.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 _FORMAT_NAME = "numlstm-model"
 _CLASSES = {"LSTMRegressor": LSTMRegressor, "LSTMClassifier": LSTMClassifier, **_LAYERS}
@@ -122,6 +125,9 @@ def _encode_estimator(est, encoder):
 # ---------------------------------------------------------------------- decoding
 def _decode_estimator(cls, header, decoder):
     params = {name: decoder.value(value) for name, value in header["params"].items()}
+    if header.get("format_version", 1) < 4:
+        # Trained before the option existed, so without it; its default is now "auto".
+        params.setdefault("input_dropout", 0.0)
     known = cls().get_params(deep=False)
     unknown = sorted(set(params) - set(known))
     if unknown:

@@ -28,6 +28,7 @@ class GRU(SingleStateLayer):
     %(layer_size_parameters)s
     %(layer_direction_parameters)s
     %(layer_seed_and_device_parameters)s
+    %(layer_input_dropout_parameter)s
 
     Attributes
     ----------
@@ -68,9 +69,10 @@ class GRU(SingleStateLayer):
     _torch_name = "torch.nn.GRU"
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 dropout=0.0, dtype=np.float32, random_state=None, device="cpu"):
+                 dropout=0.0, dtype=np.float32, random_state=None, device="cpu",
+                 input_dropout=0.0):
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dropout, dtype,
-                         random_state, device)
+                         random_state, device, input_dropout)
         self.reset_parameters()
 
     def _kernel_weights(self, layer):

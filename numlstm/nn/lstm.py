@@ -58,6 +58,7 @@ class LSTM(RecurrentLayer):
         ``hidden_size``, as in PyTorch.
     peephole : bool, default=False
         Add peephole connections.
+    %(layer_input_dropout_parameter)s
 
     Attributes
     ----------
@@ -121,7 +122,7 @@ class LSTM(RecurrentLayer):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
                  dropout=0.0, dtype=np.float32, forget_bias=1.0, random_state=None,
-                 device="cpu", proj_size=0, peephole=False):
+                 device="cpu", proj_size=0, peephole=False, input_dropout=0.0):
         hidden_size = _check_positive_int(hidden_size, "hidden_size")
         if isinstance(proj_size, (bool, np.bool_)) or not isinstance(proj_size,
                                                                      numbers.Integral):
@@ -132,7 +133,7 @@ class LSTM(RecurrentLayer):
         self.proj_size = int(proj_size)
         self.peephole = bool(peephole)
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dropout, dtype,
-                         random_state, device)
+                         random_state, device, input_dropout)
         self.reset_parameters(forget_bias)
 
     @property

@@ -46,6 +46,12 @@ def _check_positive_int(value, name):
     return int(value)
 
 
+def _check_rate(value, name):
+    if not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a float in [0, 1), got {value!r}")
+    return float(value)
+
+
 def _check_real(array, name):
     if array.dtype.kind not in "fiub":
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
@@ -127,15 +133,15 @@ class RecurrentLayer:
     _torch_name = None
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 dropout=0.0, dtype=np.float32, random_state=None, device="cpu"):
+                 dropout=0.0, dtype=np.float32, random_state=None, device="cpu",
+                 input_dropout=0.0):
         self.input_size = _check_positive_int(input_size, "input_size")
         self.hidden_size = _check_positive_int(hidden_size, "hidden_size")
         self.num_layers = _check_positive_int(num_layers, "num_layers")
         self.bidirectional = bool(bidirectional)
         self.num_directions = 2 if self.bidirectional else 1
-        if not isinstance(dropout, numbers.Real) or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be a float in [0, 1), got {dropout!r}")
-        self.dropout = float(dropout)
+        self.dropout = _check_rate(dropout, "dropout")
+        self.input_dropout = _check_rate(input_dropout, "input_dropout")
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
@@ -447,8 +453,13 @@ class RecurrentLayer:
         bias = (self._stacked[f"bias_ih_l{layer}"] + self._stacked[f"bias_hh_l{layer}"])
         return bias, LayerSpec(self._kernel_cell)
 
-    def _dropout_mask(self, shape):
-        keep = 1.0 - self.dropout
+    def _dropout_mask(self, k, shape):
+        """The dropout mask of layer ``k``'s input of this ``shape`` while training (from
+        the layer's random stream), or None."""
+        rate = self.dropout if k > 0 else self.input_dropout
+        if not (self.training and rate > 0.0):
+            return None
+        keep = 1.0 - rate
         return (self._rng.random(shape) < keep).astype(self.dtype) / self.dtype.type(keep)
 
     def _thread_workspaces(self):
@@ -510,9 +521,8 @@ class RecurrentLayer:
         layers = []
         inp = x
         for k in range(self.num_layers):
-            mask = None
-            if k > 0 and self.training and self.dropout > 0.0:
-                mask = self._dropout_mask(inp.shape)
+            mask = self._dropout_mask(k, inp.shape)
+            if mask is not None:
                 inp = inp * mask
             # One layer takes the states whole, not a slice of them.
             h0_k = states[0] if single else states[0][k * D:(k + 1) * D]
@@ -663,6 +673,7 @@ class RecurrentLayer:
         return state
 
     def __setstate__(self, state):
+        state.setdefault("input_dropout", 0.0)  # pickled before the option existed
         self.__dict__.update(state)
         self._stacked = self._stacked_views(self.flat_parameters)
         self._stacked_grad = self._stacked_views(self.flat_gradient)
@@ -685,6 +696,8 @@ class RecurrentLayer:
             extra += ", bidirectional=True"
         if self.dropout:
             extra += f", dropout={self.dropout}"
+        if self.input_dropout:
+            extra += f", input_dropout={self.input_dropout}"
         return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra}, "
                 f"dtype={self.dtype.name}, device={self.device!r})")
 

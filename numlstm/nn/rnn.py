@@ -26,6 +26,7 @@ class RNN(SingleStateLayer):
         The activation ``act`` (third positional parameter, as in PyTorch).
     %(layer_direction_parameters)s
     %(layer_seed_and_device_parameters)s
+    %(layer_input_dropout_parameter)s
 
     Attributes
     ----------
@@ -64,12 +65,12 @@ class RNN(SingleStateLayer):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh",
                  bidirectional=False, dropout=0.0, dtype=np.float32, random_state=None,
-                 device="cpu"):
+                 device="cpu", input_dropout=0.0):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dropout, dtype,
-                         random_state, device)
+                         random_state, device, input_dropout)
         self.reset_parameters()
 
     @property

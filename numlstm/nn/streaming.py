@@ -120,8 +120,9 @@ class Stream:
         lstm = layer.n_states == 2
         inp = x
         for k in range(layer.num_layers):
-            if k > 0 and layer.training and layer.dropout > 0.0:
-                inp = inp * layer._dropout_mask(inp.shape)
+            mask = layer._dropout_mask(k, inp.shape)
+            if mask is not None:
+                inp = inp * mask
             state = self._states[k]
             out, h_k, c_k = runs.run(layer, k, inp, lengths, state[0],
                                      state[1] if lstm else None, workspaces[k])

@@ -433,10 +433,10 @@ class DeviceTrainer:
         inp = x
         h_n = c_n = None
         for k in range(lstm.num_layers):
-            mask = None
-            if k > 0 and lstm.training and lstm.dropout > 0.0:
-                # The layer's own random stream: the masks of a CPU fit, in the same order.
-                mask = cuda.to_device(lstm._dropout_mask(inp.shape))
+            # The layer's own random stream: the masks of a CPU fit, in the same order.
+            mask = lstm._dropout_mask(k, inp.shape)
+            if mask is not None:
+                mask = cuda.to_device(mask)
                 dropped = cuda.device_array(inp.shape, self.dtype)
                 _launch_vector(_ops.multiply, inp.size, _flat(inp), _flat(mask), _flat(dropped))
                 inp = dropped

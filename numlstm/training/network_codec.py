@@ -36,7 +36,8 @@ class NetworkEncoder(ValueEncoder):
             "cell": layer.cell,
             "input_size": layer.input_size, "hidden_size": layer.hidden_size,
             "num_layers": layer.num_layers, "bidirectional": layer.bidirectional,
-            "dropout": layer.dropout, "dtype": layer.dtype.name, "device": layer.device,
+            "dropout": layer.dropout, "input_dropout": layer.input_dropout,
+            "dtype": layer.dtype.name, "device": layer.device,
             "training": bool(layer.training),
             "rng": self.value(getattr(layer, "_rng", None), "layer random generator"),
             "flat_parameters": self.array(layer.flat_parameters),
@@ -131,7 +132,7 @@ class NetworkDecoder(ValueDecoder):
         layer = _CELL_CLASSES[cell](
             I, H, num_layers=L, bidirectional=spec["bidirectional"],
             dropout=spec["dropout"], dtype=np.dtype(spec["dtype"]), random_state=rng,
-            device=device, **options)
+            device=device, input_dropout=spec.get("input_dropout", 0.0), **options)
         if rng is not None:
             rng.bit_generator.state = state  # undo the draws of the initialisation
         self._into(layer.flat_parameters, "layer flat_parameters", spec["flat_parameters"])

@@ -530,6 +530,8 @@ def test_bad_input_regressor(X, y, exc, match):
     ({"dtype": "float16"}, "dtype"),
     ({"learning_rate_init": 0.0}, "learning_rate_init"),
     ({"dropout": 1.0}, "dropout"),
+    ({"input_dropout": 1.0}, "input_dropout"),
+    ({"input_dropout": "always"}, "input_dropout"),
     ({"batch_size": 0}, "batch_size"),
     ({"clip_grad_norm": -1.0}, "clip_grad_norm"),
     ({"validation_fraction": 1.0}, "validation_fraction"),

@@ -23,6 +23,8 @@ def test_model_file_of_an_earlier_version_loads():
     clf = numlstm.load(DATA / "classifier_0.1.0.dev0.npz")
     np.testing.assert_allclose(clf.predict_proba(EXPECTED["X_new"]), EXPECTED["proba"],
                                rtol=1e-6, atol=1e-7)
+    # Written before input dropout existed: it was trained without, and goes on so.
+    assert clf.input_dropout == 0.0 and clf.network_.lstm.input_dropout == 0.0
 
 
 def test_pickles_of_an_earlier_version_load():
@@ -32,6 +34,10 @@ def test_pickles_of_an_earlier_version_load():
         clf = pickle.load(f)
     np.testing.assert_allclose(clf.predict_proba(EXPECTED["X_new"]), EXPECTED["proba"],
                                rtol=1e-6, atol=1e-7)
+    # The parameters added since take the values the model was trained with.
+    params = clf.get_params()
+    assert (params["input_dropout"], params["n_ensemble"], params["patch_length"],
+            params["readout"]) == (0.0, 1, 1, "last")
     assert type(clf.network_) is numlstm.nn.LSTMNetwork
     with open(DATA / "gru_0.1.0.dev0.pkl", "rb") as f:
         layer = pickle.load(f)

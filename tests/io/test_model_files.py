@@ -149,7 +149,7 @@ def test_continued_training_after_load_matches(tmp_path):
 
 def test_lstm_layer_round_trip(tmp_path):
     layer = LSTM(3, 5, num_layers=2, bidirectional=True, dropout=0.4, dtype=np.float64,
-                 random_state=1)
+                 random_state=1, input_dropout=0.2)
     loaded = roundtrip(layer, tmp_path)
     assert type(loaded) is LSTM and repr(loaded) == repr(layer)
     assert loaded.training is True
@@ -175,7 +175,7 @@ def test_file_is_a_plain_npz_without_pickle(regressors, tmp_path):
         for name in archive.files:
             assert not archive[name].dtype.hasobject
     assert header["format"] == "numlstm-model"
-    assert header["format_version"] == FORMAT_VERSION == 3
+    assert header["format_version"] == FORMAT_VERSION == 4
     assert header["class"] == "LSTMRegressor"
     assert header["params"]["hidden_size"] == 4
     assert set(header["arrays"]) == set(archive.files) - {"__numlstm__"}
