@@ -23,7 +23,7 @@ class NetworkParameters:
                  alpha="auto", clip_grad_norm=1.0, shuffle=True, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change="auto", tol=0.0001,
                  random_state=None, verbose=0, dtype="float32", device="cpu", cell="lstm",
-                 readout="last", patch_length="auto", n_ensemble=1):
+                 readout="last", patch_length="auto", n_ensemble=1, input_dropout="auto"):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
@@ -54,6 +54,7 @@ class NetworkParameters:
         self.readout = readout
         self.patch_length = patch_length
         self.n_ensemble = n_ensemble
+        self.input_dropout = input_dropout
         super().__init__()
 
     def _inner(self, estimator_class):
