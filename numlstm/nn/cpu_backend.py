@@ -168,10 +168,13 @@ def _forward_rows_kernel(spec):
     return kernels.lstm_forward_rows if _is_plain_lstm(spec) else kernels.layer_forward_rows
 
 
-def _backward_rows_kernel(spec):
-    """The per-rows backward kernel of this layer: the plain LSTM has its own."""
+def _backward_rows_kernels(spec):
+    """The per-rows backward kernels of this layer, the sweep's and the weight
+    gradients': the plain LSTM has its own."""
     kernels = _kernels()
-    return kernels.lstm_backward_rows if _is_plain_lstm(spec) else kernels.layer_backward_rows
+    if _is_plain_lstm(spec):
+        return kernels.lstm_backward_rows, kernels.lstm_weight_gradients
+    return kernels.layer_backward_rows, kernels.layer_weight_gradients
 
 
 def _thread_count():
@@ -501,9 +504,8 @@ class CPUBackend:
         # The kernels' arguments end with the address of the gradients' kernel, which the
         # sweep's calls when it sums its own share (only the type counts here).
         arguments = (code, io, weights, caches, work, packed, partials, shares, 0)
-        kernel_addresses = (
-            stashed_address(_backward_rows_kernel(spec), arguments, _ROWS_TAIL),
-            stashed_address(kernels.layer_weight_gradients, arguments, _ROWS_TAIL))
+        kernel_addresses = tuple(stashed_address(kernel, arguments, _ROWS_TAIL)
+                                 for kernel in _backward_rows_kernels(spec))
         runners = (slices_runner(row_bounds), slices_runner(shares.bounds))
         with _blas_guard(spec):
             _run(kernels.layer_backward, (kernel_addresses, runners, code, io, weights, caches,

@@ -98,7 +98,7 @@ from .views import flat, flat_bits
 
 __all__ = ["CELL_CODES", "N_GATES", "layer_backward", "layer_backward_rows", "layer_forward",
            "layer_forward_rows", "layer_weight_gradients", "lstm_backward_rows",
-           "lstm_forward_rows", "panel_width", "product_addresses"]
+           "lstm_forward_rows", "lstm_weight_gradients", "panel_width", "product_addresses"]
 
 _JIT = KERNEL_OPTIONS
 _INNER_JIT = INNER_KERNEL_OPTIONS
@@ -822,6 +822,17 @@ def layer_backward_rows(arguments, chunk, b0, b1):
         call_compiled(gradients, (arguments, chunk, b0, b1))
 
 
+@njit(inline="always", **_JIT)
+def _gradient_share(shares, partials, share):
+    """Share ``share``'s rows and columns ``(b0, b1, c0, c1)`` and the gradients of its
+    block."""
+    block = share // shares.n_runs
+    run = share - block * shares.n_runs
+    rows_and_columns = (shares.blocks[block], shares.blocks[block + 1],
+                        shares.columns[run], shares.columns[run + 1])
+    return rows_and_columns, _block_of(partials, block)
+
+
 @njit(**_INNER_JIT)
 def layer_weight_gradients(arguments, share, first, last):
     """Share ``share`` of the weight gradients of :func:`layer_backward` (both directions,
@@ -833,16 +844,24 @@ def layer_weight_gradients(arguments, share, first, last):
     A kernel apart from the sweeps: inlined into one, it slowed the sweep's own code.
     """
     cell, io, weights, cache, work, packed, partials, shares, gradients = unstash(arguments)
-    block = share // shares.n_runs
-    run = share - block * shares.n_runs
-    rows_and_columns = (shares.blocks[block], shares.blocks[block + 1],
-                        shares.columns[run], shares.columns[run + 1])
-    grads = _block_of(partials, block)
+    rows_and_columns, grads = _gradient_share(shares, partials, share)
     scratch = _gradient_scratch(io, packed, rows_and_columns[2], rows_and_columns[3])
     for d in range(weights.W_hh.shape[0]):
         _weight_gradients(io, cache, work, grads, packed.products, d, rows_and_columns,
                           scratch)
         _option_gradients(cell, cache, work, grads, packed.products, d, rows_and_columns,
+                          scratch)
+
+
+@njit(**_INNER_JIT)
+def lstm_weight_gradients(arguments, share, first, last):
+    """:func:`layer_weight_gradients` of the plain LSTM, without the options' code (a
+    kernel apart for the first fit's compile time, like :func:`lstm_backward_rows`)."""
+    cell, io, weights, cache, work, packed, partials, shares, gradients = unstash(arguments)
+    rows_and_columns, grads = _gradient_share(shares, partials, share)
+    scratch = _gradient_scratch(io, packed, rows_and_columns[2], rows_and_columns[3])
+    for d in range(weights.W_hh.shape[0]):
+        _weight_gradients(io, cache, work, grads, packed.products, d, rows_and_columns,
                           scratch)
 
 
@@ -963,8 +982,8 @@ def layer_backward(kernels, runners, cell, io, weights, cache, work, packed, gra
     Parameters
     ----------
     kernels : (int, int)
-        Addresses of :func:`layer_backward_rows` (or :func:`lstm_backward_rows`) and
-        :func:`layer_weight_gradients`, compiled for a pointer to ``(cell, io, weights,
+        Addresses of :func:`layer_backward_rows` and :func:`layer_weight_gradients` (or
+        :func:`lstm_backward_rows` and :func:`lstm_weight_gradients`), compiled for a pointer to ``(cell, io, weights,
         cache, work, packed, partials, shares, gradients)``, ``gradients`` being the
         second address (:func:`~numlstm.kernels.cpu.indirect_call.stashed_address`).
     runners : (int, int)
