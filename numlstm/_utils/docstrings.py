@@ -175,7 +175,7 @@ input_dropout : float or "auto", default="auto"
     :class:`LSTMRegressor` and for ``solver="lbfgs"``, whose line search
     needs a deterministic loss. On held-out parts of the training sets
     of ``benchmarks/real_data.py``, 0.1 raised the mean accuracy over the
-    nine classification sets (80.4 to 81.9) but lowered the regression
+    nine classification sets (78.5 to 81.7) but lowered the regression
     score on Tecator (see the real-data page of the documentation).""",
     "notes": """\
 **Divergence.** Every mini-batch step checks the loss, the gradient and
