@@ -833,6 +833,19 @@ def _gradient_share(shares, partials, share):
     return rows_and_columns, _block_of(partials, block)
 
 
+@njit(inline="always", **_JIT)
+def _common_weight_gradients(arguments, share):
+    """The gradients of share ``share`` that every cell has (:func:`_weight_gradients`,
+    every direction); returns what the options' gradients then need."""
+    cell, io, weights, cache, work, packed, partials, shares, gradients = unstash(arguments)
+    rows_and_columns, grads = _gradient_share(shares, partials, share)
+    scratch = _gradient_scratch(io, packed, rows_and_columns[2], rows_and_columns[3])
+    for d in range(weights.W_hh.shape[0]):
+        _weight_gradients(io, cache, work, grads, packed.products, d, rows_and_columns,
+                          scratch)
+    return cell, cache, work, grads, packed.products, rows_and_columns, scratch
+
+
 @njit(**_INNER_JIT)
 def layer_weight_gradients(arguments, share, first, last):
     """Share ``share`` of the weight gradients of :func:`layer_backward` (both directions,
@@ -843,26 +856,17 @@ def layer_weight_gradients(arguments, share, first, last):
 
     A kernel apart from the sweeps: inlined into one, it slowed the sweep's own code.
     """
-    cell, io, weights, cache, work, packed, partials, shares, gradients = unstash(arguments)
-    rows_and_columns, grads = _gradient_share(shares, partials, share)
-    scratch = _gradient_scratch(io, packed, rows_and_columns[2], rows_and_columns[3])
-    for d in range(weights.W_hh.shape[0]):
-        _weight_gradients(io, cache, work, grads, packed.products, d, rows_and_columns,
-                          scratch)
-        _option_gradients(cell, cache, work, grads, packed.products, d, rows_and_columns,
-                          scratch)
+    cell, cache, work, grads, products, rows_and_columns, scratch = (
+        _common_weight_gradients(arguments, share))
+    for d in range(work.d_gates.shape[0]):
+        _option_gradients(cell, cache, work, grads, products, d, rows_and_columns, scratch)
 
 
 @njit(**_INNER_JIT)
 def lstm_weight_gradients(arguments, share, first, last):
     """:func:`layer_weight_gradients` of the plain LSTM, without the options' code (a
     kernel apart for the first fit's compile time, like :func:`lstm_backward_rows`)."""
-    cell, io, weights, cache, work, packed, partials, shares, gradients = unstash(arguments)
-    rows_and_columns, grads = _gradient_share(shares, partials, share)
-    scratch = _gradient_scratch(io, packed, rows_and_columns[2], rows_and_columns[3])
-    for d in range(weights.W_hh.shape[0]):
-        _weight_gradients(io, cache, work, grads, packed.products, d, rows_and_columns,
-                          scratch)
+    _common_weight_gradients(arguments, share)
 
 
 @njit(inline="always", **_JIT)
