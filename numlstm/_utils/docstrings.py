@@ -176,7 +176,19 @@ input_dropout : float or "auto", default="auto"
     needs a deterministic loss. On held-out parts of the training sets
     of ``benchmarks/real_data.py``, 0.1 raised the mean accuracy over the
     nine classification sets (78.5 to 81.7) but lowered the regression
-    score on Tecator (see the real-data page of the documentation).""",
+    score on Tecator (see the real-data page of the documentation).
+input_scaling : {"channel", "series"}, default="channel"
+    How the input is scaled before the network reads it. "channel":
+    each channel is standardised with its mean and standard deviation
+    over the training set. "series": each series (and channel) is
+    scaled by its own mean and standard deviation, the z-normalisation
+    usual in time-series classification, so that series whose levels
+    or amplitudes differ by orders of magnitude show their shapes in
+    the same range; the level and the logarithm of the amplitude of
+    each series and channel are given to the network as two more
+    inputs at every step, so nothing is lost. A series' scaling needs
+    all its steps, so :meth:`stream` is not available with "series".
+    The fitted value is ``input_scaling_``.""",
     "notes": """\
 **Divergence.** Every mini-batch step checks the loss, the gradient and
 the updated weights. When a NaN or infinity appears, training stops on

@@ -21,6 +21,7 @@ from ..nn import GRU, LSTM, RNN
 from ..nn import LSTMNetwork
 from ..nn.readout import READOUTS
 from ._patches import auto_patch_length, patch_sequences
+from ._scaling import scale_each_series
 from ._stream import PredictionStream
 from ..training.checkpoints import (data_fingerprint, read_checkpoint, same_param,
                                     write_checkpoint)
@@ -56,7 +57,7 @@ _AUTO_ALPHA = 0.1
 
 #: Parameters added after the first release, with the behaviour of the models before them.
 _PARAMETERS_ADDED_LATER = {"readout": "last", "patch_length": 1, "n_ensemble": 1,
-                           "input_dropout": 0.0}
+                           "input_dropout": 0.0, "input_scaling": "channel"}
 #: ``patch_length="auto"``: the network reads at most this many steps per sequence.
 _AUTO_PATCH_STEPS = 64
 
@@ -129,6 +130,15 @@ def load_checkpoint(path):
     return est
 
 
+def _mean_and_scale(values):
+    """Mean and standard deviation of each column of ``values``; a scale that is zero (or
+    rounding noise next to the mean) becomes 1 so that a constant column stays finite."""
+    mean = values.mean(axis=0)
+    scale = values.std(axis=0)
+    scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))] = 1.0
+    return mean, scale
+
+
 class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     """Base class of the LSTM estimators (training loop, validation, persistence).
 
@@ -142,6 +152,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "bidirectional": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "input_dropout": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
+        "input_scaling": [StrOptions({"channel", "series"})],
         "cell": [StrOptions(set(_CELLS))],
         "readout": [StrOptions(set(READOUTS))],
         "patch_length": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -183,7 +194,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                  warm_start=False,
                  random_state=None, verbose=0, dtype="float32", device="cpu",
                  checkpoint=None, checkpoint_every=1, cell="lstm", readout="last",
-                 patch_length="auto", n_ensemble=1, input_dropout="auto"):
+                 patch_length="auto", n_ensemble=1, input_dropout="auto",
+                 input_scaling="channel"):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
@@ -218,6 +230,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.patch_length = patch_length
         self.n_ensemble = n_ensemble
         self.input_dropout = input_dropout
+        self.input_scaling = input_scaling
 
     # ------------------------------------------------------------ subclass API
     @abstractmethod
@@ -235,10 +248,23 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     # -------------------------------------------------------------- input side
     def _fit_input_scaler(self, X, lengths):
         values = X[valid_steps_mask(X.shape[0], X.shape[1], lengths)]
-        self._x_mean = values.mean(axis=0)
-        scale = values.std(axis=0)
-        scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(self._x_mean))] = 1.0
-        self._x_scale = scale
+        self._x_mean, self._x_scale = _mean_and_scale(values)
+        self.input_scaling_ = self.input_scaling
+        if self.input_scaling_ == "series":
+            # The series' own statistics are network inputs: centred over the training
+            # set, and shrunk where they spread by more than one unit of the channel's
+            # scale (a level or a log-amplitude), never blown up.
+            _, statistics = scale_each_series(X, lengths, self._x_mean, self._x_scale)
+            self._stat_mean = statistics.mean(axis=0)
+            self._stat_scale = np.maximum(statistics.std(axis=0), 1.0)
+
+    def _network_input_size(self):
+        """Inputs of the network per step: a patch of every channel, and with
+        ``input_scaling="series"`` two statistics per channel."""
+        size = getattr(self, "patch_length_", 1) * self.n_features_in_
+        if getattr(self, "input_scaling_", "channel") == "series":
+            size += 2 * self.n_features_in_
+        return size
 
     def _standardise(self, X):
         """``X`` (float64, 3-D) scaled by the training statistics of each channel."""
@@ -247,11 +273,21 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _transform_input(self, X, lengths):
         """The network's input: ``X`` standardised, zero at padded steps, in patches of
         ``patch_length_`` steps; and the lengths in patches."""
-        Xs = self._standardise(X)
+        series_scaling = getattr(self, "input_scaling_", "channel") == "series"
+        if series_scaling:
+            Xs, statistics = scale_each_series(X, lengths, self._x_mean, self._x_scale)
+        else:
+            Xs = self._standardise(X)
         if lengths is not None:
             Xs[~valid_steps_mask(X.shape[0], X.shape[1], lengths)] = 0.0
         Xs, lengths = patch_sequences(Xs.astype(self._dtype, copy=False), lengths,
                                       getattr(self, "patch_length_", 1))
+        if series_scaling:
+            statistics = ((statistics - self._stat_mean) / self._stat_scale).astype(self._dtype)
+            Xs = np.concatenate(
+                [Xs, np.broadcast_to(statistics[:, None, :],
+                                     (Xs.shape[0], Xs.shape[1], statistics.shape[1]))],
+                axis=2)
         return np.ascontiguousarray(Xs), lengths
 
     def __setstate__(self, state):
@@ -351,7 +387,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             When the estimator is not fitted.
         ValueError
             When the network is bidirectional (its reverse direction needs each
-            sequence's end).
+            sequence's end), or when ``input_scaling="series"`` (each series is scaled
+            by statistics of all its steps, which a stream has not seen yet).
         """
         return PredictionStream(self, batch_size)
 
@@ -482,8 +519,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             patch = self._resolve_patch_length(n_timesteps, Y.ndim == 3)
         else:
             patch = getattr(self, "patch_length_", 1)  # absent in files of earlier versions
-        self._check_fit_memory((n_samples, -(-n_timesteps // patch), patch * X3.shape[2]),
-                               Y.shape[-1])
+        scaling = self.input_scaling if reset else getattr(self, "input_scaling_", "channel")
+        width = (patch + 2 * (scaling == "series")) * X3.shape[2]
+        self._check_fit_memory((n_samples, -(-n_timesteps // patch), width), Y.shape[-1])
         if reset:
             self._initialize(X3, lengths, Y, patch)
         Xs, lengths = self._transform_input(X3, lengths)
@@ -612,9 +650,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     def _new_network(self, Y):
         """A new ``network_`` with new seeds, and a fresh training record for it."""
-        patch_length = self.patch_length_
         seed_lstm, seed_head = self._random_state.randint(0, 2**31 - 1, size=2)
-        lstm = _CELLS[self.cell](patch_length * self.n_features_in_, self.hidden_size,
+        lstm = _CELLS[self.cell](self._network_input_size(), self.hidden_size,
                                  num_layers=self.num_layers, bidirectional=self.bidirectional,
                                  dropout=self.dropout, dtype=self._dtype,
                                  random_state=int(seed_lstm), device=self.device,
@@ -657,6 +694,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 f"which reads patches of patch_length_={fitted_patch} steps; "
                 f"patch_length={self.patch_length} asks for another. Set warm_start=False "
                 "to train a new network.")
+        fitted_scaling = getattr(self, "input_scaling_", "channel")
+        if self.input_scaling != fitted_scaling:
+            raise ValueError(
+                f"warm_start=True (or partial_fit) continues training the fitted network, "
+                f"whose inputs were scaled with input_scaling_={fitted_scaling!r}; "
+                f"input_scaling={self.input_scaling!r} asks for another. Set "
+                "warm_start=False to train a new network.")
         lstm.dropout = float(self.dropout)
         lstm.input_dropout = self._input_dropout_rate()
 

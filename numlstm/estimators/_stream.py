@@ -63,6 +63,12 @@ class PredictionStream:
 
     def __init__(self, estimator, batch_size=1):
         check_is_fitted(estimator, "network_")
+        if getattr(estimator, "input_scaling_", "channel") == "series":
+            raise ValueError(
+                "a stream cannot predict for an estimator fitted with "
+                "input_scaling='series': each series is scaled by the mean and standard "
+                "deviation of all its steps, which are not known until the series ends. "
+                "Fit with input_scaling='channel' to predict online.")
         self.estimator = estimator
         self._networks = [net.stream(batch_size) for net in estimator.networks_]
         self.batch_size = self._networks[0].batch_size

@@ -8,7 +8,7 @@ only numeric and string arrays and a JSON header, and :func:`load` reads it with
 ``numpy.load(..., allow_pickle=False)`` and rebuilds the object from a fixed list of
 known classes. Predictions of a loaded model are bit-identical to the saved one's.
 
-.. rubric:: File format (``format_version`` 4)
+.. rubric:: File format (``format_version`` 5)
 
 A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` arrays, readable with
 ``numpy.load(path, allow_pickle=False)``) with these members:
@@ -17,11 +17,12 @@ A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` arrays, readabl
     A ``uint8`` array holding the header: UTF-8 JSON of an object with the keys
 
     - ``"format"``: always ``"numlstm-model"``;
-    - ``"format_version"``: integer, 4 here (files of versions 1, which predate GRU and
-      RNN layers, 2, which predate the network's ``readout``, and 3, which predate
-      ``input_dropout``, read unchanged: an estimator of a file before version 4 gets
-      ``input_dropout=0.0``, what it was trained with); bumped on any change that older
-      readers cannot read;
+    - ``"format_version"``: integer, 5 here (files of versions 1, which predate GRU and
+      RNN layers, 2, which predate the network's ``readout``, 3, which predate
+      ``input_dropout``, and 4, which predate ``input_scaling``, read unchanged: an
+      estimator of a file before version 4 gets ``input_dropout=0.0``, one before
+      version 5 ``input_scaling="channel"``, what it was trained with); bumped on any
+      change that older readers cannot read;
     - ``"numlstm_version"``, ``"numpy_version"``: versions that wrote the file
       (informational);
     - ``"class"``: ``"LSTMRegressor"``, ``"LSTMClassifier"``, ``"LSTM"``, ``"GRU"`` or
@@ -91,7 +92,7 @@ from ..training.network_codec import NetworkDecoder, NetworkEncoder
 __all__ = ["FORMAT_VERSION", "ModelFileError", "load", "read_header", "save"]
 
 #: Version of the file format written by :func:`save`; :func:`load` reads 1 to this.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 
 _FORMAT_NAME = "numlstm-model"
 _CLASSES = {"LSTMRegressor": LSTMRegressor, "LSTMClassifier": LSTMClassifier, **_LAYERS}
@@ -128,6 +129,8 @@ def _decode_estimator(cls, header, decoder):
     if header.get("format_version", 1) < 4:
         # Trained before the option existed, so without it; its default is now "auto".
         params.setdefault("input_dropout", 0.0)
+    if header.get("format_version", 1) < 5:
+        params.setdefault("input_scaling", "channel")
     known = cls().get_params(deep=False)
     unknown = sorted(set(params) - set(known))
     if unknown:

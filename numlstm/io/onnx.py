@@ -219,6 +219,62 @@ def _patches(graph, x, sequence_lens, patch, n_features):
     return x, sequence_lens
 
 
+def _series_scaling(graph, x, sequence_lens, estimator):
+    """``input_scaling="series"`` (:mod:`numlstm.estimators._scaling`) of the raw (B, T, C)
+    input: each series and channel scaled by its own mean and floored standard deviation
+    over its valid steps; and those statistics, standardised as the estimator standardises
+    them, as a (B, 1, 2 * C) tensor."""
+    from ..estimators._scaling import _RELATIVE_FLOOR
+
+    time_axis = graph.constant([1], "time_axis_s", np.int64)
+    if sequence_lens is None:
+        mean = graph.node("ReduceMean", [x], "series_mean", axes=[1], keepdims=1)
+        centred = graph.node("Sub", [x, mean], "series_centred")
+        var = graph.node("ReduceMean", [graph.node("Mul", [centred, centred], "squares")],
+                         "series_var", axes=[1], keepdims=1)
+    else:
+        mask = _padding_mask(graph, sequence_lens)  # (B, T, 1), 1.0 at valid steps
+        count = graph.node("Cast", [sequence_lens], "series_count", to=1)  # float
+        count = graph.node("Reshape", [count, graph.constant([-1, 1, 1], "b11", np.int64)],
+                           "series_count_b11")
+        total = graph.node("ReduceSum", [graph.node("Mul", [x, mask], "x_masked"),
+                                         time_axis], "series_total", keepdims=1)
+        mean = graph.node("Div", [total, count], "series_mean")
+        centred = graph.node("Sub", [x, mean], "series_centred")
+        squares = graph.node("Mul", [graph.node("Mul", [centred, centred], "squares"),
+                                     mask], "squares_masked")
+        var = graph.node("Div", [graph.node("ReduceSum", [squares, time_axis], "sum_squares",
+                                            keepdims=1), count], "series_var")
+    floor = graph.constant(_RELATIVE_FLOOR * np.asarray(estimator._x_scale), "scale_floor")
+    scale = graph.node("Max", [graph.node("Sqrt", [var], "series_sd"), floor], "series_scale")
+    scaled = graph.node("Div", [centred, scale], "series_scaled")
+    channel_scale = graph.constant(estimator._x_scale, "channel_scale")
+    level = graph.node("Div", [graph.node("Sub", [mean, graph.constant(
+        estimator._x_mean, "channel_mean")], "level_centred"), channel_scale], "level")
+    amplitude = graph.node("Log", [graph.node("Div", [scale, channel_scale],
+                                              "relative_scale")], "log_amplitude")
+    statistics = graph.node("Concat", [level, amplitude], "statistics", axis=2)
+    statistics = graph.node("Sub", [statistics, graph.constant(estimator._stat_mean,
+                                                               "stat_mean")], "stat_centred")
+    statistics = graph.node("Div", [statistics, graph.constant(estimator._stat_scale,
+                                                               "stat_scale")], "stat_scaled")
+    return scaled, statistics
+
+
+def _append_statistics(graph, x, statistics):
+    """The (B, T', F) network input ``x`` with the (B, 1, S) ``statistics`` repeated at
+    every step after its own features."""
+    batch_steps = graph.node("Slice", [graph.node("Shape", [x], "x_shape_s"),
+                                       graph.constant([0], "from_s", np.int64),
+                                       graph.constant([2], "to_s", np.int64)], "batch_steps")
+    width = graph.node("Slice", [graph.node("Shape", [statistics], "stat_shape"),
+                                 graph.constant([2], "from_w", np.int64),
+                                 graph.constant([3], "to_w", np.int64)], "stat_width")
+    shape = graph.node("Concat", [batch_steps, width], "stat_target", axis=0)
+    repeated = graph.node("Expand", [statistics, shape], "stat_repeated")
+    return graph.node("Concat", [x, repeated], "x_with_statistics", axis=2)
+
+
 def _pooled_features(graph, out, readout, sequence_lens):
     """(B, features) of a pooled readout (:mod:`numlstm.nn.readout`) of the (T, B, F)
     output ``out``, over each sequence's valid steps when ``sequence_lens`` is given."""
@@ -288,12 +344,19 @@ def _estimator_model(onnx, estimator, ragged):
     helper = onnx.helper
     graph = _Graph(onnx)
     lens = "sequence_lens" if ragged else None
-    # Standardise the input as the estimator does (its mean and scale are float64).
-    x = graph.node("Sub", ["x", graph.constant(estimator._x_mean, "x_mean")], "x_centred")
-    x = graph.node("Div", [x, graph.constant(estimator._x_scale, "x_scale")], "x_scaled")
+    statistics = None
+    if getattr(estimator, "input_scaling_", "channel") == "series":
+        x, statistics = _series_scaling(graph, "x", lens, estimator)
+    else:
+        # Standardise the input as the estimator does (its mean and scale are float64).
+        x = graph.node("Sub", ["x", graph.constant(estimator._x_mean, "x_mean")],
+                       "x_centred")
+        x = graph.node("Div", [x, graph.constant(estimator._x_scale, "x_scale")], "x_scaled")
     patch = getattr(estimator, "patch_length_", 1)
     if patch > 1:
         x, lens = _patches(graph, x, lens, patch, estimator.n_features_in_)
+    if statistics is not None:
+        x = _append_statistics(graph, x, statistics)
     x = graph.node("Transpose", [x], "x_tbi", perm=[1, 0, 2])
     classifier = hasattr(estimator, "classes_")
     if classifier and network.sequence_output:

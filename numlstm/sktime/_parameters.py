@@ -23,7 +23,8 @@ class NetworkParameters:
                  alpha="auto", clip_grad_norm=1.0, shuffle=True, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change="auto", tol=0.0001,
                  random_state=None, verbose=0, dtype="float32", device="cpu", cell="lstm",
-                 readout="last", patch_length="auto", n_ensemble=1, input_dropout="auto"):
+                 readout="last", patch_length="auto", n_ensemble=1, input_dropout="auto",
+                 input_scaling="channel"):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
@@ -55,6 +56,7 @@ class NetworkParameters:
         self.patch_length = patch_length
         self.n_ensemble = n_ensemble
         self.input_dropout = input_dropout
+        self.input_scaling = input_scaling
         super().__init__()
 
     def _inner(self, estimator_class):

@@ -25,6 +25,7 @@ def test_model_file_of_an_earlier_version_loads():
                                rtol=1e-6, atol=1e-7)
     # Written before input dropout existed: it was trained without, and goes on so.
     assert clf.input_dropout == 0.0 and clf.network_.lstm.input_dropout == 0.0
+    assert clf.input_scaling == "channel"
 
 
 def test_pickles_of_an_earlier_version_load():
@@ -37,7 +38,7 @@ def test_pickles_of_an_earlier_version_load():
     # The parameters added since take the values the model was trained with.
     params = clf.get_params()
     assert (params["input_dropout"], params["n_ensemble"], params["patch_length"],
-            params["readout"]) == (0.0, 1, 1, "last")
+            params["readout"], params["input_scaling"]) == (0.0, 1, 1, "last", "channel")
     assert type(clf.network_) is numlstm.nn.LSTMNetwork
     with open(DATA / "gru_0.1.0.dev0.pkl", "rb") as f:
         layer = pickle.load(f)

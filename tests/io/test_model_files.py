@@ -58,6 +58,7 @@ def regressors():
     y2 = np.column_stack([y1, X[:, -1, 1] * 3 + 10])
     y3 = np.cumsum(X, axis=1)[:, :, :1]
     y_ragged = [np.cumsum(s[:, 0]) for s in RAGGED]
+    y_ragged_sum = np.array([s[:, 0].sum() for s in RAGGED])
     return {
         "seq2one": (small(LSTMRegressor).fit(X, y1), X_TEST),
         "multioutput": (small(LSTMRegressor, num_layers=2, bidirectional=True, dropout=0.2)
@@ -67,18 +68,23 @@ def regressors():
         "lbfgs": (small(LSTMRegressor, solver="lbfgs", dtype=np.float64).fit(X, y1), X_TEST),
         "early-stopping": (small(LSTMRegressor, early_stopping=True, solver="sgd",
                                  max_iter=4).fit(X, y1), X_TEST),
+        "series-scaling-ragged": (small(LSTMRegressor, input_scaling="series",
+                                        patch_length=2).fit(RAGGED, y_ragged_sum), RAGGED[:7]),
     }
 
 
 @pytest.mark.parametrize("case", ["seq2one", "multioutput", "seq2seq-f64", "ragged-seq2seq",
-                                  "lbfgs", "early-stopping"])
+                                  "lbfgs", "early-stopping", "series-scaling-ragged"])
 def test_regressor_round_trip_is_bit_exact(regressors, tmp_path, case):
     est, X_new = regressors[case]
     loaded = roundtrip(est, tmp_path)
     assert_same_fitted_state(est, loaded)
     assert same_bits(loaded.predict(X_new), est.predict(X_new))
-    assert same_bits(loaded.predict(X), est.predict(X)) if case != "ragged-seq2seq" else True
+    assert same_bits(loaded.predict(X), est.predict(X)) if "ragged" not in case else True
     assert loaded.n_outputs_ == est.n_outputs_
+    if case == "series-scaling-ragged":
+        assert loaded.input_scaling_ == "series"
+        assert same_bits(loaded._stat_scale, est._stat_scale)
     if case == "early-stopping":
         assert loaded.validation_scores_ and loaded.validation_scores_ == est.validation_scores_
 
@@ -175,7 +181,7 @@ def test_file_is_a_plain_npz_without_pickle(regressors, tmp_path):
         for name in archive.files:
             assert not archive[name].dtype.hasobject
     assert header["format"] == "numlstm-model"
-    assert header["format_version"] == FORMAT_VERSION == 4
+    assert header["format_version"] == FORMAT_VERSION == 5
     assert header["class"] == "LSTMRegressor"
     assert header["params"]["hidden_size"] == 4
     assert set(header["arrays"]) == set(archive.files) - {"__numlstm__"}

@@ -94,6 +94,8 @@ ESTIMATOR_OPTIONS = [
     dict(readout="mean_max", cell="gru"),
     dict(patch_length=3),
     dict(n_ensemble=3),
+    dict(input_scaling="series"),
+    dict(input_scaling="series", patch_length=3, bidirectional=True),
 ]
 
 
@@ -143,15 +145,19 @@ def test_classifier_probabilities_and_labels_match(options, labels):
     np.testing.assert_array_equal(label, model.predict(X))
 
 
-@pytest.mark.parametrize("readout, patch_length", [
-    ("last", 1), ("mean", 1), ("max", 1), ("mean_max", 1), ("last", 4), ("mean_max", 2)])
-def test_classifier_on_ragged_batches(readout, patch_length):
+@pytest.mark.parametrize("readout, patch_length, scaling", [
+    ("last", 1, "channel"), ("mean", 1, "channel"), ("max", 1, "channel"),
+    ("mean_max", 1, "channel"), ("last", 4, "channel"), ("mean_max", 2, "channel"),
+    ("last", 1, "series"), ("mean", 3, "series")])
+def test_classifier_on_ragged_batches(readout, patch_length, scaling):
     rng = np.random.default_rng(3)
     sequences, lengths = _ragged(rng, 50, 2, 9)
+    if scaling == "series":  # levels and amplitudes that differ by orders of magnitude
+        sequences = [s * 10.0 ** rng.integers(-2, 3) + rng.normal() for s in sequences]
     y = np.array([int(s[:, 0].sum() > 0) for s in sequences])
     model = _quiet_fit(LSTMClassifier(hidden_size=5, max_iter=3, bidirectional=True,
                                       readout=readout, patch_length=patch_length,
-                                      random_state=0), sequences, y)
+                                      input_scaling=scaling, random_state=0), sequences, y)
     proba, label = _session(model, ragged=True).run(
         None, {"x": _padded(sequences, 9), "sequence_lens": lengths.astype(np.int32)})
     np.testing.assert_allclose(proba, model.predict_proba(sequences), rtol=TOL, atol=TOL)

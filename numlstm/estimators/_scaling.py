@@ -1,0 +1,79 @@
+"""Scaling of each series by its own statistics (``input_scaling="series"``).
+
+Series of one data set can differ in level and amplitude by orders of magnitude (the
+current drawn by different appliances, say). Standardised with the training set's
+statistics of each channel, the small ones then become almost constant inputs and the
+network cannot tell their shapes apart. Scaling each series (and channel) by its own
+mean and standard deviation gives every shape the same range, as the usual
+z-normalisation of time-series classification does; the level and the amplitude are
+not thrown away but given to the network as two more inputs per channel, the same at
+every step: the series' mean and the logarithm of its standard deviation.
+"""
+
+import numpy as np
+
+from .._utils.validation import valid_steps_mask
+
+__all__ = ["series_statistics", "scale_each_series"]
+
+#: A series' standard deviation is taken as at least this share of the channel's
+#: standard deviation over the training set: a constant (or nearly constant) series
+#: gives zeros and a finite logarithm instead of amplified rounding noise.
+_RELATIVE_FLOOR = 1e-3
+
+
+def series_statistics(X, lengths, channel_scale):
+    """Mean and floored standard deviation of each series and channel over its valid steps.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_timesteps, n_features), float64
+    lengths : ndarray of shape (n_samples,) or None
+        Valid steps of each sequence (None: all).
+    channel_scale : ndarray of shape (n_features,)
+        Standard deviation of each channel over the training set; sets the floor.
+
+    Returns
+    -------
+    mean, scale : ndarray of shape (n_samples, n_features)
+    """
+    n_samples, n_timesteps, _ = X.shape
+    if lengths is None:
+        mean = X.mean(axis=1)
+        var = X.var(axis=1)
+    else:
+        mask = valid_steps_mask(n_samples, n_timesteps, lengths)[:, :, None]
+        count = np.asarray(lengths, dtype=np.float64)[:, None]
+        mean = np.where(mask, X, 0.0).sum(axis=1) / count
+        var = np.where(mask, (X - mean[:, None]) ** 2, 0.0).sum(axis=1) / count
+    scale = np.maximum(np.sqrt(var), _RELATIVE_FLOOR * np.asarray(channel_scale))
+    return mean, scale
+
+
+def scale_each_series(X, lengths, channel_mean, channel_scale):
+    """Each series scaled by its own statistics, and the statistics as network inputs.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_timesteps, n_features), float64
+    lengths : ndarray of shape (n_samples,) or None
+    channel_mean, channel_scale : ndarray of shape (n_features,)
+        Mean and standard deviation of each channel over the training set.
+
+    Returns
+    -------
+    scaled : ndarray of shape (n_samples, n_timesteps, n_features)
+        ``(X - mean) / scale`` per series and channel (padded steps are left to the
+        caller, which zeroes them).
+    statistics : ndarray of shape (n_samples, 2 * n_features)
+        The series' levels, ``(mean - channel_mean) / channel_scale``, then the natural
+        logarithms of their amplitudes, ``log(scale / channel_scale)``: in the units of
+        the training set, so that series normalised beforehand (as in most archives)
+        give statistics that are constant up to rounding, not rounding noise blown up
+        to unit variance.
+    """
+    mean, scale = series_statistics(X, lengths, channel_scale)
+    scaled = (X - mean[:, None, :]) / scale[:, None, :]
+    statistics = np.concatenate([(mean - channel_mean) / channel_scale,
+                                 np.log(scale / channel_scale)], axis=1)
+    return scaled, statistics
