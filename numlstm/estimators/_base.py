@@ -58,6 +58,10 @@ _AUTO_ALPHA = 0.1
 #: Parameters added after the first release, with the behaviour of the models before them.
 _PARAMETERS_ADDED_LATER = {"readout": "last", "patch_length": 1, "n_ensemble": 1,
                            "input_dropout": 0.0, "input_scaling": "channel"}
+#: ``input_scaling="series"``: the series' statistics (levels and log-amplitudes, in units
+#: of the channel's scale over the training set) are divided by their standard deviation
+#: over the training set, or by this if it is larger.
+_STATISTICS_MIN_SCALE = 0.1
 #: ``patch_length="auto"``: the network reads at most this many steps per sequence.
 _AUTO_PATCH_STEPS = 64
 
@@ -152,7 +156,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "bidirectional": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "input_dropout": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
-        "input_scaling": [StrOptions({"channel", "series"})],
+        "input_scaling": [StrOptions({"auto", "channel", "series"})],
         "cell": [StrOptions(set(_CELLS))],
         "readout": [StrOptions(set(READOUTS))],
         "patch_length": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -195,7 +199,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                  random_state=None, verbose=0, dtype="float32", device="cpu",
                  checkpoint=None, checkpoint_every=1, cell="lstm", readout="last",
                  patch_length="auto", n_ensemble=1, input_dropout="auto",
-                 input_scaling="channel"):
+                 input_scaling="auto"):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
@@ -246,17 +250,25 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         return None
 
     # -------------------------------------------------------------- input side
-    def _fit_input_scaler(self, X, lengths):
+    def _resolve_input_scaling(self, sequence_targets):
+        """``input_scaling`` for a new fit: "auto" scales each series, except for sequence
+        targets, whose output at a step must not depend on the steps after it."""
+        if self.input_scaling != "auto":
+            return self.input_scaling
+        return "channel" if sequence_targets else "series"
+
+    def _fit_input_scaler(self, X, lengths, scaling):
         values = X[valid_steps_mask(X.shape[0], X.shape[1], lengths)]
         self._x_mean, self._x_scale = _mean_and_scale(values)
-        self.input_scaling_ = self.input_scaling
+        self.input_scaling_ = scaling
         if self.input_scaling_ == "series":
-            # The series' own statistics are network inputs: centred over the training
-            # set, and shrunk where they spread by more than one unit of the channel's
-            # scale (a level or a log-amplitude), never blown up.
+            # The series' own statistics are network inputs, standardised over the
+            # training set; but a spread below a tenth of the channel's scale (of a level
+            # or a log-amplitude) is not blown up: series normalised beforehand differ
+            # there by rounding noise only.
             _, statistics = scale_each_series(X, lengths, self._x_mean, self._x_scale)
             self._stat_mean = statistics.mean(axis=0)
-            self._stat_scale = np.maximum(statistics.std(axis=0), 1.0)
+            self._stat_scale = np.maximum(statistics.std(axis=0), _STATISTICS_MIN_SCALE)
 
     def _network_input_size(self):
         """Inputs of the network per step: a patch of every channel, and with
@@ -517,13 +529,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 "input_dropout=0.0 (or 'auto').")
         if reset:
             patch = self._resolve_patch_length(n_timesteps, Y.ndim == 3)
-        else:
-            patch = getattr(self, "patch_length_", 1)  # absent in files of earlier versions
-        scaling = self.input_scaling if reset else getattr(self, "input_scaling_", "channel")
+            scaling = self._resolve_input_scaling(Y.ndim == 3)
+        else:  # both absent in files of earlier versions
+            patch = getattr(self, "patch_length_", 1)
+            scaling = getattr(self, "input_scaling_", "channel")
         width = (patch + 2 * (scaling == "series")) * X3.shape[2]
         self._check_fit_memory((n_samples, -(-n_timesteps // patch), width), Y.shape[-1])
         if reset:
-            self._initialize(X3, lengths, Y, patch)
+            self._initialize(X3, lengths, Y, patch, scaling)
         Xs, lengths = self._transform_input(X3, lengths)
         Y = np.ascontiguousarray(Y, dtype=self._dtype)
         fingerprint = None
@@ -627,10 +640,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.__dict__.update(state)
 
     # --------------------------------------------------------------- training
-    def _initialize(self, X3, lengths, Y, patch_length):
+    def _initialize(self, X3, lengths, Y, patch_length, scaling):
         self.n_features_in_ = X3.shape[2]
         self.patch_length_ = patch_length
-        self._fit_input_scaler(X3, lengths)
+        self._fit_input_scaler(X3, lengths, scaling)
         self._random_state = check_random_state(self.random_state)
         self._other_networks = []
         self._new_network(Y)
@@ -695,7 +708,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 f"patch_length={self.patch_length} asks for another. Set warm_start=False "
                 "to train a new network.")
         fitted_scaling = getattr(self, "input_scaling_", "channel")
-        if self.input_scaling != fitted_scaling:
+        if self.input_scaling not in ("auto", fitted_scaling):
             raise ValueError(
                 f"warm_start=True (or partial_fit) continues training the fitted network, "
                 f"whose inputs were scaled with input_scaling_={fitted_scaling!r}; "

@@ -30,7 +30,9 @@ class PredictionStream:
     Parameters
     ----------
     estimator : LSTMClassifier or LSTMRegressor
-        A fitted estimator with unidirectional layers. Its networks are read at every
+        A fitted estimator with unidirectional layers and ``input_scaling_="channel"``
+        (each series scaled by statistics of all its steps cannot be fed a few steps at a
+        time). Its networks are read at every
         call, so further training shows in the next prediction.
     batch_size : int, default=1
         Number of sequences fed side by side.
@@ -53,7 +55,8 @@ class PredictionStream:
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(60, 12, 1))
     >>> y = (X[:, :, 0].sum(axis=1) > 0).astype(int)
-    >>> clf = LSTMClassifier(hidden_size=8, max_iter=5, random_state=0).fit(X, y)
+    >>> clf = LSTMClassifier(hidden_size=8, max_iter=5, input_scaling="channel",
+    ...                      random_state=0).fit(X, y)
     >>> stream = clf.stream()
     >>> for t in range(12):                      # one step per call
     ...     label = stream.predict(X[:1, t:t + 1])

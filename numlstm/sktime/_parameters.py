@@ -24,7 +24,7 @@ class NetworkParameters:
                  validation_fraction=0.1, n_iter_no_change="auto", tol=0.0001,
                  random_state=None, verbose=0, dtype="float32", device="cpu", cell="lstm",
                  readout="last", patch_length="auto", n_ensemble=1, input_dropout="auto",
-                 input_scaling="channel"):
+                 input_scaling="auto"):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional

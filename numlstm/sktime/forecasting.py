@@ -143,7 +143,9 @@ batch_size, early_stopping, random_state
                       dropout=self.dropout, batch_size=self.batch_size,
                       early_stopping=self.early_stopping, random_state=self.random_state,
                       # one network, which update() trains further with partial_fit
-                      n_ensemble=1)
+                      n_ensemble=1,
+                      # the windows overlap, and each is standardised alike
+                      input_scaling="channel")
         params.update(self.regressor_params or {})
         if isinstance(params["random_state"], np.random.RandomState):
             params["random_state"] = params["random_state"].randint(2**31 - 1)

@@ -1,5 +1,7 @@
 """``est.stream()``: online predictions equal ``predict`` on the prefix fed so far."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
@@ -9,6 +11,11 @@ from numlstm.estimators import PredictionStream
 from numlstm.nn.readout import RunningPool, pool
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+# Streams need each channel scaled by training-set statistics: "auto" scales each series
+# by statistics of all its steps, which a stream has not seen yet.
+ChannelClassifier = partial(LSTMClassifier, input_scaling="channel")
+ChannelRegressor = partial(LSTMRegressor, input_scaling="channel")
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(size=(24, 13, 2))
@@ -29,9 +36,9 @@ def _chunked(X, sizes=CHUNKS):
 @pytest.mark.parametrize("readout", ["last", "mean", "max", "mean_max"])
 @pytest.mark.parametrize("patch_length", [1, 3])
 def test_classifier_stream_equals_predict_on_every_prefix(readout, patch_length):
-    clf = LSTMClassifier(hidden_size=5, max_iter=4, readout=readout,
-                         patch_length=patch_length, dtype="float64",
-                         random_state=0).fit(X, Y_CLASS)
+    clf = ChannelClassifier(hidden_size=5, max_iter=4, readout=readout,
+                            patch_length=patch_length, dtype="float64",
+                            random_state=0).fit(X, Y_CLASS)
     batch = X[:3]
     stream = clf.stream(batch_size=3)
     for seen, chunk in _chunked(batch):
@@ -46,8 +53,8 @@ def test_classifier_stream_equals_predict_on_every_prefix(readout, patch_length)
 
 
 def test_ensemble_stream_averages_its_members():
-    reg = LSTMRegressor(hidden_size=4, max_iter=3, n_ensemble=2, patch_length=2,
-                        readout="mean", dtype="float64", random_state=1).fit(X, Y_REG)
+    reg = ChannelRegressor(hidden_size=4, max_iter=3, n_ensemble=2, patch_length=2,
+                           readout="mean", dtype="float64", random_state=1).fit(X, Y_REG)
     stream = reg.stream(batch_size=2)
     for seen, chunk in _chunked(X[:2]):
         np.testing.assert_allclose(stream.predict(chunk), reg.predict(X[:2, :seen]),
@@ -55,7 +62,7 @@ def test_ensemble_stream_averages_its_members():
 
 
 def test_float32_stream_matches_predict_to_float32_rounding():
-    clf = LSTMClassifier(hidden_size=6, max_iter=3, random_state=2).fit(X, Y_CLASS)
+    clf = ChannelClassifier(hidden_size=6, max_iter=3, random_state=2).fit(X, Y_CLASS)
     stream = clf.stream()
     for seen, chunk in _chunked(X[:1]):
         np.testing.assert_allclose(stream.predict_proba(chunk),
@@ -66,6 +73,7 @@ def test_sequence_targets_give_the_chunks_steps():
     Y_seq = np.cumsum(X, axis=1)[:, :, :1]
     reg = LSTMRegressor(hidden_size=4, max_iter=3, dtype="float64",
                         random_state=0).fit(X, Y_seq)
+    assert reg.input_scaling_ == "channel"  # what "auto" gives for sequence targets
     whole = reg.predict(X[:2])
     stream = reg.stream(batch_size=2)
     parts = [stream.predict(chunk) for _, chunk in _chunked(X[:2])]
@@ -75,8 +83,8 @@ def test_sequence_targets_give_the_chunks_steps():
 
 
 def test_float32_and_integer_chunks_are_read_like_predict_reads_them():
-    reg = LSTMRegressor(hidden_size=3, max_iter=2, dtype="float64",
-                        random_state=0).fit(np.round(X * 3), Y_REG)
+    reg = ChannelRegressor(hidden_size=3, max_iter=2, dtype="float64",
+                           random_state=0).fit(np.round(X * 3), Y_REG)
     Xi = np.round(X[:2] * 3).astype(np.int64)
     stream = reg.stream(batch_size=2)
     stream.predict(Xi[:, :5])
@@ -86,8 +94,8 @@ def test_float32_and_integer_chunks_are_read_like_predict_reads_them():
 
 def test_univariate_2d_chunks_and_further_training_are_seen():
     Xu = X[:, :, 0]
-    reg = LSTMRegressor(hidden_size=3, max_iter=2, dtype="float64", random_state=0,
-                        warm_start=True).fit(Xu, Y_REG)
+    reg = ChannelRegressor(hidden_size=3, max_iter=2, dtype="float64", random_state=0,
+                           warm_start=True).fit(Xu, Y_REG)
     stream = reg.stream()
     stream.predict(Xu[:1, :6])
     before = stream.predict(Xu[:1, 6:])
@@ -102,8 +110,8 @@ def test_univariate_2d_chunks_and_further_training_are_seen():
 
 def test_stream_refuses_what_it_cannot_do():
     with pytest.raises(NotFittedError):
-        LSTMClassifier().stream()
-    clf = LSTMClassifier(hidden_size=3, max_iter=1, random_state=0).fit(X, Y_CLASS)
+        ChannelClassifier().stream()
+    clf = ChannelClassifier(hidden_size=3, max_iter=1, random_state=0).fit(X, Y_CLASS)
     stream = clf.stream(batch_size=2)
     assert isinstance(stream, PredictionStream) and "batch_size=2" in repr(stream)
     with pytest.raises(ValueError, match="carries 2 sequence"):
@@ -117,11 +125,11 @@ def test_stream_refuses_what_it_cannot_do():
     assert stream.n_steps_seen == 0  # nothing was fed by the refused chunks
     with pytest.raises(ValueError, match="positive int"):
         clf.stream(batch_size=0)
-    reg = LSTMRegressor(hidden_size=3, max_iter=1, bidirectional=True,
-                        random_state=0).fit(X, Y_REG)
+    reg = ChannelRegressor(hidden_size=3, max_iter=1, bidirectional=True,
+                           random_state=0).fit(X, Y_REG)
     with pytest.raises(ValueError, match="bidirectional"):
         reg.stream()
-    plain = LSTMRegressor(hidden_size=3, max_iter=1, random_state=0).fit(X, Y_REG)
+    plain = ChannelRegressor(hidden_size=3, max_iter=1, random_state=0).fit(X, Y_REG)
     assert not hasattr(plain.stream(), "predict_proba")
     with pytest.raises(ValueError, match="no steps have been fed"):
         plain.network_.stream().predict()

@@ -614,6 +614,7 @@ def _backward_rows(cell, io, weights, cache, work, packed, d, b0, b1, scratch):
 #: per row and feature: a product tile would compute a whole NR-column panel for them.
 _DOT_MAX_INPUTS = 4
 
+
 @njit(**_ROW_JIT)
 def _dot(a, b):
     total = a[0] * b[0]
@@ -987,8 +988,9 @@ def layer_backward(kernels, runners, cell, io, weights, cache, work, packed, gra
     ----------
     kernels : (int, int)
         Addresses of :func:`layer_backward_rows` and :func:`layer_weight_gradients` (or
-        :func:`lstm_backward_rows` and :func:`lstm_weight_gradients`), compiled for a pointer to ``(cell, io, weights,
-        cache, work, packed, partials, shares, gradients)``, ``gradients`` being the
+        :func:`lstm_backward_rows` and :func:`lstm_weight_gradients`), compiled for a
+        pointer to ``(cell, io, weights, cache, work, packed, partials, shares,
+        gradients)``, ``gradients`` being the
         second address (:func:`~numlstm.kernels.cpu.indirect_call.stashed_address`).
     runners : (int, int)
         :func:`~numlstm.kernels.cpu.parallel_rows.slices_runner` of ``bounds`` and of
