@@ -49,8 +49,9 @@ def train_and_score(cell, seq_len, seed, n_train, n_test, epochs, hidden_size, b
                           n_iter_no_change=epochs, batch_size=batch_size,
                           learning_rate_init=learning_rate, random_state=seed,
                           # every raw step, so that the memory measured spans seq_len
-                          # steps; and the penalty these measurements were made with
-                          patch_length=1, alpha=1e-4)
+                          # steps; and the penalty and input scaling these
+                          # measurements were made with
+                          patch_length=1, alpha=1e-4, input_scaling="channel")
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # the budget ends training

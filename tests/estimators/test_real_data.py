@@ -4,7 +4,8 @@ download): a subset of ``benchmarks/real_data.py`` that runs in CI.
 On GunPoint (150 steps), BasicMotions (6 channels), OSULeaf (427 steps) and ACSF1 (1460
 steps), ``LSTMClassifier`` with its defaults (only ``random_state`` set) should reach the
 better of 1-NN with the Euclidean distance and scikit-learn's default ``MLPClassifier`` on
-the flattened series, both computed here. Accuracies are means over five seeds for the
+the flattened series, both computed here; on Tecator (absorbance spectra, fat content)
+``LSTMRegressor`` should reach ``RidgeCV`` on the spectra. Accuracies are means over five seeds for the
 LSTM and the MLP alike; "reach" is a non-inferiority check, the LSTM's mean no more than
 two standard errors of the difference below the bar (the seed spread measured in the
 same run). The 1-NN accuracies are checked against the archive's published ones, so the
@@ -19,10 +20,11 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import RidgeCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 
-from numlstm import LSTMClassifier
+from numlstm import LSTMClassifier, LSTMRegressor
 
 sktime_datasets = pytest.importorskip(
     "sktime.datasets",
@@ -105,3 +107,22 @@ def test_batches_smaller_than_the_data_learn_too():
         accuracies = [LSTMClassifier(batch_size=16, random_state=seed)
                       .fit(X_train, y_train).score(X_test, y_test) for seed in range(3)]
     assert min(accuracies) >= _measure("GunPoint")["knn"] - 0.05, accuracies
+
+
+def test_regressor_defaults_reach_ridge_on_tecator():
+    # The fat content is close to a linear function of the spectrum, which is what ridge
+    # regression fits; the spectra's levels differ more between samples than their shapes,
+    # which input_scaling="auto" (each series scaled by its own statistics) separates.
+    X_train, y_train = _load("Tecator", "TRAIN")
+    X_test, y_test = _load("Tecator", "TEST")
+    y_train, y_test = y_train.astype(float), y_test.astype(float)
+    ridge = RidgeCV().fit(X_train[:, :, 0], y_train).predict(X_test[:, :, 0])
+    ridge_rmse = float(np.sqrt(np.mean((ridge - y_test) ** 2)))
+    rmse = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for seed in range(3):
+            pred = LSTMRegressor(random_state=seed).fit(X_train, y_train).predict(X_test)
+            rmse.append(float(np.sqrt(np.mean((pred - y_test) ** 2))))
+    margin = 2.0 * np.std(rmse, ddof=1) / np.sqrt(len(rmse))
+    assert np.mean(rmse) <= ridge_rmse + margin, (rmse, ridge_rmse)
