@@ -192,7 +192,7 @@ input_scaling : {"auto", "channel", "series"}, default="auto"
     at every step, which must not depend on the steps after it). On the
     held-out parts of the training sets of ``benchmarks/real_data.py``,
     "series" raised the mean score over the eleven sets from 71.7 to
-    75.2 (PLAID 49.6 to 71.4, Tecator 62.4 to 88.2); see the real-data
+    74.7 (PLAID 49.6 to 71.2, Tecator 62.4 to 87.6); see the real-data
     page of the documentation. Models saved before the option existed
     keep "channel". The fitted value is ``input_scaling_``.""",
     "notes": """\
