@@ -311,7 +311,8 @@ def test_estimator_stream_on_cuda_equals_predict():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gpu = LSTMClassifier(hidden_size=3, readout="mean", patch_length=2, max_iter=2,
-                             dtype="float64", random_state=0, device="cuda").fit(X, y)
+                             dtype="float64", random_state=0, device="cuda",
+                             input_scaling="channel").fit(X, y)
     stream = gpu.stream(batch_size=2)
     for stop in (1, 2, 5):
         proba = stream.predict_proba(X[:2, stream.n_steps_seen:stop])

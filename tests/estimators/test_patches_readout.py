@@ -40,14 +40,15 @@ def test_auto_patch_length(n_timesteps, expected):
     est = LSTMClassifier(hidden_size=2, max_iter=1, random_state=0)
     est.fit(np.zeros((4, n_timesteps, 1)) + np.arange(4)[:, None, None], [0, 1, 0, 1])
     assert est.patch_length_ == expected
-    assert est.network_.lstm.input_size == expected
+    # a patch of the channel, then its level and log-amplitude (input_scaling="auto")
+    assert est.network_.lstm.input_size == expected + 2
 
 
 @pytest.mark.parametrize("data", ["equal", "ragged"])
 def test_the_network_reads_the_standardised_patches(data):
     Xd = X if data == "equal" else RAGGED
     est = LSTMClassifier(hidden_size=3, patch_length=3, readout="mean_max", max_iter=2,
-                         random_state=0).fit(Xd, Y_CLASS)
+                         input_scaling="channel", random_state=0).fit(Xd, Y_CLASS)
     assert est.patch_length_ == 3 and est.network_.lstm.input_size == 6
     series = list(X) if data == "equal" else RAGGED
     longest = max(len(s) for s in series)
@@ -92,7 +93,7 @@ def test_save_load_and_files_of_earlier_versions(tmp_path):
     loaded = numlstm.load(path)
     assert loaded.patch_length_ == 4 and loaded.network_.readout == "max"
     assert np.array_equal(loaded.predict(RAGGED), est.predict(RAGGED))
-    assert numlstm.io.read_header(path)["format_version"] == numlstm.io.FORMAT_VERSION == 4
+    assert numlstm.io.read_header(path)["format_version"] == numlstm.io.FORMAT_VERSION == 5
     # A model of an earlier version has neither: it reads every step and its last state.
     del est.patch_length_
     del est.network_.__dict__["readout"]

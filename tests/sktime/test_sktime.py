@@ -87,7 +87,8 @@ def test_classifier_reads_channels_before_time():
     direct = LSTMClassifier(**SMALL).fit(X.transpose(0, 2, 1), y)
     np.testing.assert_array_equal(ours.predict_proba(X),
                                   direct.predict_proba(X.transpose(0, 2, 1)))
-    assert ours.estimator_.network_.lstm.input_size == 2
+    # two channels, then each channel's level and log-amplitude (input_scaling="auto")
+    assert ours.estimator_.network_.lstm.input_size == 2 + 4
     assert set(ours.predict(X)) <= {"up", "down"}
 
 
