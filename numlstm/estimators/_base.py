@@ -292,15 +292,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             Xs = self._standardise(X)
         if lengths is not None:
             Xs[~valid_steps_mask(X.shape[0], X.shape[1], lengths)] = 0.0
-        Xs, lengths = patch_sequences(Xs.astype(self._dtype, copy=False), lengths,
-                                      getattr(self, "patch_length_", 1))
+        n_statistics = statistics.shape[1] if series_scaling else 0
+        Xs, lengths = patch_sequences(Xs, lengths, getattr(self, "patch_length_", 1),
+                                      extra_features=n_statistics, dtype=self._dtype)
         if series_scaling:
-            statistics = ((statistics - self._stat_mean) / self._stat_scale).astype(self._dtype)
-            Xs = np.concatenate(
-                [Xs, np.broadcast_to(statistics[:, None, :],
-                                     (Xs.shape[0], Xs.shape[1], statistics.shape[1]))],
-                axis=2)
-        return np.ascontiguousarray(Xs), lengths
+            # The same at every step of a sequence, after the patch's values.
+            Xs[:, :, Xs.shape[2] - n_statistics:] = (
+                (statistics - self._stat_mean) / self._stat_scale)[:, None, :]
+        return Xs, lengths
 
     def __setstate__(self, state):
         # Pickles of earlier versions lack the parameters added since: give them the

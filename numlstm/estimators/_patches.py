@@ -17,7 +17,7 @@ def auto_patch_length(n_timesteps, max_steps):
     return max(1, -(-int(n_timesteps) // int(max_steps)))
 
 
-def patch_sequences(X, lengths, patch_length):
+def patch_sequences(X, lengths, patch_length, extra_features=0, dtype=None):
     """Group the steps of ``X`` into patches of ``patch_length`` steps.
 
     Parameters
@@ -27,22 +27,35 @@ def patch_sequences(X, lengths, patch_length):
     lengths : ndarray of shape (n_samples,) or None
         Valid steps of each sequence.
     patch_length : int
+    extra_features : int, default=0
+        Columns left after each patch's values for the caller to fill (zero here).
+    dtype : dtype, default=None
+        Of the result; None: that of ``X``.
 
     Returns
     -------
     patched : ndarray of shape (n_samples, ceil(n_timesteps / patch_length), \
-            patch_length * n_features)
-        C-contiguous, the dtype of ``X``.
+            patch_length * n_features + extra_features)
+        C-contiguous. ``X`` itself when there is nothing to group, add or convert.
     patched_lengths : ndarray of shape (n_samples,) or None
         ``ceil(lengths / patch_length)``: a patch is valid when it holds a valid step.
     """
-    if patch_length == 1:
+    dtype = X.dtype if dtype is None else np.dtype(dtype)
+    if patch_length == 1 and extra_features == 0 and dtype == X.dtype:
         return X, lengths
     n_samples, n_timesteps, n_features = X.shape
-    n_patches = -(-n_timesteps // patch_length)
-    padded = np.zeros((n_samples, n_patches * patch_length, n_features), dtype=X.dtype)
-    padded[:, :n_timesteps] = X
-    patched = padded.reshape(n_samples, n_patches, patch_length * n_features)
+    n_full, rest = divmod(n_timesteps, patch_length)
+    width = patch_length * n_features
+    patched = np.empty((n_samples, n_full + (rest > 0), width + extra_features), dtype=dtype)
+    # One copy (and conversion) into place: the whole patches, then the last, partial one
+    # filled up with zeros, then zeros in the caller's columns.
+    patched[:, :n_full, :width] = X[:, :n_full * patch_length].reshape(n_samples, n_full,
+                                                                        width)
+    if rest:
+        patched[:, n_full, :rest * n_features] = X[:, n_full * patch_length:].reshape(
+            n_samples, rest * n_features)
+        patched[:, n_full, rest * n_features:width] = 0
+    patched[:, :, width:] = 0
     if lengths is not None:
         lengths = -(-np.asarray(lengths) // patch_length)
     return patched, lengths

@@ -37,17 +37,27 @@ def series_statistics(X, lengths, channel_scale):
     -------
     mean, scale : ndarray of shape (n_samples, n_features)
     """
+    mean, scale, _ = _centred_series(X, lengths, channel_scale)
+    return mean, scale
+
+
+def _centred_series(X, lengths, channel_scale):
+    """Mean, floored standard deviation, and ``X`` minus the mean (a new array)."""
     n_samples, n_timesteps, _ = X.shape
     if lengths is None:
-        mean = X.mean(axis=1)
-        var = X.var(axis=1)
+        # einsum's sums over time are three to four times faster than NumPy's reductions
+        # over the middle axis of a (n, T, C) array.
+        mean = np.einsum("ntc->nc", X) / n_timesteps
+        centred = X - mean[:, None, :]
+        var = np.einsum("ntc,ntc->nc", centred, centred) / n_timesteps
     else:
         mask = valid_steps_mask(n_samples, n_timesteps, lengths)[:, :, None]
         count = np.asarray(lengths, dtype=np.float64)[:, None]
         mean = np.where(mask, X, 0.0).sum(axis=1) / count
-        var = np.where(mask, (X - mean[:, None]) ** 2, 0.0).sum(axis=1) / count
+        centred = X - mean[:, None, :]
+        var = np.where(mask, centred ** 2, 0.0).sum(axis=1) / count
     scale = np.maximum(np.sqrt(var), _RELATIVE_FLOOR * np.asarray(channel_scale))
-    return mean, scale
+    return mean, scale, centred
 
 
 def scale_each_series(X, lengths, channel_mean, channel_scale):
@@ -72,8 +82,8 @@ def scale_each_series(X, lengths, channel_mean, channel_scale):
         give statistics that are constant up to rounding, not rounding noise blown up
         to unit variance.
     """
-    mean, scale = series_statistics(X, lengths, channel_scale)
-    scaled = (X - mean[:, None, :]) / scale[:, None, :]
+    mean, scale, scaled = _centred_series(X, lengths, channel_scale)
+    scaled /= scale[:, None, :]
     statistics = np.concatenate([(mean - channel_mean) / channel_scale,
                                  np.log(scale / channel_scale)], axis=1)
     return scaled, statistics
