@@ -49,8 +49,8 @@ def patch_sequences(X, lengths, patch_length, extra_features=0, dtype=None):
     patched = np.empty((n_samples, n_full + (rest > 0), width + extra_features), dtype=dtype)
     # One copy (and conversion) into place: the whole patches, then the last, partial one
     # filled up with zeros, then zeros in the caller's columns.
-    patched[:, :n_full, :width] = X[:, :n_full * patch_length].reshape(n_samples, n_full,
-                                                                        width)
+    whole = X[:, :n_full * patch_length].reshape(n_samples, n_full, width)
+    patched[:, :n_full, :width] = whole
     if rest:
         patched[:, n_full, :rest * n_features] = X[:, n_full * patch_length:].reshape(
             n_samples, rest * n_features)
