@@ -8,8 +8,8 @@ the flattened series, both computed here; on Tecator (absorbance spectra, fat co
 ``LSTMRegressor`` should reach ``RidgeCV`` on the spectra. Accuracies are means over five
 seeds for the LSTM and the MLP alike; "reach" is a non-inferiority check, the LSTM's mean
 no more than two standard errors of the difference below the bar (the seed spread
-measured in the same run). The 1-NN accuracies are checked against the archive's published ones, so the
-data are the archive's splits. ``docs/real_data.rst`` has the whole table.
+measured in the same run). The 1-NN accuracies are checked against the archive's
+published ones, so the data are the archive's splits. ``docs/real_data.rst`` has the whole table.
 """
 
 import functools
