@@ -256,9 +256,10 @@ def test_real_sigint_then_resume_in_another_process(tmp_path):
     """Ctrl-C (SIGINT) in a training process; the checkpoint resumes here, exactly."""
     path = tmp_path / "ckpt"
     script = textwrap.dedent(f"""
-        import sys, warnings
+        import faulthandler, signal, sys, warnings
         import numpy as np
         warnings.simplefilter("ignore")
+        faulthandler.register(signal.SIGUSR1)  # the test asks for the stacks if it hangs
         from numlstm.datasets import make_adding_problem
         from numlstm.estimators import LSTMRegressor
         X, Y = make_adding_problem(96, 6, random_state=0)
@@ -288,7 +289,15 @@ def test_real_sigint_then_resume_in_another_process(tmp_path):
             assert path.exists(), proc.stderr.read() if proc.poll() is not None else "timeout"
             time.sleep(0.3)
             proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=60)
+            try:
+                out, err = proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                # Show where the interrupted process is stuck.
+                proc.send_signal(signal.SIGUSR1)
+                time.sleep(2)
+                proc.kill()
+                out, err = proc.communicate()
+                pytest.fail(f"no exit within 120 s of SIGINT; its threads:\n{err}")
         finally:
             if proc.poll() is None:
                 proc.kill()
