@@ -21,7 +21,7 @@ from ..nn import GRU, LSTM, RNN
 from ..nn import LSTMNetwork
 from ..nn.readout import READOUTS
 from ._patches import auto_patch_length, patch_sequences
-from ._scaling import scale_each_series
+from ._scaling import scale_each_series, series_statistics
 from ._stream import PredictionStream
 from ..training.checkpoints import (data_fingerprint, read_checkpoint, same_param,
                                     write_checkpoint)
@@ -266,7 +266,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             # training set; but a spread below a tenth of the channel's scale (of a level
             # or a log-amplitude) is not blown up: series normalised beforehand differ
             # there by rounding noise only.
-            _, statistics = scale_each_series(X, lengths, self._x_mean, self._x_scale)
+            statistics = series_statistics(X, lengths, self._x_mean, self._x_scale)
             self._stat_mean = statistics.mean(axis=0)
             self._stat_scale = np.maximum(statistics.std(axis=0), _STATISTICS_MIN_SCALE)
 

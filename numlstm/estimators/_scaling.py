@@ -22,23 +22,23 @@ __all__ = ["series_statistics", "scale_each_series"]
 _RELATIVE_FLOOR = 1e-3
 
 
-def series_statistics(X, lengths, channel_scale):
-    """Mean and floored standard deviation of each series and channel over its valid steps.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_timesteps, n_features), float64
-    lengths : ndarray of shape (n_samples,) or None
-        Valid steps of each sequence (None: all).
-    channel_scale : ndarray of shape (n_features,)
-        Standard deviation of each channel over the training set; sets the floor.
+def series_statistics(X, lengths, channel_mean, channel_scale):
+    """The statistics that :func:`scale_each_series` gives the network, without scaling
+    the series (what a fit needs to standardise them over the training set).
 
     Returns
     -------
-    mean, scale : ndarray of shape (n_samples, n_features)
+    statistics : ndarray of shape (n_samples, 2 * n_features)
     """
     mean, scale, _ = _centred_series(X, lengths, channel_scale)
-    return mean, scale
+    return _statistics(mean, scale, channel_mean, channel_scale)
+
+
+def _statistics(mean, scale, channel_mean, channel_scale):
+    """Levels and log-amplitudes in units of the training set (see
+    :func:`scale_each_series`)."""
+    return np.concatenate([(mean - channel_mean) / channel_scale,
+                           np.log(scale / channel_scale)], axis=1)
 
 
 def _centred_series(X, lengths, channel_scale):
@@ -84,6 +84,4 @@ def scale_each_series(X, lengths, channel_mean, channel_scale):
     """
     mean, scale, scaled = _centred_series(X, lengths, channel_scale)
     scaled /= scale[:, None, :]
-    statistics = np.concatenate([(mean - channel_mean) / channel_scale,
-                                 np.log(scale / channel_scale)], axis=1)
-    return scaled, statistics
+    return scaled, _statistics(mean, scale, channel_mean, channel_scale)
