@@ -2,8 +2,10 @@
 
 Each variant is a set of estimator parameters on top of the defaults. With
 ``--evaluate validation`` (the default) the archive's *training* split of every data set is
-cut once into a fitting part and a held-out part (stratified for classification,
-``--holdout`` of it held out, the same cut for every variant and seed), each variant is
+cut into a fitting part and a held-out part (stratified for classification, ``--holdout``
+of it held out, the same cut for every variant and seed; ``--cuts N`` makes N such cuts,
+each with its own seed, and averages over them too, since a 30% part of a small training
+split is a handful of series), each variant is
 fitted on the first part and scored on the second: the test split is never read, so a
 variant chosen from these scores is chosen on training data. ``--evaluate test`` fits on
 the whole training split and scores on the test split, to show on the test split what a
@@ -27,6 +29,7 @@ Usage (from the repository root)::
 """
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -66,8 +69,8 @@ def parse_variant(text):
     return name, params
 
 
-def split_data(name, task, evaluate, holdout):
-    """(fitting series, fitting targets, scoring series, scoring targets)."""
+def split_data(name, task, evaluate, holdout, cut=0):
+    """(fitting series, fitting targets, scoring series, scoring targets) of cut ``cut``."""
     train, y_train = load_split(name, "TRAIN", task)
     if evaluate == "test":
         test, y_test = load_split(name, "TEST", task)
@@ -75,7 +78,8 @@ def split_data(name, task, evaluate, holdout):
     index = np.arange(len(train))
     stratify = y_train if task == "classification" else None
     fit_idx, held_idx = train_test_split(index, test_size=holdout,
-                                         random_state=SPLIT_SEED, stratify=stratify)
+                                         random_state=SPLIT_SEED + cut,
+                                         stratify=stratify)
     return ([train[i] for i in fit_idx], y_train[fit_idx],
             [train[i] for i in held_idx], y_train[held_idx])
 
@@ -87,12 +91,15 @@ def score(task, model, X, y):
     return float(1 - np.sqrt(np.mean((pred - y) ** 2)) / np.std(y))
 
 
-def run(names, variants, seeds, evaluate, holdout, log, save=lambda results: None):
-    """Fit every variant and seed on every data set; ``save`` is called after each set."""
+def run(names, variants, seeds, evaluate, holdout, log, save=lambda results: None,
+        cuts=1):
+    """Fit every variant and seed on every data set (and on each of ``cuts`` cuts of its
+    training split); ``save`` is called after each set."""
     results = []
-    for name in names:
+    n_cuts = cuts if evaluate == "validation" else 1
+    for name, cut in itertools.product(names, range(n_cuts)):
         task = DATASETS[name]
-        X_fit, y_fit, X_score, y_score = split_data(name, task, evaluate, holdout)
+        X_fit, y_fit, X_score, y_score = split_data(name, task, evaluate, holdout, cut)
         X_fit, X_score = as_estimator_input(X_fit), as_estimator_input(X_score)
         Estimator = LSTMClassifier if task == "classification" else LSTMRegressor
         for variant, params in variants:
@@ -107,9 +114,10 @@ def run(names, variants, seeds, evaluate, holdout, log, save=lambda results: Non
                 model, seconds = timed_fit(Estimator, params, seed, X_fit, y_fit)
                 value = score(task, model, X_score, y_score)
                 results.append({"dataset": name, "variant": variant, "params": params,
-                                "seed": seed, "score": value, "fit_seconds": seconds,
+                                "seed": seed, "cut": cut, "score": value,
+                                "fit_seconds": seconds,
                                 "n_iter": int(model.n_iter_), "evaluate": evaluate})
-                log(f"{name:17s} {variant:14s} seed {seed}: {value:.4f}, "
+                log(f"{name:17s} {variant:14s} cut {cut} seed {seed}: {value:.4f}, "
                     f"{model.n_iter_} epochs, {seconds:.1f} s")
         save(results)
     return results
@@ -155,6 +163,8 @@ def parse_args(argv=None):
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), metavar="NAME")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cuts", type=int, default=1,
+                        help="cuts of each training split (validation), each its own seed")
     parser.add_argument("--holdout", type=float, default=0.3,
                         help="share of the training split held out (validation)")
     parser.add_argument("--evaluate", choices=["validation", "test"], default="validation")
@@ -190,7 +200,7 @@ def main(argv=None):
                            "results": results}, f, indent=1)
 
     results = run(names, variants, list(range(args.seeds)), args.evaluate, args.holdout,
-                  log, save)
+                  log, save, cuts=args.cuts)
     print(table(results))
     return 0
 

@@ -14,12 +14,12 @@ import numpy as np
 
 from .._utils.validation import valid_steps_mask
 
-__all__ = ["series_statistics", "scale_each_series"]
+__all__ = ["SERIES_SCALE_FLOOR", "series_statistics", "scale_each_series"]
 
 #: A series' standard deviation is taken as at least this share of the channel's
 #: standard deviation over the training set: a constant (or nearly constant) series
 #: gives zeros and a finite logarithm instead of amplified rounding noise.
-_RELATIVE_FLOOR = 1e-3
+SERIES_SCALE_FLOOR = 1e-3
 
 
 def series_statistics(X, lengths, channel_mean, channel_scale):
@@ -56,7 +56,7 @@ def _centred_series(X, lengths, channel_scale):
         mean = np.where(mask, X, 0.0).sum(axis=1) / count
         centred = X - mean[:, None, :]
         var = np.where(mask, centred ** 2, 0.0).sum(axis=1) / count
-    scale = np.maximum(np.sqrt(var), _RELATIVE_FLOOR * np.asarray(channel_scale))
+    scale = np.maximum(np.sqrt(var), SERIES_SCALE_FLOOR * np.asarray(channel_scale))
     return mean, scale, centred
 
 

@@ -224,7 +224,7 @@ def _series_scaling(graph, x, sequence_lens, estimator):
     input: each series and channel scaled by its own mean and floored standard deviation
     over its valid steps; and those statistics, standardised as the estimator standardises
     them, as a (B, 1, 2 * C) tensor."""
-    from ..estimators._scaling import _RELATIVE_FLOOR
+    from ..estimators._scaling import SERIES_SCALE_FLOOR
 
     time_axis = graph.constant([1], "time_axis_s", np.int64)
     if sequence_lens is None:
@@ -245,7 +245,7 @@ def _series_scaling(graph, x, sequence_lens, estimator):
                                      mask], "squares_masked")
         var = graph.node("Div", [graph.node("ReduceSum", [squares, time_axis], "sum_squares",
                                             keepdims=1), count], "series_var")
-    floor = graph.constant(_RELATIVE_FLOOR * np.asarray(estimator._x_scale), "scale_floor")
+    floor = graph.constant(SERIES_SCALE_FLOOR * np.asarray(estimator._x_scale), "scale_floor")
     scale = graph.node("Max", [graph.node("Sqrt", [var], "series_sd"), floor], "series_scale")
     scaled = graph.node("Div", [centred, scale], "series_scaled")
     channel_scale = graph.constant(estimator._x_scale, "channel_scale")

@@ -46,8 +46,8 @@ def test_a_fit_steps_on_batches_of_equal_size(monkeypatch):
 
 @pytest.mark.parametrize("n, batch_size", [(64, 64), (65, 64), (67, 64), (100, 64), (35, 32),
                                            (40, 64)])
-def test_auto_penalty_per_step_is_the_same_however_the_epoch_is_cut(monkeypatch, n,
-                                                                     batch_size):
+def test_auto_penalty_per_step_is_the_same_however_the_epoch_is_cut(
+        monkeypatch, n, batch_size):
     # Each step divides alpha by its batch's rows; "auto" takes the mean batch, so every
     # step penalises 0.05 * ||W||^2 / n on its mean loss (65 rows cut 33 and 32 would
     # otherwise get twice the penalty of 64 in one batch).
