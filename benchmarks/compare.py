@@ -20,7 +20,13 @@ to agree (``--tolerance``, default 1e-4); a mismatch stops the script with exit 
 Each timing is the median (``--stat min``: the minimum) of ``--repeats`` samples taken
 after ``--warmup`` calls; the measurements of a configuration are interleaved sample by
 sample so that load from other processes hits both libraries alike. A sample repeats the
-call enough times to last ~20 ms.
+call enough times to last ~20 ms. Each sample starts with a pause of ``SETTLE_SECONDS``
+and one untimed call: PyTorch, numba and ONNX Runtime each keep their own pool of worker
+threads, and a pool spins on a core for several milliseconds after each call (measured
+here: 5-8 ms of CPU after a call of either library). A sample taken right after another
+library's shares the cores with its spinning workers; measured that way, numlstm's 2-layer
+bidirectional training step took 10.0-10.5 ms against 8.3-8.9 ms run on its own. The pause
+and the untimed call time each library as it runs when it is the only one working.
 
 FLOPs follow ``shared/reference/anchors.md``: the forward pass counts
 ``2 * B * T * 4H * (I_k + H)`` per layer and direction (``I_k`` = input size of layer k),
@@ -100,6 +106,9 @@ LATENCY_CONFIGS = [Config(batch, steps, 8, 64) for batch in (1, 2) for steps in 
 QUICK_LATENCY_CONFIGS = [Config(1, 1, 3, 5), Config(2, 10, 3, 5)]
 
 SAMPLE_SECONDS = 0.02  # a sample repeats the call until it lasts about this long
+#: Pause before each sample: longer than the worker threads of the library timed before
+#: keep spinning after its call (see the module docstring).
+SETTLE_SECONDS = 0.03
 MAX_INNER = 100
 
 
@@ -188,6 +197,8 @@ def _calibrate(fn):
 
 
 def _sample(fn, number):
+    time.sleep(SETTLE_SECONDS)  # the previous library's workers stop spinning
+    fn()  # this library's workers wake up
     start = _clock()
     for _ in range(number):
         fn()
