@@ -21,7 +21,8 @@ from ..nn import GRU, LSTM, RNN
 from ..nn import LSTMNetwork
 from ..nn.readout import READOUTS
 from ._patches import auto_patch_length, patch_sequences
-from ._scaling import scale_each_series, series_statistics
+from ._scaling import (median_relative_spread, scale_each_series, series_statistics,
+                       within_series_share)
 from ._stream import PredictionStream
 from ..training.checkpoints import (data_fingerprint, read_checkpoint, same_param,
                                     write_checkpoint)
@@ -62,6 +63,15 @@ _PARAMETERS_ADDED_LATER = {"readout": "last", "patch_length": 1, "n_ensemble": 1
 #: of the channel's scale over the training set) are divided by their standard deviation
 #: over the training set, or by this if it is larger.
 _STATISTICS_MIN_SCALE = 0.1
+#: ``input_scaling="auto"`` scales each series where the channel scaling would squash
+#: the shapes of most series into a small part of the inputs' range: when the share of
+#: the training set's variance that lies within the series is below
+#: ``_AUTO_SERIES_BELOW_SHARE`` (the series' levels differ more than their values vary),
+#: or when half the series vary by less than ``_AUTO_SERIES_BELOW_SPREAD`` of the
+#: channel's standard deviation (amplitudes spread over decades); both are means over the
+#: channels. Chosen on held-out training data (see the real-data benchmark's page).
+_AUTO_SERIES_BELOW_SHARE = 0.5
+_AUTO_SERIES_BELOW_SPREAD = 0.1
 #: ``patch_length="auto"``: the network reads at most this many steps per sequence.
 _AUTO_PATCH_STEPS = 64
 
@@ -250,12 +260,18 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         return None
 
     # -------------------------------------------------------------- input side
-    def _resolve_input_scaling(self, sequence_targets):
-        """``input_scaling`` for a new fit: "auto" scales each series, except for sequence
-        targets, whose output at a step must not depend on the steps after it."""
+    def _resolve_input_scaling(self, X, lengths, sequence_targets):
+        """``input_scaling`` for a new fit. "auto" scales each series where scaling by
+        channel would squash most series' shapes (see ``_AUTO_SERIES_BELOW_SHARE``), by
+        channel otherwise, and always by channel for sequence targets, whose output at
+        a step must not depend on the steps after it."""
         if self.input_scaling != "auto":
             return self.input_scaling
-        return "channel" if sequence_targets else "series"
+        if sequence_targets:
+            return "channel"
+        squashed = (within_series_share(X, lengths).mean() < _AUTO_SERIES_BELOW_SHARE
+                    or median_relative_spread(X, lengths).mean() < _AUTO_SERIES_BELOW_SPREAD)
+        return "series" if squashed else "channel"
 
     def _fit_input_scaler(self, X, lengths, scaling):
         values = X[valid_steps_mask(X.shape[0], X.shape[1], lengths)]
@@ -528,7 +544,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 "input_dropout=0.0 (or 'auto').")
         if reset:
             patch = self._resolve_patch_length(n_timesteps, Y.ndim == 3)
-            scaling = self._resolve_input_scaling(Y.ndim == 3)
+            scaling = self._resolve_input_scaling(X3, lengths, Y.ndim == 3)
         else:  # both absent in files of earlier versions
             patch = getattr(self, "patch_length_", 1)
             scaling = getattr(self, "input_scaling_", "channel")

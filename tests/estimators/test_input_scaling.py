@@ -8,7 +8,8 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from numlstm import LSTMClassifier, LSTMRegressor
-from numlstm.estimators._scaling import scale_each_series
+from numlstm.estimators._scaling import (median_relative_spread, scale_each_series,
+                                         within_series_share)
 
 from test_sklearn_checks import CHECKS_MAX_ITER
 
@@ -40,6 +41,63 @@ def test_statistics_match_a_per_series_reference_on_ragged_batches():
     again, again_statistics = scale_each_series(X, lengths, channel_mean, channel_scale)
     np.testing.assert_array_equal(again[0, :5], scaled[0, :5])
     np.testing.assert_array_equal(again_statistics[0], statistics[0])
+
+
+def test_median_relative_spread_of_ragged_series():
+    rng = np.random.default_rng(8)
+    lengths = np.array([6, 3, 8, 5, 2])
+    X = rng.normal(size=(5, 8, 2)) * np.array([1e-3, 1e-2, 1.0, 10.0, 1e-1])[:, None, None]
+    X[:, :, 1] = -4.0
+    values = [X[i, :n, 0] for i, n in enumerate(lengths)]
+    expected = np.median([v.std() for v in values]) / np.concatenate(values).std()
+    spread = median_relative_spread(X, lengths)
+    np.testing.assert_allclose(spread, [expected, 1.0], rtol=1e-12)
+    assert spread[0] < 0.1
+
+
+def test_within_series_share_is_the_law_of_total_variance_over_valid_steps():
+    rng = np.random.default_rng(6)
+    lengths = np.array([7, 2, 5, 9, 4])
+    X = (rng.normal(size=(5, 9, 3)) * [1.0, 5.0, 0.0]
+         + rng.normal(size=(5, 1, 3)) * [0.5, 40.0, 0.0])
+    X[:, :, 2] = 3.0  # constant over the training set: nothing lies between the series
+    share = within_series_share(X, lengths)
+    values = [X[i, :n] for i, n in enumerate(lengths)]
+    pooled = np.concatenate(values)
+    within = sum(((v - v.mean(axis=0)) ** 2).sum(axis=0) for v in values)
+    total = ((pooled - pooled.mean(axis=0)) ** 2).sum(axis=0)
+    np.testing.assert_allclose(share[:2], within[:2] / total[:2], rtol=1e-12)
+    assert share[2] == 1.0 and share[1] < 0.1 < 0.5 < share[0] < 1.0
+    # Padding does not count.
+    X[0, 7:] = 1e6
+    np.testing.assert_array_equal(within_series_share(X, lengths), share)
+    # Series normalised beforehand have all their variance within.
+    Z = (X[:, :, :2] - X[:, :, :2].mean(axis=1, keepdims=True)) / X[:, :, :2].std(
+        axis=1, keepdims=True)
+    np.testing.assert_allclose(within_series_share(Z, None), 1.0)
+
+
+def test_auto_scales_each_series_when_levels_and_amplitudes_dominate():
+    rng = np.random.default_rng(7)
+    shapes = rng.normal(size=(40, 12, 1))
+    labels = (shapes[:, :6, 0].mean(axis=1) > 0).astype(int)
+    spread = shapes * 10.0 ** rng.uniform(-2, 2, size=(40, 1, 1))
+    normalised = (shapes - shapes.mean(axis=1, keepdims=True)) / shapes.std(
+        axis=1, keepdims=True)
+    fitted = {}
+    for name, X in (("spread", spread), ("normalised", normalised)):
+        fitted[name] = quiet_fit(LSTMClassifier(hidden_size=4, max_iter=2, random_state=0),
+                                 X, labels)
+    assert fitted["spread"].input_scaling_ == "series"
+    assert fitted["normalised"].input_scaling_ == "channel"
+    # A default fit on data normalised beforehand can predict online.
+    stream = fitted["normalised"].stream(batch_size=3)
+    np.testing.assert_allclose(stream.predict_proba(normalised[:3]),
+                               fitted["normalised"].predict_proba(normalised[:3]), atol=1e-5)
+    # Targets at every step keep the channel scaling: an output must not see later steps.
+    reg = quiet_fit(LSTMRegressor(hidden_size=4, max_iter=2, random_state=0), spread,
+                    spread)
+    assert reg.input_scaling_ == "channel"
 
 
 def test_shapes_are_learned_whatever_their_amplitude():

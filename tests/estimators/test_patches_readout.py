@@ -40,7 +40,8 @@ def test_auto_patch_length(n_timesteps, expected):
     est = LSTMClassifier(hidden_size=2, max_iter=1, random_state=0)
     est.fit(np.zeros((4, n_timesteps, 1)) + np.arange(4)[:, None, None], [0, 1, 0, 1])
     assert est.patch_length_ == expected
-    # a patch of the channel, then its level and log-amplitude (input_scaling="auto")
+    # a patch of the channel, then its level and log-amplitude: "auto" scales each series,
+    # since these differ in level only
     assert est.network_.lstm.input_size == expected + 2
 
 

@@ -87,8 +87,9 @@ def test_classifier_reads_channels_before_time():
     direct = LSTMClassifier(**SMALL).fit(X.transpose(0, 2, 1), y)
     np.testing.assert_array_equal(ours.predict_proba(X),
                                   direct.predict_proba(X.transpose(0, 2, 1)))
-    # two channels, then each channel's level and log-amplitude (input_scaling="auto")
-    assert ours.estimator_.network_.lstm.input_size == 2 + 4
+    # two channels, and with series scaling each channel's level and log-amplitude
+    scaled_by_series = ours.estimator_.input_scaling_ == "series"
+    assert ours.estimator_.network_.lstm.input_size == 2 + 4 * scaled_by_series
     assert set(ours.predict(X)) <= {"up", "down"}
 
 
