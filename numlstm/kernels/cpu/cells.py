@@ -8,7 +8,7 @@ them row by row. Array layouts are described there.
 from numba import njit
 
 from ..activations import sigmoid, tanh
-from .jit_options import KERNEL_OPTIONS, ROW_OPTIONS
+from .jit_options import KERNEL_OPTIONS, ROW_OPTIONS, wide_vectors
 
 _JIT = KERNEL_OPTIONS
 _ROW_JIT = ROW_OPTIONS
@@ -43,6 +43,7 @@ def lstm_cell_inference(pre, bias, h, c, h_out):
     ``pre`` holds the gate pre-activations without bias (blocks i, f, g, o of H each).
     Working on 1-D rows keeps the loop simple enough for the compiler to vectorise.
     """
+    wide_vectors()
     hidden = h.shape[0]
     for j in range(hidden):
         i_gate = sigmoid(pre[j] + bias[j])
@@ -62,6 +63,7 @@ def lstm_cell_training(pre, bias, h, c, h_out):
     backward pass needs). A separate loop rather than a flag: a runtime branch on the
     stores inside the loop kept the compiler from vectorising (measured 4x slower at H=32).
     """
+    wide_vectors()
     hidden = h.shape[0]
     for j in range(hidden):
         c_old = c[j]
@@ -86,6 +88,7 @@ def lstm_peephole_forward(pre, bias, p_i, p_f, p_o, h, c):
     sees ``c_t`` (``p_o``). ``pre`` becomes the activated gates (harmless scratch stores
     when only inferring: one loop serves both).
     """
+    wide_vectors()
     hidden = h.shape[0]
     for j in range(hidden):
         c_old = c[j]
@@ -110,6 +113,7 @@ def gru_cell_forward(pre, rec, bias, bias_hn, h, rec_n):
     gates; ``rec`` is the recurrent product ``W_hh h`` (no bias); ``rec_n`` receives
     ``W_hn h + b_hn``, which the backward pass needs.
     """
+    wide_vectors()
     hidden = h.shape[0]
     for j in range(hidden):
         r_gate = sigmoid(pre[j] + rec[j] + bias[j])
@@ -126,6 +130,7 @@ def gru_cell_forward(pre, rec, bias, bias_hn, h, rec_n):
 @njit(**_ROW_JIT)
 def rnn_tanh_forward(pre, bias, h):
     """One tanh RNN step: ``pre`` (input and recurrent products) becomes ``h``, and ``h``."""
+    wide_vectors()
     for j in range(h.shape[0]):
         v = tanh(pre[j] + bias[j])
         h[j] = v
@@ -135,6 +140,7 @@ def rnn_tanh_forward(pre, bias, h):
 @njit(**_ROW_JIT)
 def rnn_relu_forward(pre, bias, h):
     """One ReLU RNN step, like :func:`rnn_tanh_forward` (NaN stays NaN, as in PyTorch)."""
+    wide_vectors()
     for j in range(h.shape[0]):
         v = pre[j] + bias[j]
         v = v if v > 0.0 else v * 0.0
@@ -151,6 +157,7 @@ def lstm_cell_backward(gates, c_prev, d_out, d_h, d_c, d_pre):
     added to ``d_out``) and ``d_c`` is updated in place to the gradient w.r.t. ``c_prev``.
     ``d_pre`` receives the gradient w.r.t. the gate pre-activations.
     """
+    wide_vectors()
     hidden = d_h.shape[0]
     for j in range(hidden):
         i_gate = gates[j]
@@ -174,6 +181,7 @@ def lstm_peephole_backward(gates, c_prev, p_i, p_f, p_o, d_out, d_h, d_c, d_pre,
     """Like :func:`lstm_cell_backward` for :func:`lstm_peephole_forward`; the peephole
     weight gradients of this row and step are added to ``dp_i``, ``dp_f``, ``dp_o``.
     """
+    wide_vectors()
     hidden = d_h.shape[0]
     for j in range(hidden):
         i_gate = gates[j]
@@ -207,6 +215,7 @@ def gru_cell_backward(gates, rec_n, h_prev, d_out, d_h, d_pre, d_rec):
     the reset gate scales). ``d_h`` becomes the direct part ``dh * z`` of the gradient
     w.r.t. ``h_prev``; the caller adds ``d_rec @ W_hh``.
     """
+    wide_vectors()
     hidden = d_h.shape[0]
     for j in range(hidden):
         r_gate = gates[j]
@@ -227,11 +236,13 @@ def gru_cell_backward(gates, rec_n, h_prev, d_out, d_h, d_pre, d_rec):
 
 @njit(**_ROW_JIT)
 def rnn_tanh_backward(h_new, d_out, d_h, d_pre):
+    wide_vectors()
     for j in range(d_h.shape[0]):
         d_pre[j] = (d_h[j] + d_out[j]) * (1.0 - h_new[j] * h_new[j])
 
 
 @njit(**_ROW_JIT)
 def rnn_relu_backward(h_new, d_out, d_h, d_pre):
+    wide_vectors()
     for j in range(d_h.shape[0]):
         d_pre[j] = d_h[j] + d_out[j] if h_new[j] > 0.0 else 0.0

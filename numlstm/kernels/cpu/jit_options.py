@@ -12,6 +12,16 @@ accept it; :func:`row_options` registers the option for the CPU target when this
 version has the flag, and otherwise leaves the kernels as they were (correct, slower).
 Only functions whose array arguments never overlap in memory may use it.
 
+The cell loops ask for 512-bit vectors (:func:`wide_vectors`). On CPUs with AVX-512, LLVM
+vectorises with 256-bit vectors unless told otherwise, because 512-bit instructions can
+lower the clock of some Intel cores; but the product tiles of
+:mod:`numlstm.kernels.cpu.packed_gemm` use 512-bit registers throughout each sweep anyway,
+so the cell loops between them lose nothing by using them too. Each element is computed
+as before, bit for bit. On one core of an Intel Xeon, the LSTM's inference cell over 32
+rows of 128 units went from 8.8 to 7.3-7.9 us, and a whole inference pass became 12%
+faster at 32 units (B=32, T=50) and 2-5% at 64-256 units; training did not change
+beyond the noise of the measurement.
+
 Private kernels that only other kernels call (by name, or through their address) are
 compiled without the two wrappers numba adds to every function for calls from Python and
 from C, which convert each argument one by one: for kernels that take records of arrays,
@@ -20,7 +30,11 @@ must never be called from Python (numba's dispatcher would jump to the missing w
 so the kernels that tests or users may call keep their wrappers.
 """
 
-__all__ = ["INNER_KERNEL_OPTIONS", "KERNEL_OPTIONS", "ROW_OPTIONS", "row_options"]
+from numba import types
+from numba.extending import intrinsic
+
+__all__ = ["INNER_KERNEL_OPTIONS", "KERNEL_OPTIONS", "ROW_OPTIONS", "row_options",
+           "wide_vectors"]
 
 
 def _register_noalias():
@@ -59,3 +73,23 @@ KERNEL_OPTIONS = dict(cache=True, nogil=True, fastmath=_FASTMATH, error_model="n
 INNER_KERNEL_OPTIONS = dict(KERNEL_OPTIONS, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 #: Options of the per-row cell functions, whose array arguments never overlap.
 ROW_OPTIONS = row_options(**KERNEL_OPTIONS)
+
+
+#: The LLVM function attribute that sets the vector width the loop vectoriser aims for.
+_WIDE_VECTORS_ATTRIBUTE = '"prefer-vector-width"="512"'
+
+
+@intrinsic
+def wide_vectors(typingctx):
+    """Let LLVM vectorise the calling function's loops with 512-bit vectors where the CPU
+    has them (see the module docstring); a no-op elsewhere. Call it first in the
+    function; only loops over independent elements should use it, since with fast-math
+    a wider vector changes the order of a reduction's sums."""
+
+    def codegen(context, builder, signature, args):
+        # llvmlite lists the attributes it knows by name; a string attribute goes into
+        # the set as the text LLVM reads.
+        set.add(builder.function.attributes, _WIDE_VECTORS_ATTRIBUTE)
+        return context.get_dummy_value()
+
+    return types.none(), codegen
