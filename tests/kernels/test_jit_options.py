@@ -1,4 +1,5 @@
-"""The ``noalias`` compiler option of the per-row cell functions."""
+"""Compiler options of the CPU kernels: ``noalias`` for the per-row cell functions, and
+512-bit vectors for their loops."""
 
 import numpy as np
 from numba import njit
@@ -32,3 +33,27 @@ def test_a_noalias_function_computes_what_a_plain_one_does():
     plain(x, y, a)
     restricted(x, y, b)
     np.testing.assert_array_equal(a, b)
+
+
+def test_wide_vectors_marks_the_function_and_changes_no_result():
+    from numlstm.kernels.activations import sigmoid
+
+    def gate(pre, out):
+        for j in range(out.shape[0]):
+            out[j] = sigmoid(pre[j]) * pre[j]
+
+    def wide_gate(pre, out):
+        _jit_options.wide_vectors()
+        for j in range(out.shape[0]):
+            out[j] = sigmoid(pre[j]) * pre[j]
+
+    plain = njit(**_jit_options.row_options())(gate)
+    wide = njit(**_jit_options.row_options())(wide_gate)
+    pre = np.linspace(-9, 9, 1001, dtype=np.float32)
+    a, b = np.empty_like(pre), np.empty_like(pre)
+    plain(pre, a)
+    wide(pre, b)
+    np.testing.assert_array_equal(a, b)
+    ir = next(iter(wide.inspect_llvm().values()))
+    assert '"prefer-vector-width"="512"' in ir
+    assert '"prefer-vector-width"' not in next(iter(plain.inspect_llvm().values()))
