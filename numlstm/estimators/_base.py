@@ -21,8 +21,7 @@ from ..nn import GRU, LSTM, RNN
 from ..nn import LSTMNetwork
 from ..nn.readout import READOUTS
 from ._patches import auto_patch_length, patch_sequences
-from ._scaling import (median_relative_spread, scale_each_series, series_statistics,
-                       within_series_share)
+from ._scaling import scale_each_series, series_statistics, squashing_measures
 from ._stream import PredictionStream
 from ..training.checkpoints import (data_fingerprint, read_checkpoint, same_param,
                                     write_checkpoint)
@@ -269,8 +268,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             return self.input_scaling
         if sequence_targets:
             return "channel"
-        squashed = (within_series_share(X, lengths).mean() < _AUTO_SERIES_BELOW_SHARE
-                    or median_relative_spread(X, lengths).mean() < _AUTO_SERIES_BELOW_SPREAD)
+        share, spread = squashing_measures(X, lengths)
+        squashed = (share.mean() < _AUTO_SERIES_BELOW_SHARE
+                    or spread.mean() < _AUTO_SERIES_BELOW_SPREAD)
         return "series" if squashed else "channel"
 
     def _fit_input_scaler(self, X, lengths, scaling):

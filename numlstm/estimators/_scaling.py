@@ -15,7 +15,7 @@ import numpy as np
 from .._utils.validation import valid_steps_mask
 
 __all__ = ["SERIES_SCALE_FLOOR", "median_relative_spread", "series_statistics",
-           "scale_each_series", "within_series_share"]
+           "scale_each_series", "squashing_measures", "within_series_share"]
 
 #: A series' standard deviation is taken as at least this share of the channel's
 #: standard deviation over the training set: a constant (or nearly constant) series
@@ -35,16 +35,19 @@ def series_statistics(X, lengths, channel_mean, channel_scale):
     return _statistics(mean, scale, channel_mean, channel_scale)
 
 
-def within_series_share(X, lengths):
-    """The share of each channel's variance over the training set that lies within the
-    series rather than between their levels and amplitudes.
+def squashing_measures(X, lengths):
+    """What scaling each channel as a whole would do to the series: the share of each
+    channel's variance that lies within the series, and the median series' spread.
 
     By the law of total variance, a channel's variance over all valid steps is the
     (step-weighted) mean of the series' own variances, plus the variance of the series'
-    means; the share is the first over the sum. Series normalised beforehand give 1;
-    series whose levels or amplitudes differ by decades give nearly 0: standardised with
-    one mean and deviation for the whole channel, their shapes then span a small part of
-    the inputs' range.
+    means. The *within share* is the first over the sum: series normalised beforehand
+    give 1; series whose levels differ more than their values vary give nearly 0, and
+    standardised with one mean and deviation for the whole channel their shapes span a
+    small part of the inputs' range. Where the series differ in amplitude by decades,
+    most of the variance comes from the few largest, the share stays near 1, and the
+    others are squashed all the same: the *median spread*, the median over the series of
+    each one's standard deviation in units of the channel's, is then far below 1.
 
     Parameters
     ----------
@@ -53,52 +56,36 @@ def within_series_share(X, lengths):
 
     Returns
     -------
-    share : ndarray of shape (n_features,)
-        In ``[0, 1]``; 1 for a channel that is constant over the training set.
+    share, spread : ndarrays of shape (n_features,)
+        The within share (in ``[0, 1]``) and the median spread; both 1 for a channel
+        that is constant over the training set.
     """
     n_samples, n_timesteps, n_features = X.shape
     if lengths is None:
         counts = np.full(n_samples, float(n_timesteps))
     else:
         counts = np.asarray(lengths, dtype=np.float64)
-    mean, _, centred = _centred_series(X, lengths, np.ones(n_features))
-    if lengths is not None:
-        centred[~valid_steps_mask(n_samples, n_timesteps, lengths)] = 0.0
-    within = np.einsum("ntc,ntc->c", centred, centred)
+    # No floor: the series' own standard deviations, exactly.
+    mean, scale, _ = _centred_series(X, lengths, np.zeros(n_features))
+    within = counts @ scale ** 2
     grand_mean = counts @ mean / counts.sum()
-    between = counts @ (mean - grand_mean) ** 2
-    total = within + between
+    total = within + counts @ (mean - grand_mean) ** 2
     share = np.ones(n_features)
     np.divide(within, total, out=share, where=total > 0)
-    return share
+    channel_scale = np.sqrt(total / counts.sum())
+    spread = np.ones(n_features)
+    np.divide(np.median(scale, axis=0), channel_scale, out=spread, where=total > 0)
+    return share, spread
+
+
+def within_series_share(X, lengths):
+    """The within share of :func:`squashing_measures`."""
+    return squashing_measures(X, lengths)[0]
 
 
 def median_relative_spread(X, lengths):
-    """The median over the series of each one's standard deviation, in units of the
-    channel's standard deviation over the training set.
-
-    Where series differ in amplitude by decades, most of a channel's variance comes from
-    the few largest, and the others keep nearly all their variance within themselves
-    (:func:`within_series_share` stays near 1) yet span a small part of the channel's
-    range: their median spread is then far below 1.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_timesteps, n_features), float64
-    lengths : ndarray of shape (n_samples,) or None
-
-    Returns
-    -------
-    spread : ndarray of shape (n_features,)
-        1 for a channel that is constant over the training set.
-    """
-    n_samples, n_timesteps, n_features = X.shape
-    _, scale, _ = _centred_series(X, lengths, np.zeros(n_features))
-    values = X[valid_steps_mask(n_samples, n_timesteps, lengths)]
-    channel_scale = values.std(axis=0)
-    spread = np.ones(n_features)
-    np.divide(np.median(scale, axis=0), channel_scale, out=spread, where=channel_scale > 0)
-    return spread
+    """The median spread of :func:`squashing_measures`."""
+    return squashing_measures(X, lengths)[1]
 
 
 def _statistics(mean, scale, channel_mean, channel_scale):
