@@ -41,7 +41,7 @@ from numba.core import cgutils, config
 from numba.extending import intrinsic
 
 __all__ = ["K_BLOCK", "MAX_TILE_ROWS", "matmul_packed", "matmul_packed2", "matmul_tn", "pack",
-           "pack_transposed", "panel_width"]
+           "pack_transposed", "packed_products", "panel_width"]
 
 
 def _target_vector_bytes():
@@ -297,7 +297,7 @@ def matmul_packed(m, n, a, lda, packed, c, ldc, edge):
     ``ldc`` (elements). ``edge`` is a (MAX_TILE_ROWS, NR) scratch array of this thread, used
     when ``n`` is not a multiple of NR.
     """
-    _packed_products(m, n, a, lda, packed, a, lda, packed, 0, c, ldc, 1, edge)
+    packed_products(m, n, a, lda, packed, a, lda, packed, 0, c, ldc, 1, edge)
 
 
 @njit(**_JIT)
@@ -308,15 +308,19 @@ def matmul_packed2(m, n, a, lda, packed, a2, lda2, packed2, c, ldc, edge):
     One pass over ``C`` for a timestep's input and recurrent products: no zeroing, no
     second load and store of the destination.
     """
-    _packed_products(m, n, a, lda, packed, a2, lda2, packed2, packed2.shape[1], c, ldc, 0,
-                     edge)
+    packed_products(m, n, a, lda, packed, a2, lda2, packed2, packed2.shape[1], c, ldc, 0,
+                    edge)
 
 
-@njit(inline="always", **_JIT)
-def _packed_products(m, n, a, lda, packed, a2, lda2, packed2, n_k2, c, ldc, accumulate,
-                     edge):
-    """The row blocks and panels of :func:`matmul_packed` (``n_k2 = 0``) and
-    :func:`matmul_packed2`."""
+@njit(**_JIT)
+def packed_products(m, n, a, lda, packed, a2, lda2, packed2, n_k2, c, ldc, accumulate,
+                    edge):
+    """``C[:m, :n] (+)= A[:m, :K] @ B + A2[:m, :n_k2] @ B2``: the products of
+    :func:`matmul_packed` (``n_k2 = 0``, ``accumulate = 1``) and :func:`matmul_packed2`
+    (``n_k2 = K2``, ``accumulate = 0``) in one compiled function, which the recurrent
+    kernels call for both: each tile body costs compile time, and a first fit compiles
+    the products once rather than twice.
+    """
     if m <= 0:
         # No rows: the one- and two-row tiles below would still write two.
         return

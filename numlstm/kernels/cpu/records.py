@@ -163,7 +163,7 @@ class PackedWeights(NamedTuple):
         than the arithmetic of a small call (7 us at H=64, against 1 us for one step of
         one sequence). Size 0: pack on every call (training, where every step changes
         the weights).
-    products : int64 ndarray (3,)
+    products : int64 ndarray (2,)
         The addresses the kernels call the products through
         (:func:`numlstm.kernels.cpu.recurrent.product_addresses` of the float type).
     """

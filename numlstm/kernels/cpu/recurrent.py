@@ -90,8 +90,8 @@ from .cells import (copy_row, copy_rows, gru_cell_backward, gru_cell_forward, ls
                     rnn_tanh_forward)
 from .indirect_call import call_compiled, compiled_address_for, stash, unstash
 from .jit_options import INNER_KERNEL_OPTIONS, KERNEL_OPTIONS, ROW_OPTIONS
-from .packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_packed, matmul_packed2, matmul_tn,
-                          pack, pack_transposed, panel_width)
+from .packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_tn, pack, pack_transposed,
+                          packed_products, panel_width)
 from .parallel_rows import run_rows
 from .records import BackwardScratch, ForwardScratch, GradientScratch, WeightGradients
 from .views import flat, flat_bits
@@ -112,15 +112,15 @@ _ROW_JIT = ROW_OPTIONS
 # (PackedWeights.products) rather than by name: numba would otherwise link each product
 # into every kernel that calls it and optimise and generate its machine code again there,
 # where a product is as large as the sweep itself (about a second of a first fit).
-_PRODUCTS = (matmul_packed, matmul_packed2, matmul_tn)
+_PRODUCTS = (packed_products, matmul_tn)
 _product_addresses = {}
 
 
 def product_addresses(dtype):
-    """The addresses of :func:`matmul_packed`, :func:`matmul_packed2` and
-    :func:`matmul_tn` compiled for arrays of ``dtype``, as the read-only int64 array that
-    :class:`~numlstm.kernels.cpu.records.PackedWeights` carries (looked up once per
-    float type)."""
+    """The addresses of :func:`packed_products` (which serves :func:`matmul_packed` and
+    :func:`matmul_packed2`) and :func:`matmul_tn` compiled for arrays of ``dtype``, as the
+    read-only int64 array that :class:`~numlstm.kernels.cpu.records.PackedWeights`
+    carries (looked up once per float type)."""
     dtype = np.dtype(dtype)
     addresses = _product_addresses.get(dtype)
     if addresses is None:
@@ -129,8 +129,7 @@ def product_addresses(dtype):
         i, u = types.int64, types.uint64
         rows = types.Array(from_dtype(dtype), 2, "C")
         panels = types.Array(from_dtype(dtype), 3, "C")
-        signatures = ((i, i, u, i, panels, u, i, rows),
-                      (i, i, u, i, panels, u, i, panels, u, i, rows),
+        signatures = ((i, i, u, i, panels, u, i, panels, i, u, i, i, rows),
                       (i, i, i, u, i, u, i, u, i, rows, rows))
         addresses = np.array([compiled_address_for(product, signature)
                               for product, signature in zip(_PRODUCTS, signatures)],
@@ -142,24 +141,26 @@ def product_addresses(dtype):
 
 @njit(inline="always", **_JIT)
 def _matmul_packed(products, m, n, a, lda, packed, c, ldc, edge):
-    """:func:`matmul_packed` through its address in ``products``; the numbers are cast to
-    the types it was compiled for."""
+    """:func:`matmul_packed` through the address of :func:`packed_products` in
+    ``products``; the numbers are cast to the types it was compiled for."""
     call_compiled(products[0], (np.int64(m), np.int64(n), np.uint64(a), np.int64(lda), packed,
-                                np.uint64(c), np.int64(ldc), edge))
+                                np.uint64(a), np.int64(lda), packed, np.int64(0),
+                                np.uint64(c), np.int64(ldc), np.int64(1), edge))
 
 
 @njit(inline="always", **_JIT)
 def _matmul_packed2(products, m, n, a, lda, packed, a2, lda2, packed2, c, ldc, edge):
-    """:func:`matmul_packed2` through its address in ``products``."""
-    call_compiled(products[1], (np.int64(m), np.int64(n), np.uint64(a), np.int64(lda), packed,
-                                np.uint64(a2), np.int64(lda2), packed2, np.uint64(c),
-                                np.int64(ldc), edge))
+    """:func:`matmul_packed2` through the address of :func:`packed_products`."""
+    call_compiled(products[0], (np.int64(m), np.int64(n), np.uint64(a), np.int64(lda), packed,
+                                np.uint64(a2), np.int64(lda2), packed2,
+                                np.int64(packed2.shape[1]), np.uint64(c), np.int64(ldc),
+                                np.int64(0), edge))
 
 
 @njit(inline="always", **_JIT)
 def _matmul_tn(products, m, n, k, a, lda, b, ldb, c, ldc, edge, edge_panel):
     """:func:`matmul_tn` through its address in ``products``."""
-    call_compiled(products[2], (np.int64(m), np.int64(n), np.int64(k), np.uint64(a),
+    call_compiled(products[1], (np.int64(m), np.int64(n), np.int64(k), np.uint64(a),
                                 np.int64(lda), np.uint64(b), np.int64(ldb), np.uint64(c),
                                 np.int64(ldc), edge, edge_panel))
 
