@@ -160,9 +160,11 @@ _OTHER_TARGET_SCRIPT = r"""
 import numpy as np
 import torch
 from numlstm import LSTM, GRU
-from numlstm.kernels.cpu.packed_gemm import panel_width
+from numlstm.kernels.cpu.packed_gemm import _TILE_PANELS, panel_width
 
 assert panel_width(np.float32) == 16 and panel_width(np.float64) == 8, panel_width(np.float32)
+# AVX2's 16 registers hold the one-panel tile only.
+assert _TILE_PANELS == 1, _TILE_PANELS
 torch.manual_seed(0)
 for cls, ref in ((LSTM, torch.nn.LSTM), (GRU, torch.nn.GRU)):
     module = ref(5, 21, num_layers=2, bidirectional=True, batch_first=True).double()
@@ -258,3 +260,29 @@ def test_no_rows_leave_the_destination_untouched(dtype):
     _run(0, 128, a, 32, packed, c, 128, edge)
     _run2(0, 128, a, packed, a, packed, c, edge)
     np.testing.assert_array_equal(c, 7.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiles_over_a_group_of_panels_give_each_panel_alone_bit_for_bit(dtype):
+    # With AVX-512 a tile spans _TILE_PANELS panels; each column must still sum its
+    # products in the order of the one-panel tile, which a product one panel wide runs.
+    from numlstm.kernels.cpu.packed_gemm import _TILE_PANELS, _VECTOR_BYTES
+
+    assert _TILE_PANELS == (2 if _VECTOR_BYTES == 64 else 1)
+    rng = np.random.default_rng(3)
+    nr = panel_width(dtype)
+    m, k, n = 17, 37, 3 * nr + 5
+    a = rng.standard_normal((m, k)).astype(dtype)
+    w = rng.standard_normal((k, n)).astype(dtype)
+    edge = np.zeros((MAX_TILE_ROWS, nr), dtype)
+    packed = np.zeros(((n + nr - 1) // nr, k, nr), dtype)
+    pack(w, packed)
+    whole = np.zeros((m, n), dtype)
+    matmul_packed(m, n, a.ctypes.data, k, packed, whole.ctypes.data, n, edge)
+    for p in range(packed.shape[0]):
+        cols = min(nr, n - p * nr)
+        alone = np.zeros((m, cols), dtype)
+        matmul_packed(m, cols, a.ctypes.data, k, np.ascontiguousarray(packed[p:p + 1]),
+                      alone.ctypes.data, cols, edge)
+        assert np.array_equal(alone, whole[:, p * nr:p * nr + cols]), p
+    np.testing.assert_allclose(whole, a.astype(np.float64) @ w, rtol=1e-4, atol=1e-4)

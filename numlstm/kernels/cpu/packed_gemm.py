@@ -16,7 +16,9 @@ How:
   multiply-add per vector). numba cannot spell vector registers, and LLVM's loop vectoriser
   keeps accumulators of a row loop in memory, so the tile is written in LLVM IR through a
   numba intrinsic. The vector width follows the CPU numba compiles for (64 bytes with
-  AVX-512, else 32), which numba's cache already keys on.
+  AVX-512, else 32), which numba's cache already keys on, and so does the number of
+  panels one tile spans (two with AVX-512's 32 vector registers, else one: see
+  ``_TILE_PANELS``).
 
 Three products use the tile: :func:`matmul_packed` (``C += A @ B``, packed ``B``: the
 per-step products, input projections and input gradients), :func:`matmul_packed2`
