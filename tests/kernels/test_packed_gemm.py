@@ -79,8 +79,9 @@ def _run_tn(m, n, k, a, b, c, edge, edge_panel):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+# (13, 300, 250): enough panels that matmul_tn copies A (see _REPACK_FROM_PASSES).
 @pytest.mark.parametrize("m, n, k", [(1, 1, 1), (7, 8, 50), (128, 32, 1600), (20, 45, 333),
-                                     (12, 70, 17)])
+                                     (12, 70, 17), (13, 300, 250)])
 @pytest.mark.parametrize("k_rows", [16, 64])
 def test_matmul_tn_adds_the_transposed_product(dtype, m, n, k, k_rows):
     rng = np.random.default_rng(m + n + k)

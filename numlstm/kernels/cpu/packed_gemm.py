@@ -421,6 +421,8 @@ def _k_block_rows(l1_bytes, panel_row_bytes):
 #: size of this CPU's L1 (the kernels read it from their scratch, not from here).
 K_BLOCK = _k_block_rows(_l1_data_cache_bytes(), _VECTORS_PER_ROW * _VECTOR_BYTES)
 _ROW_GROUP = 20 * MAX_TILE_ROWS
+#: Passes over ``A`` from which :func:`matmul_tn` copies each row group's block of it.
+_REPACK_FROM_PASSES = 4
 
 
 @njit(**_JIT)
@@ -439,8 +441,13 @@ def matmul_tn(m, n, k, a, lda, b, ldb, c, ldc, edge, edge_panel):
     rest = n - full_panels * nr
     n_panels = full_panels + (1 if rest else 0)
     k_step = edge_panel.shape[0]
-    # Strided reads of A cost more than a copy once several panels reuse it.
-    repack = n_panels > 1
+    # The tiles pass over A once per group of panels (and once per panel left over).
+    # Strided reads of A cost more than a copy of it only from about four passes on: on
+    # one core of an Intel Xeon, copying took the 2-panel tiles from 126-142 to 107-128
+    # GFLOP/s at 1-3 passes (64-160 columns of B) and ran level at 4 and 8; with AVX2
+    # tiles, 91 against 68 GFLOP/s at 2 passes.
+    passes = full_panels // _TILE_PANELS + full_panels % _TILE_PANELS + (1 if rest else 0)
+    repack = passes >= _REPACK_FROM_PASSES
     a_packed = np.empty(_ROW_GROUP * k_step if repack else 0, dtype=edge.dtype)
     for k0 in range(0, k, k_step):
         kc = min(k_step, k - k0)
