@@ -2,8 +2,8 @@
 
 Two products carry most of a layer's arithmetic: a timestep's input and recurrent
 products in one pass (``packed_products``, ``(B x (I+H)) @ ((I+H) x 4H)``, the packed
-weights) and the weight gradients (``matmul_tn``, ``d_gates^T @ inputs`` over all rows and
-steps). Each is timed alone, float32, at the shapes of H=128 and H=512 (the layer
+weights) and the weight gradients (``matmul_tn``, ``d_gates^T @ inputs`` over one thread's
+rows and all steps). Each is timed alone, float32, at the shapes of H=128 and H=512 (the layer
 benchmarks' and ``compare.py``'s configurations), so a change of the tiles shows here
 before it is diluted in a whole pass; ``track_*_gflops`` turn the times into rates to
 compare with the core's peak.
@@ -16,7 +16,8 @@ import numpy as np
 #: (rows, input part, recurrent part, gate columns) of one timestep's product: a
 #: thread's share of a batch of 64 at H=128, and of 128 at H=512 (two threads).
 STEP_SHAPES = [(32, 32, 128, 512), (64, 128, 512, 2048)]
-#: (gate columns, hidden, rows x steps) of ``dW_hh^T``'s product at the same sizes.
+#: (gate columns, hidden, rows x steps) of ``dW_hh``'s product at the same sizes: one
+#: thread's block of rows (32 x 100 at H=128, 64 x 50 at H=512).
 GRADIENT_SHAPES = [(512, 128, 3200), (2048, 512, 3200)]
 
 

@@ -79,9 +79,10 @@ def _run_tn(m, n, k, a, b, c, edge, edge_panel):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-# (13, 300, 250): enough panels that matmul_tn copies A (see _REPACK_FROM_PASSES).
+# (13, 300, 250) and (130, 300, 250): enough panels that matmul_tn copies A (see
+# _REPACK_FROM_PASSES), in one row group and in two.
 @pytest.mark.parametrize("m, n, k", [(1, 1, 1), (7, 8, 50), (128, 32, 1600), (20, 45, 333),
-                                     (12, 70, 17), (13, 300, 250)])
+                                     (12, 70, 17), (13, 300, 250), (130, 300, 250)])
 @pytest.mark.parametrize("k_rows", [16, 64])
 def test_matmul_tn_adds_the_transposed_product(dtype, m, n, k, k_rows):
     rng = np.random.default_rng(m + n + k)
@@ -161,11 +162,19 @@ _OTHER_TARGET_SCRIPT = r"""
 import numpy as np
 import torch
 from numlstm import LSTM, GRU
-from numlstm.kernels.cpu.packed_gemm import _TILE_PANELS, panel_width
+from numlstm.kernels.cpu.packed_gemm import (_TILE_PANELS, K_BLOCK, MAX_TILE_ROWS, matmul_tn,
+                                             panel_width)
 
 assert panel_width(np.float32) == 16 and panel_width(np.float64) == 8, panel_width(np.float32)
 # AVX2's 16 registers hold the one-panel tile only.
 assert _TILE_PANELS == 1, _TILE_PANELS
+# The weight gradients' product with enough panels to copy A, over two row groups.
+rng = np.random.default_rng(1)
+a, b = rng.standard_normal((250, 130)), rng.standard_normal((250, 300))
+c = np.zeros((130, 300))
+matmul_tn(130, 300, 250, a.ctypes.data, 130, b.ctypes.data, 300, c.ctypes.data, 300,
+          np.zeros((MAX_TILE_ROWS, 8)), np.zeros((K_BLOCK, 8)))
+np.testing.assert_allclose(c, a.T @ b, rtol=1e-12, atol=1e-12)
 torch.manual_seed(0)
 for cls, ref in ((LSTM, torch.nn.LSTM), (GRU, torch.nn.GRU)):
     module = ref(5, 21, num_layers=2, bidirectional=True, batch_first=True).double()
@@ -265,25 +274,47 @@ def test_no_rows_leave_the_destination_untouched(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_tiles_over_a_group_of_panels_give_each_panel_alone_bit_for_bit(dtype):
-    # With AVX-512 a tile spans _TILE_PANELS panels; each column must still sum its
-    # products in the order of the one-panel tile, which a product one panel wide runs.
-    from numlstm.kernels.cpu.packed_gemm import _TILE_PANELS, _VECTOR_BYTES
-
-    assert _TILE_PANELS == (2 if _VECTOR_BYTES == 64 else 1)
+    # With AVX-512 a tile spans two panels; each column must still sum its products in the
+    # order of the one-panel tile, which a product one panel wide runs: in all three
+    # products (matmul_tn also reads A in place or from its copy by the panel count).
     rng = np.random.default_rng(3)
     nr = panel_width(dtype)
-    m, k, n = 17, 37, 3 * nr + 5
-    a = rng.standard_normal((m, k)).astype(dtype)
-    w = rng.standard_normal((k, n)).astype(dtype)
+    m, k, k2 = 17, 37, 23
+    n = 9 * nr + 5
+    a, a2 = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((m, k2)).astype(dtype)
+    w, w2 = rng.standard_normal((k, n)).astype(dtype), rng.standard_normal((k2, n)).astype(dtype)
     edge = np.zeros((MAX_TILE_ROWS, nr), dtype)
-    packed = np.zeros(((n + nr - 1) // nr, k, nr), dtype)
+    edge_panel = np.zeros((K_BLOCK, nr), dtype)
+    n_panels = (n + nr - 1) // nr
+    packed, packed2 = np.zeros((n_panels, k, nr), dtype), np.zeros((n_panels, k2, nr), dtype)
     pack(w, packed)
+    pack(w2, packed2)
     whole = np.zeros((m, n), dtype)
+    whole2 = np.zeros((m, n), dtype)
     matmul_packed(m, n, a.ctypes.data, k, packed, whole.ctypes.data, n, edge)
-    for p in range(packed.shape[0]):
+    matmul_packed2(m, n, a.ctypes.data, k, packed, a2.ctypes.data, k2, packed2,
+                   whole2.ctypes.data, n, edge)
+    # A^T @ B with A = a.T (rows of k) and B = w.
+    a_t = np.ascontiguousarray(a.T)
+    whole_tn = np.zeros((m, n), dtype)
+    matmul_tn(m, n, k, a_t.ctypes.data, m, w.ctypes.data, n, whole_tn.ctypes.data, n, edge,
+              edge_panel)
+    for p in range(n_panels):
         cols = min(nr, n - p * nr)
+        panel, panel2 = packed[p:p + 1].copy(), packed2[p:p + 1].copy()
         alone = np.zeros((m, cols), dtype)
-        matmul_packed(m, cols, a.ctypes.data, k, np.ascontiguousarray(packed[p:p + 1]),
-                      alone.ctypes.data, cols, edge)
+        matmul_packed(m, cols, a.ctypes.data, k, panel, alone.ctypes.data, cols, edge)
         assert np.array_equal(alone, whole[:, p * nr:p * nr + cols]), p
+        alone = np.zeros((m, cols), dtype)
+        matmul_packed2(m, cols, a.ctypes.data, k, panel, a2.ctypes.data, k2, panel2,
+                       alone.ctypes.data, cols, edge)
+        assert np.array_equal(alone, whole2[:, p * nr:p * nr + cols]), p
+        w_cols = np.ascontiguousarray(w[:, p * nr:p * nr + cols])
+        alone = np.zeros((m, cols), dtype)
+        matmul_tn(m, cols, k, a_t.ctypes.data, m, w_cols.ctypes.data, cols, alone.ctypes.data,
+                  cols, edge, edge_panel)
+        assert np.array_equal(alone, whole_tn[:, p * nr:p * nr + cols]), p
     np.testing.assert_allclose(whole, a.astype(np.float64) @ w, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(whole2, a.astype(np.float64) @ w + a2.astype(np.float64) @ w2,
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(whole_tn, whole, rtol=1e-4, atol=1e-4)

@@ -3,8 +3,8 @@
 Every timestep multiplies a few rows (one thread's share of the batch) by the same weight matrix:
 ``h_{t-1} @ W_hh^T`` going forward, ``d_gates @ W_hh`` going backward. SciPy's OpenBLAS, reached
 through :mod:`numlstm.kernels.cpu.blas`, repacks the weights on every call and runs its general
-kernels on these small products: measured in float32 on one core, 85 GFLOP/s for ``(32 x 128) @
-(128 x 512)``, where the kernel here runs at 240 GFLOP/s.
+kernels on these small products: measured in float32 on one core of an Intel Xeon, 109 GFLOP/s
+for ``(32 x 128) @ (128 x 512)`` (Python's call included), where the kernel here runs at 142.
 
 How:
 
@@ -65,10 +65,13 @@ _VECTORS_PER_ROW = 2
 #: Panels per tile of the full-width products. AVX-512 has 32 vector registers: a tile over
 #: two panels holds 24 accumulators, 4 panel vectors and one broadcast, and each
 #: broadcast of ``A`` feeds four multiply-adds instead of two. On one core of an Intel Xeon
-#: this took the step products from 101-140 to 112-156 GFLOP/s (10-18%, largest for the
-#: (64 x 640) @ (640 x 2048) step at H=512) and the weight gradients' ``A^T @ B`` from
-#: 105-108 to 116-117. AVX2's 16 registers hold one panel's tile only.
+#: (float32) this took the step products from 97-140 to 108-156 GFLOP/s (5-18%, most for
+#: the (64 x 640) @ (640 x 2048) step at H=512) and the weight gradients' ``A^T @ B`` from
+#: 97-108 to 110-117. AVX2's 16 registers hold one panel's tile only.
 _TILE_PANELS = 2 if _VECTOR_BYTES >= 64 else 1
+#: Whether the products run tiles over groups of panels. A constant: numba drops the
+#: group loops when it is false, so AVX2 targets compile no second copy of their tiles.
+_GROUPED_TILES = _TILE_PANELS > 1
 #: Rows per tile (MR).
 MAX_TILE_ROWS = 6
 
@@ -93,7 +96,8 @@ def _make_tile(max_rows, n_panels=1):
     for its previous multiply-add, and one row's two accumulators alone left the
     arithmetic units idle three cycles in four. More panels give more independent
     accumulators while every element sums its products in the same order as in the
-    taller tiles, so a sequence's results stay the same in any batch, bit for bit.
+    taller tiles, so a sequence's results stay the same in any batch, bit for bit. On
+    AVX-512 the taller tiles span two panels as well (see ``_TILE_PANELS``).
 
     Addresses ``a``, ``b``, ``c``; ``A[r, kk]`` lies at ``a + (r * a_row + kk * a_col)``
     elements (so a transposed ``A`` costs nothing), row ``kk`` of ``B`` at ``b + kk * ldb``
@@ -202,7 +206,7 @@ _tile_full = _make_tile(MAX_TILE_ROWS)
 _SHORT_TILE_ROWS = 4
 _tile_short = _make_tile(_SHORT_TILE_ROWS)
 #: Tiles of one and two rows over several panels (see :func:`_make_tile`): 8 accumulators
-#: each, like the taller tiles' 12 and 8, within AVX2's 16 registers.
+#: each, like the one-panel tiles' 12 and 8, within AVX2's 16 registers.
 _SINGLE_PANELS = 4
 _PAIR_PANELS = 2
 _tile_single_wide = _make_tile(1, _SINGLE_PANELS)
@@ -351,7 +355,7 @@ def packed_products(m, n, a, lda, packed, a2, lda2, packed2, n_k2, c, ldc, accum
                                 b2_first, nr, c_first, ldc, accumulate, n_k * nr,
                                 packed2.shape[1] * nr)
             first += group
-    else:
+    elif _GROUPED_TILES:
         # Full panels a group at a time, then the rest (and a partial panel) one by one.
         while first + _TILE_PANELS <= n // nr:
             start = 0
@@ -407,8 +411,10 @@ def _l1_data_cache_bytes(default=32 * 1024):
 def _k_block_rows(l1_bytes, panel_row_bytes):
     """Rows of ``B`` per block of :func:`matmul_tn`: a panel block takes about a third of
     L1, leaving room for the tiles' rows of ``A`` and ``C``; a multiple of 16 in
-    [64, 256]. Measured on a 48 KiB L1 (AVX-512, 128-byte panel rows): blocks of 128 rows
-    ran 2-12% faster than blocks of 256."""
+    [64, 256]. Measured on a 48 KiB L1 (AVX-512, 128-byte panel rows) with one-panel
+    tiles: blocks of 128 rows ran 2-12% faster than blocks of 256. With two-panel tiles
+    (two panel blocks, 32 KiB) blocks of 64 to 256 rows measured within the noise of each
+    other (one core, 98-125 GFLOP/s), so the rule stayed."""
     rows = l1_bytes // 3 // panel_row_bytes
     return max(64, min(256, rows // 16 * 16))
 
@@ -442,10 +448,11 @@ def matmul_tn(m, n, k, a, lda, b, ldb, c, ldc, edge, edge_panel):
     n_panels = full_panels + (1 if rest else 0)
     k_step = edge_panel.shape[0]
     # The tiles pass over A once per group of panels (and once per panel left over).
-    # Strided reads of A cost more than a copy of it only from about four passes on: on
-    # one core of an Intel Xeon, copying took the 2-panel tiles from 126-142 to 107-128
-    # GFLOP/s at 1-3 passes (64-160 columns of B) and ran level at 4 and 8; with AVX2
-    # tiles, 91 against 68 GFLOP/s at 2 passes.
+    # Strided reads of A cost more than a copy of it only from about four passes on. On
+    # one core of an Intel Xeon, float32: with the 2-panel tiles, reading A in place ran
+    # at 126-142 GFLOP/s and copying it at 107-128 for 1-3 passes (64-160 columns of B),
+    # level at 4 and 8 passes; with one-panel AVX2 tiles (compiled for Haswell), in place
+    # 91 and copied 68 at 2 passes, level at 4 and 8.
     passes = full_panels // _TILE_PANELS + full_panels % _TILE_PANELS + (1 if rest else 0)
     repack = passes >= _REPACK_FROM_PASSES
     a_packed = np.empty(_ROW_GROUP * k_step if repack else 0, dtype=edge.dtype)
@@ -477,18 +484,19 @@ def matmul_tn(m, n, k, a, lda, b, ldb, c, ldc, edge, edge_panel):
                     start += rows
             # Full panels a group at a time (see _TILE_PANELS), then the rest one by one.
             first = 0
-            while first + _TILE_PANELS <= full_panels:
-                b_panel = b_k + first * nr * size
-                start = m0
-                while start < m1:
-                    rows = _block_rows(m1 - start)
-                    a_rows, a_col = _tile_columns_of_a(repack, a_packed, a_k, lda, start, m0,
-                                                       k_step, rows)
-                    _group_tile(rows, edge, kc, a_rows, 1, a_col, b_panel, ldb, 0, a_rows, 1,
-                                a_col, b_panel, ldb, c + (start * ldc + first * nr) * size, ldc,
-                                1, nr, 0)
-                    start += rows
-                first += _TILE_PANELS
+            if _GROUPED_TILES:
+                while first + _TILE_PANELS <= full_panels:
+                    b_panel = b_k + first * nr * size
+                    start = m0
+                    while start < m1:
+                        rows = _block_rows(m1 - start)
+                        a_rows, a_col = _tile_columns_of_a(repack, a_packed, a_k, lda, start,
+                                                           m0, k_step, rows)
+                        _group_tile(rows, edge, kc, a_rows, 1, a_col, b_panel, ldb, 0, a_rows,
+                                    1, a_col, b_panel, ldb,
+                                    c + (start * ldc + first * nr) * size, ldc, 1, nr, 0)
+                        start += rows
+                    first += _TILE_PANELS
             for p in range(first, n_panels):
                 n_valid = min(nr, n - p * nr)
                 if n_valid == nr:
