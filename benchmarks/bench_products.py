@@ -5,7 +5,7 @@ products in one pass (``packed_products``, ``(B x (I+H)) @ ((I+H) x 4H)``, the p
 weights) and the weight gradients (``matmul_tn``, ``d_gates^T @ inputs`` over one thread's
 rows and all steps). Each is timed alone, float32, at the shapes of H=128 and H=512 (the layer
 benchmarks' and ``compare.py``'s configurations), so a change of the tiles shows here
-before it is diluted in a whole pass; ``track_*_gflops`` turn the times into rates to
+before it is diluted in a whole pass; ``track_gflops`` turns the times into rates to
 compare with the core's peak.
 """
 
@@ -40,78 +40,72 @@ def _best_of(call, repeats=20):
     return best
 
 
-class StepProduct:
+class _ProductBench:
+    """Times ``call`` from :meth:`prepare` and reports its rate; ``repeats`` calls give
+    the best time for the rate."""
+
+    timeout = 240
+    repeats = 20
+
+    def setup(self, shape):
+        self.call, self.flops = self.prepare(_kernels(), shape, np.random.default_rng(0))
+        self.call()  # compiles, or loads from numba's cache
+
+    def time_product(self, shape):
+        self.call()
+
+    def track_gflops(self, shape):
+        return _rate(_best_of(self.call, self.repeats), self.flops)
+
+    track_gflops.unit = "GFLOP/s"
+
+
+class StepProduct(_ProductBench):
     """``C = A @ B + A2 @ B2`` with packed weights: one timestep of a forward pass."""
 
     params = [STEP_SHAPES]
     param_names = ["rows, inputs, hidden, gate columns"]
-    timeout = 240
 
-    def setup(self, shape):
-        gemm = _kernels()
+    def prepare(self, gemm, shape, rng):
         rows, n_in, n_hidden, n_cols = shape
-        rng = np.random.default_rng(0)
-        self.a = rng.standard_normal((rows, n_in)).astype(np.float32)
-        self.a2 = rng.standard_normal((rows, n_hidden)).astype(np.float32)
+        a = rng.standard_normal((rows, n_in)).astype(np.float32)
+        a2 = rng.standard_normal((rows, n_hidden)).astype(np.float32)
         nr = gemm.panel_width(np.float32)
         n_panels = -(-n_cols // nr)
-        self.packed = np.zeros((n_panels, n_in, nr), np.float32)
-        self.packed2 = np.zeros((n_panels, n_hidden, nr), np.float32)
-        gemm.pack_transposed(rng.standard_normal((n_cols, n_in)).astype(np.float32),
-                             self.packed)
+        packed = np.zeros((n_panels, n_in, nr), np.float32)
+        packed2 = np.zeros((n_panels, n_hidden, nr), np.float32)
+        gemm.pack_transposed(rng.standard_normal((n_cols, n_in)).astype(np.float32), packed)
         gemm.pack_transposed(rng.standard_normal((n_cols, n_hidden)).astype(np.float32),
-                             self.packed2)
-        self.c = np.zeros((rows, n_cols), np.float32)
-        self.edge = np.zeros((gemm.MAX_TILE_ROWS, nr), np.float32)
-        self.flops = 2 * rows * n_cols * (n_in + n_hidden)
+                             packed2)
+        c = np.zeros((rows, n_cols), np.float32)
+        edge = np.zeros((gemm.MAX_TILE_ROWS, nr), np.float32)
 
         def call():
-            gemm.matmul_packed2(rows, n_cols, self.a.ctypes.data, n_in, self.packed,
-                                self.a2.ctypes.data, n_hidden, self.packed2,
-                                self.c.ctypes.data, n_cols, self.edge)
+            gemm.matmul_packed2(rows, n_cols, a.ctypes.data, n_in, packed, a2.ctypes.data,
+                                n_hidden, packed2, c.ctypes.data, n_cols, edge)
 
-        self.call = call
-        call()
-
-    def time_step_product(self, shape):
-        self.call()
-
-    def track_step_product_gflops(self, shape):
-        return _rate(_best_of(self.call), self.flops)
-
-    track_step_product_gflops.unit = "GFLOP/s"
+        return call, 2 * rows * n_cols * (n_in + n_hidden)
 
 
-class WeightGradientProduct:
-    """``C += A^T @ B``, nothing packed: a layer's ``dW_hh`` over all rows and steps."""
+class WeightGradientProduct(_ProductBench):
+    """``C += A^T @ B``, nothing packed: a layer's ``dW_hh`` over one thread's rows and
+    all steps."""
 
     params = [GRADIENT_SHAPES]
     param_names = ["gate columns, hidden, rows x steps"]
-    timeout = 240
+    repeats = 5
 
-    def setup(self, shape):
-        gemm = _kernels()
+    def prepare(self, gemm, shape, rng):
         m, n, k = shape
-        rng = np.random.default_rng(0)
-        self.a = rng.standard_normal((k, m)).astype(np.float32)
-        self.b = rng.standard_normal((k, n)).astype(np.float32)
-        self.c = np.zeros((m, n), np.float32)
+        a = rng.standard_normal((k, m)).astype(np.float32)
+        b = rng.standard_normal((k, n)).astype(np.float32)
+        c = np.zeros((m, n), np.float32)
         nr = gemm.panel_width(np.float32)
-        self.edge = np.zeros((gemm.MAX_TILE_ROWS, nr), np.float32)
-        self.edge_panel = np.zeros((gemm.K_BLOCK, nr), np.float32)
-        self.flops = 2 * m * n * k
+        edge = np.zeros((gemm.MAX_TILE_ROWS, nr), np.float32)
+        edge_panel = np.zeros((gemm.K_BLOCK, nr), np.float32)
 
         def call():
-            gemm.matmul_tn(m, n, k, self.a.ctypes.data, m, self.b.ctypes.data, n,
-                           self.c.ctypes.data, n, self.edge, self.edge_panel)
+            gemm.matmul_tn(m, n, k, a.ctypes.data, m, b.ctypes.data, n, c.ctypes.data, n,
+                           edge, edge_panel)
 
-        self.call = call
-        call()
-
-    def time_weight_gradient_product(self, shape):
-        self.call()
-
-    def track_weight_gradient_product_gflops(self, shape):
-        return _rate(_best_of(self.call, repeats=5), self.flops)
-
-    track_weight_gradient_product_gflops.unit = "GFLOP/s"
+        return call, 2 * m * n * k
