@@ -236,7 +236,7 @@ class _InferencePlan:
             _packed(ws, "inference_packed_hh", n_dirs, rec_size, n_gate_cols, dtype),
             ws.get("inference_packed_source", (1 + W_ih.size + W_hh.size,), dtype,
                    allocate=np.zeros),
-            kernels.product_addresses(dtype))
+            kernels.product_addresses(dtype, gradients=False))
         plan.bounds = _chunk_bounds(batch)
         # Only the projection's products call SciPy's BLAS (see _blas_guard).
         plan.uses_blas = spec.W_hr is not None
@@ -350,7 +350,7 @@ class CPUBackend:
         packed = PackedWeights(
             _packed(ws, "packed_ih", n_dirs, x.shape[2], n_gate_cols, dtype),
             _packed(ws, "packed_hh", n_dirs, rec_size, n_gate_cols, dtype),
-            _empty(dtype, 0), kernels.product_addresses(dtype))
+            _empty(dtype, 0), kernels.product_addresses(dtype, gradients=False))
         io = ForwardIO(x, lengths, h0, c0, out, h_n, c_n)
         cache = TrainingCache(gates, h_prev, c_prev, m_store)
         args = (code, io, weights, cache, True, packed)

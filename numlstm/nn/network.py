@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 
+from .background_compile import maybe_start as start_background_compile
 from .losses import LOSS_FUNCTIONS, OUTPUT_ACTIVATIONS, OUTPUT_FOR_LOSS
 from .readout import check_readout, pool, pool_backward, readout_width
 
@@ -318,6 +319,9 @@ class LSTMNetwork:
         loss : float
             Data loss plus penalty. The gradients are left in :attr:`grads`.
         """
+        # A first step in a fresh environment compiles for seconds: a second process
+        # compiles part of it alongside.
+        start_background_compile(self, X, Y, lengths, alpha)
         with self._lock:
             return self._loss_and_gradient(X, Y, lengths, alpha, training)
 

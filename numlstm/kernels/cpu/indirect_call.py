@@ -25,13 +25,16 @@ dispatcher types at about 0.8 us each per call (a plain array: 0.1 us), so the C
 backend calls the compiled version found here rather than the dispatcher.
 """
 
+import contextlib
+
 from numba import types
 from numba._dispatcher import compute_fingerprint
 from numba.core import cgutils
 from numba.extending import intrinsic
 
 __all__ = ["call_compiled", "compiled_address", "compiled_address_for", "compiled_function",
-           "erase_type", "stash", "stashed_address", "unstash"]
+           "erase_type", "recording_compiles", "set_before_compile", "stash", "stashed_address",
+           "unstash"]
 
 
 @intrinsic
@@ -142,6 +145,53 @@ def erase_type(typingctx, pointer):
 _versions = {}
 _typed_addresses = {}
 _stashed_addresses = {}
+#: While :func:`recording_compiles` runs: the compiles the lookups were asked for.
+_recorded = None
+#: Called with ``(dispatcher, argument types)`` before a lookup compiles (see
+#: :func:`set_before_compile`).
+_before_compile = None
+
+
+def set_before_compile(hook):
+    """Have the lookups call ``hook(dispatcher, argument_types)`` before each compile they
+    start (None: no hook). :mod:`numlstm.nn.background_compile` waits there for a kernel
+    that another process is compiling into numba's cache."""
+    global _before_compile
+    _before_compile = hook
+
+
+def _compile(dispatcher, argument_types):
+    if _before_compile is not None and argument_types not in dispatcher.overloads:
+        _before_compile(dispatcher, argument_types)
+    dispatcher.compile(argument_types)
+
+
+def _do_nothing(*arguments):
+    return None
+
+
+@contextlib.contextmanager
+def recording_compiles():
+    """Within this context the lookups below compile nothing and their kernels do nothing:
+    each lookup appends ``(dispatcher, argument types)`` to the list this yields, returns
+    the address 0 or a function that ignores its arguments, and may keep those in the
+    lookup tables.
+
+    So running a layer's or a network's code within it lists, in order, the kernels that
+    code needs compiled, without computing anything (its outputs are left as allocated).
+    For a process that exits afterwards (see :mod:`numlstm.nn.background_compile`): the
+    lookups keep returning the dummies there.
+    """
+    global _recorded
+    _recorded = requests = []
+    try:
+        yield requests
+    finally:
+        _recorded = None
+
+
+def _record(dispatcher, argument_types):
+    _recorded.append((dispatcher, argument_types))
 
 
 def _lookup_key(dispatcher, arguments):
@@ -160,11 +210,14 @@ def _lookup_key(dispatcher, arguments):
 def _compiled_version(dispatcher, arguments):
     """``(entry point, address, return type)`` of ``dispatcher`` compiled for the types of
     ``arguments``; the address is None when that version returns a value."""
+    if _recorded is not None:
+        _record(dispatcher, tuple(dispatcher.typeof_pyval(value) for value in arguments))
+        return _do_nothing, 0, types.none
     key = _lookup_key(dispatcher, arguments)
     version = _versions.get(key)
     if version is None:
         argument_types = tuple(dispatcher.typeof_pyval(value) for value in arguments)
-        dispatcher.compile(argument_types)  # the return type is the callee's to infer
+        _compile(dispatcher, argument_types)  # the return type is the callee's to infer
         result = dispatcher.overloads[argument_types]
         address = None
         if result.signature.return_type == types.none:
@@ -178,10 +231,13 @@ def compiled_address_for(dispatcher, argument_types):
     """Address of ``dispatcher`` compiled for the numba types ``argument_types`` (a tuple),
     for callees whose arguments Python cannot pass (a pointer, say); see
     :func:`compiled_address`."""
+    if _recorded is not None:
+        _record(dispatcher, argument_types)
+        return 0
     key = (dispatcher, argument_types)
     address = _typed_addresses.get(key)
     if address is None:
-        dispatcher.compile(argument_types)
+        _compile(dispatcher, argument_types)
         result = dispatcher.overloads[argument_types]
         if result.signature.return_type != types.none:
             raise TypeError(f"{dispatcher.py_func.__name__} must return nothing to be "

@@ -165,7 +165,9 @@ class PackedWeights(NamedTuple):
         the weights).
     products : int64 ndarray (2,)
         The addresses the kernels call the products through
-        (:func:`numlstm.kernels.cpu.recurrent.product_addresses` of the float type).
+        (:func:`numlstm.kernels.cpu.recurrent.product_addresses` of the float type; the
+        forward pass's may leave out the weight-gradient product, which only the backward
+        pass calls).
     """
 
     ih: np.ndarray

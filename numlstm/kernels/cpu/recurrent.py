@@ -116,13 +116,20 @@ _PRODUCTS = (packed_products, matmul_tn)
 _product_addresses = {}
 
 
-def product_addresses(dtype):
+def product_addresses(dtype, gradients=True):
     """The addresses of :func:`packed_products` (which serves :func:`matmul_packed` and
     :func:`matmul_packed2`) and :func:`matmul_tn` compiled for arrays of ``dtype``, as the
     read-only int64 array that :class:`~numlstm.kernels.cpu.records.PackedWeights`
-    carries (looked up once per float type)."""
+    carries (looked up once per float type).
+
+    With ``gradients=False`` the second address is 0: for the forward pass, whose kernels
+    never call :func:`matmul_tn`, so that a first training step compiles it with the
+    backward pass (which :mod:`numlstm.nn.background_compile` may compile in another
+    process meanwhile).
+    """
     dtype = np.dtype(dtype)
-    addresses = _product_addresses.get(dtype)
+    key = (dtype, bool(gradients))
+    addresses = _product_addresses.get(key)
     if addresses is None:
         from numba import from_dtype, types
 
@@ -131,11 +138,12 @@ def product_addresses(dtype):
         panels = types.Array(from_dtype(dtype), 3, "C")
         signatures = ((i, i, u, i, panels, u, i, panels, i, u, i, i, rows),
                       (i, i, i, u, i, u, i, u, i, rows, rows))
-        addresses = np.array([compiled_address_for(product, signature)
-                              for product, signature in zip(_PRODUCTS, signatures)],
-                             dtype=np.int64)
+        needed = _PRODUCTS if gradients else _PRODUCTS[:1]
+        addresses = np.zeros(len(_PRODUCTS), dtype=np.int64)
+        addresses[:len(needed)] = [compiled_address_for(product, signature)
+                                   for product, signature in zip(needed, signatures)]
         addresses.flags.writeable = False
-        _product_addresses[dtype] = addresses
+        _product_addresses[key] = addresses
     return addresses
 
 

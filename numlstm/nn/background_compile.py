@@ -1,0 +1,220 @@
+"""Compile a network's training kernels in a second process, while the first compiles too.
+
+A first fit in a fresh environment spends nearly all its time compiling the CPU kernels,
+and numba compiles one function at a time in a process (behind one lock), on one core.
+So when the kernels of a training step are not in numba's on-disk cache yet, the first
+step of :meth:`LSTMNetwork.loss_and_gradient <numlstm.nn.network.LSTMNetwork.loss_and_gradient>`
+starts a second Python process (the helper) on a copy of the network and of that step's
+batch. The helper runs the step with every kernel lookup recorded instead of compiled
+(:func:`~numlstm.kernels.cpu.indirect_call.recording_compiles`), which lists the kernels
+the step needs in the order it needs them, then compiles them in the opposite order,
+last needed first (the backward pass's), into the same cache. numba looks in its cache
+before compiling, so each process loads what the other has written: the fitting process
+compiles from the front, the helper from the back, and they meet in the middle. The
+helper reports each kernel it starts and ends on its standard output; the fitting
+process waits for a kernel the helper is compiling rather than compile it a second time
+(:func:`~numlstm.kernels.cpu.indirect_call.set_before_compile`).
+
+Nothing depends on the helper: the fitting process compiles whatever it does not find in
+the cache, so the results are the same with or without it, and the helper's cache files
+are written as numba writes its own (a file is renamed into place when complete). The
+helper only starts when all of this holds:
+
+* the network runs on the CPU, numba compiles (``NUMBA_DISABLE_JIT`` unset), this
+  process may use two cores or more and runs a plain Python interpreter;
+* numba's cache holds no backward pass for any layer yet (a fresh environment or cache
+  directory), and this process has compiled none;
+* ``NUMLSTM_BACKGROUND_COMPILE`` is not ``0`` (set it to ``0`` to turn the helper off).
+
+A helper still running when the fitting process exits is stopped.
+"""
+
+import atexit
+import io
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import warnings
+
+import numpy as np
+
+from ..kernels.cpu import indirect_call
+
+__all__ = ["maybe_start"]
+
+#: The environment variable that turns the helper off when ``"0"``.
+ENVIRONMENT_SWITCH = "NUMLSTM_BACKGROUND_COMPILE"
+#: The longest the fitting process waits for one kernel the helper compiles, in seconds
+#: (a kernel takes one or two; then the fitting process compiles it itself).
+_LONGEST_WAIT = 60.0
+
+_STARTED, _DONE = "compiling", "compiled"
+
+_helpers = []
+_started = False
+
+
+def _usable_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _cache_is_cold():
+    """Whether numba's cache holds no compiled backward pass yet, and this process has
+    compiled none: the layer entry that every cell's backward pass goes through serves
+    as the witness."""
+    from numba.core import config
+
+    if config.DISABLE_JIT:
+        return False
+    from ..kernels.cpu.recurrent import layer_backward
+
+    if layer_backward.overloads:
+        return False
+    try:
+        # numba's own record of what its cache holds for this function.
+        index = layer_backward._cache._cache_file._index_path
+    except AttributeError:  # pragma: no cover - caching off, or numba moved its internals
+        return False
+    return not os.path.exists(index)
+
+
+def _python():
+    """This interpreter's program, when it is a plain Python (not an application that
+    embeds one, whose program would not take ``-m``); else None."""
+    program = sys.executable
+    if program and os.path.basename(program).lower().startswith("python"):
+        return program
+    return None
+
+
+def _wanted(network):
+    return (os.environ.get(ENVIRONMENT_SWITCH, "1") != "0"
+            and network.lstm.device == "cpu"
+            and _usable_cores() >= 2
+            and _python() is not None
+            and _cache_is_cold())
+
+
+def _helper_environment():
+    """This process's environment, with the helper itself switched off, and the folder
+    this numlstm was imported from first on the module path."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    path = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, **{ENVIRONMENT_SWITCH: "0", "PYTHONPATH": path})
+
+
+def _kernel_name(dispatcher, argument_types):
+    """One line naming a compiled version, the same in both processes."""
+    function = dispatcher.py_func
+    return f"{function.__module__}.{function.__qualname__}{argument_types}".replace("\n", " ")
+
+
+class _Progress:
+    """What the helper has reported: the kernels it is compiling and has compiled."""
+
+    def __init__(self, helper):
+        self.helper = helper
+        self.states = {}
+        self.ended = False
+        self.changed = threading.Condition()
+
+    def follow(self):
+        """Read the helper's reports until it exits (a thread's work)."""
+        try:
+            for line in io.TextIOWrapper(self.helper.stdout, encoding="utf-8"):
+                state, _, name = line.rstrip("\n").partition(" ")
+                with self.changed:
+                    self.states[name] = state
+                    self.changed.notify_all()
+        finally:
+            with self.changed:
+                self.ended = True
+                self.changed.notify_all()
+            indirect_call.set_before_compile(None)
+            self.helper.wait()
+
+    def wait_for(self, dispatcher, argument_types):
+        """Return once the helper is not compiling this version (it has written it to
+        the cache, or ended), or after :data:`_LONGEST_WAIT` seconds."""
+        name = _kernel_name(dispatcher, argument_types)
+        with self.changed:
+            self.changed.wait_for(lambda: self.ended or self.states.get(name) != _STARTED,
+                                  timeout=_LONGEST_WAIT)
+
+
+def maybe_start(network, X, Y, lengths, alpha):
+    """Start the helper for the training step ``network.loss_and_gradient(X, Y, lengths,
+    alpha=alpha)`` when the conditions of the module docstring hold; at most once per
+    process. Returns whether it started one."""
+    global _started
+    if _started or not _wanted(network):
+        return False
+    _started = True
+    try:
+        payload = pickle.dumps((network, X, Y, lengths, alpha),
+                               protocol=pickle.HIGHEST_PROTOCOL)
+        helper = subprocess.Popen([_python(), "-m", __name__], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                  env=_helper_environment())
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        return False
+    _helpers.append(helper)
+    progress = _Progress(helper)
+    indirect_call.set_before_compile(progress.wait_for)
+    threading.Thread(target=progress.follow, daemon=True).start()
+    # The helper reads its work after importing numlstm: written from a thread, so that
+    # this process does not wait for it when the batch is larger than the pipe's buffer.
+    threading.Thread(target=_send, args=(helper, payload), daemon=True).start()
+    return True
+
+
+def _send(helper, payload):
+    try:
+        with helper.stdin:
+            helper.stdin.write(payload)
+    except OSError:  # the helper ended early: this process compiles everything itself
+        pass
+
+
+@atexit.register
+def _stop_helpers():
+    indirect_call.set_before_compile(None)
+    for helper in _helpers:
+        if helper.poll() is None:
+            helper.kill()
+        helper.wait()
+
+
+def _compile_in_reverse(work, report):
+    """The helper's work: read ``(network, X, Y, lengths, alpha)`` from the binary stream
+    ``work``, list the kernels its training step needs and compile them last needed
+    first, writing a line to the text stream ``report`` as each starts and ends. Returns
+    the ``(dispatcher, argument types)`` compiled, in order."""
+    network, X, Y, lengths, alpha = pickle.load(work)
+    # The kernels do nothing while recording: the rest of the step computes on arrays as
+    # they were allocated.
+    with indirect_call.recording_compiles() as requests, np.errstate(all="ignore"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        network.loss_and_gradient(X, Y, lengths, alpha=alpha)
+    # Each kernel where the step first needs it (a lookup may recur: nothing is kept
+    # while recording), then last needed first.
+    order = list(reversed(dict.fromkeys(requests)))
+    for dispatcher, argument_types in order:
+        name = _kernel_name(dispatcher, argument_types)
+        report.write(f"{_STARTED} {name}\n")
+        report.flush()
+        dispatcher.compile(argument_types)
+        report.write(f"{_DONE} {name}\n")
+        report.flush()
+    return order
+
+
+if __name__ == "__main__":
+    _compile_in_reverse(sys.stdin.buffer, sys.stdout)

@@ -1,0 +1,198 @@
+"""The second process that compiles a first training step's kernels alongside
+(:mod:`numlstm.nn.background_compile`), and the recorded lookups it relies on.
+
+Recording turns every kernel lookup of the process into a dummy, so those parts run in
+fresh processes; so do the cold-cache ones, with a numba cache directory of their own.
+"""
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from numlstm import LSTM
+from numlstm.nn import background_compile
+from numlstm.nn.network import LSTMNetwork
+
+# What every case below trains: a two-layer bidirectional network, a ragged batch of 9
+# (two threads get a slice each).
+_NETWORK = """
+import numpy as np
+from numlstm import LSTM
+from numlstm.nn.network import LSTMNetwork
+
+def network_and_batch():
+    lstm = LSTM(3, 4, num_layers=2, bidirectional=True, dtype="float32", random_state=0)
+    network = LSTMNetwork(lstm, 2, random_state=0)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((9, 6, 3)).astype(np.float32)
+    Y = rng.standard_normal((9, 2)).astype(np.float32)
+    lengths = np.array([6, 5, 4, 6, 1, 2, 3, 6, 6])
+    return network, X, Y, lengths, 0.1
+"""
+
+
+def _run(tmp_path, source, cache=None, stdin=None, **env):
+    (tmp_path / "training_case.py").write_text(_NETWORK)
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(tmp_path)] + [p for p in [os.environ.get("PYTHONPATH")] if p]), **env)
+    if cache is not None:
+        environment["NUMBA_CACHE_DIR"] = str(cache)
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(source)], input=stdin,
+                         env=environment, capture_output=True, timeout=540, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr.decode()[-3000:]
+    return run.stdout.decode()
+
+
+def test_recording_lists_the_kernels_of_a_step_and_runs_none(tmp_path):
+    out = _run(tmp_path, """
+        from numba.core import event
+        from numlstm.kernels.cpu.indirect_call import recording_compiles
+        from training_case import network_and_batch
+
+        compiled = []
+        class Listener(event.Listener):
+            def on_start(self, e):
+                compiled.append(e.data["dispatcher"])
+            def on_end(self, e):
+                pass
+        event.register("numba:compile", Listener())
+        network, X, Y, lengths, alpha = network_and_batch()
+        before = network.lstm.flat_gradient.copy()
+        network.lstm.flat_gradient[:] = 7.0
+        with recording_compiles() as requests:
+            network.loss_and_gradient(X, Y, lengths, alpha=0.0)
+        print(len(compiled))
+        # No kernel wrote the recurrent layers' gradients.
+        print(bool((network.lstm.flat_gradient == 7.0).all()))
+        print(" ".join(d.py_func.__name__ for d, _ in requests))
+    """)
+    n_compiled, untouched, names = out.splitlines()
+    assert n_compiled == "0"
+    assert untouched == "True"
+    names = names.split()
+    for kernel in ("packed_products", "matmul_tn", "lstm_forward_rows", "layer_forward",
+                   "lstm_backward_rows", "lstm_weight_gradients", "layer_backward",
+                   "_run_slices"):
+        assert kernel in names
+    # In the order the step needs them: every forward before the first backward.
+    assert max(i for i, n in enumerate(names) if n == "layer_forward") < names.index(
+        "layer_backward")
+
+
+@pytest.mark.slow
+def test_helper_compiles_the_backward_pass_first_into_a_cache_another_process_loads(
+        tmp_path):
+    network, X, Y, lengths, alpha = _network_and_batch()
+    payload = pickle.dumps((network, X, Y, lengths, alpha))
+    cache = tmp_path / "cache"
+    report = subprocess.run(
+        [sys.executable, "-m", "numlstm.nn.background_compile"], input=payload,
+        env=dict(os.environ, NUMBA_CACHE_DIR=str(cache)), capture_output=True,
+        timeout=540)
+    assert report.returncode == 0, report.stderr.decode()[-3000:]
+    lines = report.stdout.decode().splitlines()
+    assert len(lines) >= 12 and len(lines) % 2 == 0
+    # Each kernel reported as started, then compiled, one at a time.
+    for started, done in zip(lines[::2], lines[1::2]):
+        assert started.split(" ", 1) == ["compiling", done.split(" ", 1)[1]]
+        assert done.startswith("compiled ")
+    names = [line.split(" ", 1)[1] for line in lines[::2]]
+    assert len(set(names)) == len(names)
+    # Last needed, first compiled.
+    assert "recurrent.layer_backward(" in names[0]
+    assert any("packed_gemm.packed_products(" in name for name in names[-3:])
+
+    # A fresh process with that cache compiles none of the step's kernels.
+    out = _run(tmp_path, """
+        from numlstm.kernels.cpu import recurrent, packed_gemm
+        from training_case import network_and_batch
+
+        network, X, Y, lengths, alpha = network_and_batch()
+        network.loss_and_gradient(X, Y, lengths, alpha=alpha)
+        for kernel in (recurrent.layer_forward, recurrent.layer_backward,
+                       recurrent.lstm_forward_rows, recurrent.lstm_backward_rows,
+                       recurrent.lstm_weight_gradients, packed_gemm.packed_products,
+                       packed_gemm.matmul_tn):
+            print(kernel.py_func.__name__, sum(kernel.stats.cache_hits.values()),
+                  sum(kernel.stats.cache_misses.values()))
+    """, cache=cache, NUMLSTM_BACKGROUND_COMPILE="0")
+    for line in out.splitlines():
+        name, hits, misses = line.split()
+        assert (int(hits), int(misses)) == (1, 0), line
+
+
+def _network_and_batch():
+    namespace = {}
+    exec(_NETWORK, namespace)
+    return namespace["network_and_batch"]()
+
+
+@pytest.mark.slow
+def test_first_fit_in_an_empty_cache_starts_the_helper_and_trains_the_same(tmp_path):
+    """A fresh process and cache: the first training step starts the helper, whose cache
+    files the fit then loads; the model is the one trained without it, bit for bit."""
+    out = _run(tmp_path, """
+        import warnings
+        import numpy as np
+        from numlstm import LSTMClassifier
+        from numlstm.kernels.cpu import recurrent
+        from numlstm.nn import background_compile
+
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((24, 12, 2))
+        y = (X[:, :, 0].mean(axis=1) > 0).astype(int)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # not converged in 2 epochs
+            model = LSTMClassifier(hidden_size=8, max_iter=2, random_state=0).fit(X, y)
+        np.save("proba.npy", model.predict_proba(X))
+        print(len(background_compile._helpers))
+        # Loaded from the helper's cache files rather than compiled here.
+        print(sum(recurrent.layer_backward.stats.cache_hits.values()))
+    """, cache=tmp_path / "cache")
+    n_helpers, backward_loads = out.split()
+    assert n_helpers == "1"
+    assert int(backward_loads) >= 1
+
+    from numlstm import LSTMClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((24, 12, 2))
+    y = (X[:, :, 0].mean(axis=1) > 0).astype(int)
+    with pytest.warns(ConvergenceWarning):
+        model = LSTMClassifier(hidden_size=8, max_iter=2, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(np.load(tmp_path / "proba.npy"), model.predict_proba(X))
+
+
+def _small_network():
+    lstm = LSTM(3, 4, dtype="float32", random_state=0)
+    network = LSTMNetwork(lstm, 1, random_state=0)
+    X = np.random.default_rng(0).standard_normal((5, 4, 3)).astype(np.float32)
+    return network, X, X[:, -1, :1].copy()
+
+
+def test_no_helper_once_this_process_has_compiled_a_backward_pass(monkeypatch):
+    monkeypatch.setattr(background_compile, "_started", False)
+    network, X, Y = _small_network()
+    network.loss_and_gradient(X, Y)  # compiles the backward pass here, if not done yet
+    assert not background_compile._cache_is_cold()
+    assert background_compile.maybe_start(network, X, Y, None, 0.0) is False
+    assert background_compile._started is False
+
+
+def test_switched_off_by_the_environment(monkeypatch):
+    monkeypatch.setattr(background_compile, "_started", False)
+    monkeypatch.setattr(background_compile, "_cache_is_cold", lambda: True)
+    monkeypatch.setenv("NUMLSTM_BACKGROUND_COMPILE", "0")
+    network, X, Y = _small_network()
+    assert background_compile._wanted(network) is False
+    monkeypatch.setenv("NUMLSTM_BACKGROUND_COMPILE", "1")
+    monkeypatch.setattr(background_compile, "_usable_cores", lambda: 1)
+    assert background_compile._wanted(network) is False
+    monkeypatch.setattr(background_compile, "_usable_cores", lambda: 2)
+    assert background_compile._wanted(network) is True
