@@ -13,7 +13,9 @@ before compiling, so each process loads what the other has written: the fitting 
 compiles from the front, the helper from the back, and they meet in the middle. The
 helper reports each kernel it starts and ends on its standard output; the fitting
 process waits for a kernel the helper is compiling rather than compile it a second time
-(:func:`~numlstm.kernels.cpu.indirect_call.set_before_compile`).
+(:func:`~numlstm.kernels.cpu.indirect_call.set_before_compile`), and names on the
+helper's standard input each kernel it compiles itself, which the helper then leaves
+out: the helper ends where the two meet.
 
 Nothing depends on the helper: the fitting process compiles whatever it does not find in
 the cache, so the results are the same with or without it, and the helper's cache files
@@ -33,6 +35,7 @@ import atexit
 import io
 import os
 import pickle
+import queue
 import subprocess
 import sys
 import threading
@@ -115,19 +118,25 @@ def _kernel_name(dispatcher, argument_types):
     return f"{function.__module__}.{function.__qualname__}{argument_types}".replace("\n", " ")
 
 
-class _Progress:
-    """What the helper has reported: the kernels it is compiling and has compiled."""
+class _Helper:
+    """The fitting process's side of a helper: what the helper has reported (the kernels
+    it is compiling and has compiled), and what this process tells it (its work, then
+    each kernel this process compiles itself, which the helper then leaves out)."""
 
-    def __init__(self, helper):
-        self.helper = helper
+    def __init__(self, process, payload):
+        self.process = process
         self.states = {}
         self.ended = False
         self.changed = threading.Condition()
+        self.outbox = queue.SimpleQueue()
+        self.outbox.put(payload)
+        threading.Thread(target=self._follow, daemon=True).start()
+        threading.Thread(target=self._send, daemon=True).start()
 
-    def follow(self):
-        """Read the helper's reports until it exits (a thread's work)."""
+    def _follow(self):
+        """Read the helper's reports until it exits."""
         try:
-            for line in io.TextIOWrapper(self.helper.stdout, encoding="utf-8"):
+            for line in io.TextIOWrapper(self.process.stdout, encoding="utf-8"):
                 state, _, name = line.rstrip("\n").partition(" ")
                 with self.changed:
                     self.states[name] = state
@@ -137,15 +146,31 @@ class _Progress:
                 self.ended = True
                 self.changed.notify_all()
             indirect_call.set_before_compile(None)
-            self.helper.wait()
+            self.outbox.put(None)
+            self.process.wait()
 
-    def wait_for(self, dispatcher, argument_types):
-        """Return once the helper is not compiling this version (it has written it to
-        the cache, or ended), or after :data:`_LONGEST_WAIT` seconds."""
+    def _send(self):
+        """Write the outbox to the helper: its work first (which it reads once it has
+        imported numlstm: this thread waits for that, not the fit), then the names of the
+        kernels this process compiles."""
+        try:
+            with self.process.stdin as stream:
+                for item in iter(self.outbox.get, None):
+                    stream.write(item)
+                    stream.flush()
+        except OSError:  # the helper has ended
+            pass
+
+    def before_compile(self, dispatcher, argument_types):
+        """Wait while the helper compiles this version (at most :data:`_LONGEST_WAIT`
+        seconds); if it has not started it, tell it that this process compiles it."""
         name = _kernel_name(dispatcher, argument_types)
         with self.changed:
             self.changed.wait_for(lambda: self.ended or self.states.get(name) != _STARTED,
                                   timeout=_LONGEST_WAIT)
+            left_to_this_process = not self.ended and name not in self.states
+        if left_to_this_process:
+            self.outbox.put(f"{name}\n".encode())
 
 
 def maybe_start(network, X, Y, lengths, alpha):
@@ -159,27 +184,14 @@ def maybe_start(network, X, Y, lengths, alpha):
     try:
         payload = pickle.dumps((network, X, Y, lengths, alpha),
                                protocol=pickle.HIGHEST_PROTOCOL)
-        helper = subprocess.Popen([_python(), "-m", __name__], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                  env=_helper_environment())
+        process = subprocess.Popen([_python(), "-m", __name__], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                   env=_helper_environment())
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         return False
-    _helpers.append(helper)
-    progress = _Progress(helper)
-    indirect_call.set_before_compile(progress.wait_for)
-    threading.Thread(target=progress.follow, daemon=True).start()
-    # The helper reads its work after importing numlstm: written from a thread, so that
-    # this process does not wait for it when the batch is larger than the pipe's buffer.
-    threading.Thread(target=_send, args=(helper, payload), daemon=True).start()
+    _helpers.append(process)
+    indirect_call.set_before_compile(_Helper(process, payload).before_compile)
     return True
-
-
-def _send(helper, payload):
-    try:
-        with helper.stdin:
-            helper.stdin.write(payload)
-    except OSError:  # the helper ended early: this process compiles everything itself
-        pass
 
 
 @atexit.register
@@ -194,9 +206,17 @@ def _stop_helpers():
 def _compile_in_reverse(work, report):
     """The helper's work: read ``(network, X, Y, lengths, alpha)`` from the binary stream
     ``work``, list the kernels its training step needs and compile them last needed
-    first, writing a line to the text stream ``report`` as each starts and ends. Returns
-    the ``(dispatcher, argument types)`` compiled, in order."""
+    first, writing a line to the text stream ``report`` as each starts and ends. Then
+    ``work`` names, a line each, the kernels the fitting process compiles itself, which
+    are left out. Returns the ``(dispatcher, argument types)`` compiled, in order."""
     network, X, Y, lengths, alpha = pickle.load(work)
+    left_out = set()  # what the fitting process compiles itself, as it tells
+
+    def read_left_out():
+        for line in work:
+            left_out.add(line.decode("utf-8").rstrip("\n"))
+
+    threading.Thread(target=read_left_out, daemon=True).start()
     # The kernels do nothing while recording: the rest of the step computes on arrays as
     # they were allocated.
     with indirect_call.recording_compiles() as requests, np.errstate(all="ignore"), \
@@ -206,14 +226,18 @@ def _compile_in_reverse(work, report):
     # Each kernel where the step first needs it (a lookup may recur: nothing is kept
     # while recording), then last needed first.
     order = list(reversed(dict.fromkeys(requests)))
+    compiled = []
     for dispatcher, argument_types in order:
         name = _kernel_name(dispatcher, argument_types)
+        if name in left_out:
+            continue
+        compiled.append((dispatcher, argument_types))
         report.write(f"{_STARTED} {name}\n")
         report.flush()
         dispatcher.compile(argument_types)
         report.write(f"{_DONE} {name}\n")
         report.flush()
-    return order
+    return compiled
 
 
 if __name__ == "__main__":

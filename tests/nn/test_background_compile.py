@@ -108,6 +108,17 @@ def test_helper_compiles_the_backward_pass_first_into_a_cache_another_process_lo
     assert "recurrent.layer_backward(" in names[0]
     assert any("packed_gemm.packed_products(" in name for name in names[-3:])
 
+    # Kernels that the fitting process names after the work are left out.
+    forward = [name for name in names if ".layer_forward(" in name]
+    assert len(forward) == 1
+    again = subprocess.run(
+        [sys.executable, "-m", "numlstm.nn.background_compile"],
+        input=payload + (forward[0] + "\n").encode(),
+        env=dict(os.environ, NUMBA_CACHE_DIR=str(cache)), capture_output=True, timeout=540)
+    assert again.returncode == 0, again.stderr.decode()[-3000:]
+    assert [line.split(" ", 1)[1] for line in again.stdout.decode().splitlines()[::2]] == [
+        name for name in names if name != forward[0]]
+
     # A fresh process with that cache compiles none of the step's kernels.
     out = _run(tmp_path, """
         from numlstm.kernels.cpu import recurrent, packed_gemm
