@@ -28,7 +28,8 @@ helper only starts when all of this holds:
   directory), and this process has compiled none;
 * ``NUMLSTM_BACKGROUND_COMPILE`` is not ``0`` (set it to ``0`` to turn the helper off).
 
-A helper still running when the fitting process exits is stopped.
+A helper still running when the fitting process exits is stopped. A child forked from
+the fitting process neither waits for its parent's helper nor stops it.
 """
 
 import atexit
@@ -125,6 +126,9 @@ class _Helper:
 
     def __init__(self, process, payload):
         self.process = process
+        # A child forked from this process inherits the hook but not the threads that
+        # follow the helper: it must neither wait for the helper nor stop it.
+        self.owner = os.getpid()
         self.states = {}
         self.ended = False
         self.changed = threading.Condition()
@@ -164,6 +168,8 @@ class _Helper:
     def before_compile(self, dispatcher, argument_types):
         """Wait while the helper compiles this version (at most :data:`_LONGEST_WAIT`
         seconds); if it has not started it, tell it that this process compiles it."""
+        if os.getpid() != self.owner:
+            return
         name = _kernel_name(dispatcher, argument_types)
         with self.changed:
             self.changed.wait_for(lambda: self.ended or self.states.get(name) != _STARTED,
@@ -189,7 +195,7 @@ def maybe_start(network, X, Y, lengths, alpha):
                                    env=_helper_environment())
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         return False
-    _helpers.append(process)
+    _helpers.append((os.getpid(), process))
     indirect_call.set_before_compile(_Helper(process, payload).before_compile)
     return True
 
@@ -197,7 +203,9 @@ def maybe_start(network, X, Y, lengths, alpha):
 @atexit.register
 def _stop_helpers():
     indirect_call.set_before_compile(None)
-    for helper in _helpers:
+    for owner, helper in _helpers:
+        if owner != os.getpid():  # a forked child's exit: the helper is its parent's
+            continue
         if helper.poll() is None:
             helper.kill()
         helper.wait()

@@ -10,6 +10,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -207,3 +208,62 @@ def test_switched_off_by_the_environment(monkeypatch):
     assert background_compile._wanted(network) is False
     monkeypatch.setattr(background_compile, "_usable_cores", lambda: 2)
     assert background_compile._wanted(network) is True
+
+
+def _stand_in_helper(script):
+    """A process that speaks the helper's protocol as ``script`` says, and a
+    :class:`background_compile._Helper` following it."""
+    process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+    return process, background_compile._Helper(process, b"work\n")
+
+
+def _name(dispatcher, argument_types):
+    return f"{dispatcher}{argument_types}"
+
+
+def test_fit_waits_for_a_kernel_the_helper_is_compiling_and_names_the_others(monkeypatch):
+    monkeypatch.setattr(background_compile, "_kernel_name", _name)
+    process, helper = _stand_in_helper("""
+        import sys, time
+        work = sys.stdin.readline()
+        print("compiling a()", flush=True)
+        time.sleep(1.0)
+        print("compiled a()", flush=True)
+        # What the fitting process says it compiles itself, back on the report.
+        print("told", sys.stdin.readline().strip(), flush=True)
+    """)
+    with helper.changed:
+        helper.changed.wait_for(lambda: helper.states.get("a()") == "compiling", timeout=60)
+    start = time.perf_counter()
+    helper.before_compile("a", ())  # the helper is compiling it: wait
+    assert time.perf_counter() - start > 0.5
+    assert helper.states["a()"] == "compiled"
+    helper.before_compile("b", ())  # not the helper's: go on, and say so
+    process.wait(timeout=60)
+    with helper.changed:
+        helper.changed.wait_for(lambda: helper.ended, timeout=60)
+    assert helper.states["b()"] == "told"
+
+
+def test_forked_child_neither_waits_for_the_helper_nor_stops_it(monkeypatch):
+    monkeypatch.setattr(background_compile, "_kernel_name", _name)
+    process, helper = _stand_in_helper("""
+        import sys, time
+        print("compiling a()", flush=True)
+        time.sleep(30)
+    """)
+    with helper.changed:
+        helper.changed.wait_for(lambda: "a()" in helper.states, timeout=60)
+    monkeypatch.setattr(background_compile, "_helpers", [(os.getpid(), process)])
+    real_pid = os.getpid()
+    monkeypatch.setattr(background_compile.os, "getpid", lambda: real_pid + 1)
+    start = time.perf_counter()
+    helper.before_compile("a", ())
+    assert time.perf_counter() - start < 0.5
+    background_compile._stop_helpers()
+    assert process.poll() is None
+    monkeypatch.undo()
+    process.kill()
+    process.wait()
