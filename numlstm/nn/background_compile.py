@@ -57,7 +57,8 @@ _LONGEST_WAIT = 60.0
 _STARTED, _DONE = "compiling", "compiled"
 
 _helpers = []
-_started = False
+#: Whether this process's first training step on the CPU has come: it decides, once.
+_decided = False
 
 
 def _usable_cores():
@@ -96,9 +97,8 @@ def _python():
     return None
 
 
-def _wanted(network):
+def _wanted():
     return (os.environ.get(ENVIRONMENT_SWITCH, "1") != "0"
-            and network.lstm.device == "cpu"
             and _usable_cores() >= 2
             and _python() is not None
             and _cache_is_cold())
@@ -182,11 +182,14 @@ class _Helper:
 def maybe_start(network, X, Y, lengths, alpha):
     """Start the helper for the training step ``network.loss_and_gradient(X, Y, lengths,
     alpha=alpha)`` when the conditions of the module docstring hold; at most once per
-    process. Returns whether it started one."""
-    global _started
-    if _started or not _wanted(network):
+    process: the first training step on the CPU decides, and later steps cost one test
+    of a flag. Returns whether it started one."""
+    global _decided
+    if _decided or network.lstm.device != "cpu":
         return False
-    _started = True
+    _decided = True
+    if not _wanted():
+        return False
     try:
         payload = pickle.dumps((network, X, Y, lengths, alpha),
                                protocol=pickle.HIGHEST_PROTOCOL)

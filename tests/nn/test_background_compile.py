@@ -189,25 +189,27 @@ def _small_network():
 
 
 def test_no_helper_once_this_process_has_compiled_a_backward_pass(monkeypatch):
-    monkeypatch.setattr(background_compile, "_started", False)
     network, X, Y = _small_network()
     network.loss_and_gradient(X, Y)  # compiles the backward pass here, if not done yet
     assert not background_compile._cache_is_cold()
+    monkeypatch.setattr(background_compile, "_decided", False)
+    monkeypatch.setattr(background_compile, "_helpers", [])
     assert background_compile.maybe_start(network, X, Y, None, 0.0) is False
-    assert background_compile._started is False
+    assert background_compile._helpers == []
+    # The first step decided: later ones do not look again.
+    monkeypatch.setattr(background_compile, "_cache_is_cold", lambda: True)
+    assert background_compile.maybe_start(network, X, Y, None, 0.0) is False
 
 
 def test_switched_off_by_the_environment(monkeypatch):
-    monkeypatch.setattr(background_compile, "_started", False)
     monkeypatch.setattr(background_compile, "_cache_is_cold", lambda: True)
     monkeypatch.setenv("NUMLSTM_BACKGROUND_COMPILE", "0")
-    network, X, Y = _small_network()
-    assert background_compile._wanted(network) is False
+    assert background_compile._wanted() is False
     monkeypatch.setenv("NUMLSTM_BACKGROUND_COMPILE", "1")
     monkeypatch.setattr(background_compile, "_usable_cores", lambda: 1)
-    assert background_compile._wanted(network) is False
+    assert background_compile._wanted() is False
     monkeypatch.setattr(background_compile, "_usable_cores", lambda: 2)
-    assert background_compile._wanted(network) is True
+    assert background_compile._wanted() is True
 
 
 def _stand_in_helper(script):
