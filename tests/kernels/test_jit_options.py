@@ -57,3 +57,33 @@ def test_wide_vectors_marks_the_function_and_changes_no_result():
     ir = next(iter(wide.inspect_llvm().values()))
     assert '"prefer-vector-width"="512"' in ir
     assert '"prefer-vector-width"' not in next(iter(plain.inspect_llvm().values()))
+
+
+def test_row_functions_round_each_operation_on_its_own():
+    assert "contract" not in _jit_options.ROW_OPTIONS["fastmath"]
+    assert "contract" in _jit_options.KERNEL_OPTIONS["fastmath"]
+
+
+def test_a_process_that_compiles_the_kernels_computes_what_one_that_loads_them_does(
+        tmp_path):
+    """The copy of a cell inside a kernel and numba's own compile of it compute the same
+    bits, whichever a process runs (it compiled the kernels, or loaded them from the
+    cache); and training's forward equals inference's."""
+    from helpers import run_twice_with_one_cache
+
+    compiled, loaded = run_twice_with_one_cache(tmp_path, "cold_and_warm", """
+        import hashlib
+        import numpy as np
+        from numlstm import LSTM
+
+        layer = LSTM(3, 8, dtype=np.float64, random_state=0)
+        x = np.random.default_rng(5).normal(size=(5, 7, 3))
+        inferred, _ = layer.forward(x, requires_grad=False)
+        out, _ = layer.forward(x)
+        grads, dx = layer.backward(np.ones_like(out))
+        print(np.array_equal(inferred, out))
+        print(hashlib.sha256(out.tobytes() + dx.tobytes()
+                             + b"".join(g.tobytes() for g in grads.values())).hexdigest())
+    """)
+    assert compiled[0] == loaded[0] == "True"
+    assert compiled[1] == loaded[1]
