@@ -44,7 +44,9 @@ def test_pickles_of_an_earlier_version_load():
         layer = pickle.load(f)
     assert type(layer) is numlstm.GRU
     out, _ = layer.forward(EXPECTED["X_new"], requires_grad=False)
-    np.testing.assert_array_equal(out, EXPECTED["gru_out"])
+    # float64, to its last bits: the cells' rounding has changed since (they no longer
+    # fuse a product and a sum), the model has not.
+    np.testing.assert_allclose(out, EXPECTED["gru_out"], rtol=1e-13, atol=1e-15)
 
 
 def test_old_module_names_are_the_new_modules_contents():

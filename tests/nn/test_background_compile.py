@@ -11,11 +11,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
+import numlstm
 from numlstm import LSTM
 from numlstm.nn import background_compile
 from numlstm.nn.network import LSTMNetwork
@@ -38,10 +40,20 @@ def network_and_batch():
 """
 
 
+#: The folder this numlstm was imported from: first on every subprocess's module path, so
+#: that each runs the numlstm under test (whatever is installed) and shares its cache.
+_PACKAGE_PARENT = str(Path(numlstm.__file__).resolve().parents[1])
+
+
+def _environment(*folders, **env):
+    path = os.pathsep.join([*folders, _PACKAGE_PARENT]
+                           + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    return dict(os.environ, PYTHONPATH=path, **env)
+
+
 def _run(tmp_path, source, cache=None, stdin=None, **env):
     (tmp_path / "training_case.py").write_text(_NETWORK)
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(tmp_path)] + [p for p in [os.environ.get("PYTHONPATH")] if p]), **env)
+    environment = _environment(str(tmp_path), **env)
     if cache is not None:
         environment["NUMBA_CACHE_DIR"] = str(cache)
     run = subprocess.run([sys.executable, "-c", textwrap.dedent(source)], input=stdin,
@@ -94,8 +106,8 @@ def test_helper_compiles_the_backward_pass_first_into_a_cache_another_process_lo
     cache = tmp_path / "cache"
     report = subprocess.run(
         [sys.executable, "-m", "numlstm.nn.background_compile"], input=payload,
-        env=dict(os.environ, NUMBA_CACHE_DIR=str(cache)), capture_output=True,
-        timeout=540)
+        env=_environment(NUMBA_CACHE_DIR=str(cache)), capture_output=True, timeout=540,
+        cwd=tmp_path)
     assert report.returncode == 0, report.stderr.decode()[-3000:]
     lines = report.stdout.decode().splitlines()
     assert len(lines) >= 12 and len(lines) % 2 == 0
@@ -115,7 +127,8 @@ def test_helper_compiles_the_backward_pass_first_into_a_cache_another_process_lo
     again = subprocess.run(
         [sys.executable, "-m", "numlstm.nn.background_compile"],
         input=payload + (forward[0] + "\n").encode(),
-        env=dict(os.environ, NUMBA_CACHE_DIR=str(cache)), capture_output=True, timeout=540)
+        env=_environment(NUMBA_CACHE_DIR=str(cache)), capture_output=True, timeout=540,
+        cwd=tmp_path)
     assert again.returncode == 0, again.stderr.decode()[-3000:]
     assert [line.split(" ", 1)[1] for line in again.stdout.decode().splitlines()[::2]] == [
         name for name in names if name != forward[0]]
