@@ -234,8 +234,8 @@ def _compile_in_reverse(work, report):
             warnings.catch_warnings():
         warnings.simplefilter("ignore")
         network.loss_and_gradient(X, Y, lengths, alpha=alpha)
-    # Each kernel where the step first needs it (a lookup may recur: nothing is kept
-    # while recording), then last needed first.
+    # Each kernel where the step first needs it (the forward and the backward pass both
+    # look up the packed products), then last needed first.
     order = list(reversed(dict.fromkeys(requests)))
     compiled = []
     for dispatcher, argument_types in order:

@@ -51,12 +51,12 @@ def _environment(*folders, **env):
     return dict(os.environ, PYTHONPATH=path, **env)
 
 
-def _run(tmp_path, source, cache=None, stdin=None, **env):
+def _run(tmp_path, source, cache=None, **env):
     (tmp_path / "training_case.py").write_text(_NETWORK)
     environment = _environment(str(tmp_path), **env)
     if cache is not None:
         environment["NUMBA_CACHE_DIR"] = str(cache)
-    run = subprocess.run([sys.executable, "-c", textwrap.dedent(source)], input=stdin,
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(source)],
                          env=environment, capture_output=True, timeout=540, cwd=tmp_path)
     assert run.returncode == 0, run.stderr.decode()[-3000:]
     return run.stdout.decode()

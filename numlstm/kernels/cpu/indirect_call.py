@@ -190,10 +190,6 @@ def recording_compiles():
         _recorded = None
 
 
-def _record(dispatcher, argument_types):
-    _recorded.append((dispatcher, argument_types))
-
-
 def _lookup_key(dispatcher, arguments):
     """What determines the compiled version: the classes of the arguments and numba's type
     fingerprint of their values.
@@ -211,7 +207,8 @@ def _compiled_version(dispatcher, arguments):
     """``(entry point, address, return type)`` of ``dispatcher`` compiled for the types of
     ``arguments``; the address is None when that version returns a value."""
     if _recorded is not None:
-        _record(dispatcher, tuple(dispatcher.typeof_pyval(value) for value in arguments))
+        _recorded.append((dispatcher, tuple(dispatcher.typeof_pyval(value)
+                                            for value in arguments)))
         return _do_nothing, 0, types.none
     key = _lookup_key(dispatcher, arguments)
     version = _versions.get(key)
@@ -232,7 +229,7 @@ def compiled_address_for(dispatcher, argument_types):
     for callees whose arguments Python cannot pass (a pointer, say); see
     :func:`compiled_address`."""
     if _recorded is not None:
-        _record(dispatcher, argument_types)
+        _recorded.append((dispatcher, argument_types))
         return 0
     key = (dispatcher, argument_types)
     address = _typed_addresses.get(key)
