@@ -24,6 +24,16 @@ def copy_row(src, dst):
 
 
 @njit(**_JIT)
+def add_row(src, dst):
+    """``dst[:] += src`` for rows of equal length. A function of its own: written inline
+    in a loop over rows, the same loop stayed scalar (numba cannot tell LLVM that the two
+    rows never overlap there), ten times slower for the bias gradients of 256 gate
+    columns; here it is vectorised, and each element is still added in row order."""
+    for j in range(dst.shape[0]):
+        dst[j] += src[j]
+
+
+@njit(**_JIT)
 def copy_rows(src, dst, b0, b1):
     """``dst[:, b0:b1] = src[:, b0:b1]`` for (D, B, n) states (see :func:`copy_row`)."""
     for d in range(dst.shape[0]):

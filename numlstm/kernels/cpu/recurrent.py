@@ -84,7 +84,7 @@ from numba import njit
 from ..common import (CELL_CODES, CELL_GRU, CELL_LSTM, CELL_RNN_TANH, N_GATES,
                       step_order)
 from .blas import gemm, new_gemm_scratch
-from .cells import (copy_row, copy_rows, gru_cell_backward, gru_cell_forward, lstm_cell_backward,
+from .cells import (add_row, copy_row, copy_rows, gru_cell_backward, gru_cell_forward, lstm_cell_backward,
                     lstm_cell_inference, lstm_cell_training, lstm_peephole_backward,
                     lstm_peephole_forward, rnn_relu_backward, rnn_relu_forward, rnn_tanh_backward,
                     rnn_tanh_forward)
@@ -720,11 +720,8 @@ def _column_sums(rows, share, total):
     sums = np.zeros(c1 - c0, dtype=total.dtype)
     for b in range(b0, b1):
         for t in range(rows.shape[1]):
-            row = rows[b, t]
-            for j in range(c1 - c0):
-                sums[j] += row[c0 + j]
-    for j in range(c1 - c0):
-        total[c0 + j] = sums[j]
+            add_row(rows[b, t, c0:c1], sums)
+    copy_row(sums, total[c0:c1])
 
 
 @njit(inline="always", **_JIT)
@@ -761,12 +758,9 @@ def _option_gradients(cell, cache, work, grads, products, d, share, scratch):
         peep_rows = work.peep_rows[d]
         for k in range(3):
             total = peep[d, k]
-            for u in range(u0, u1):
-                total[u] = peep_rows[b0, k, u]
+            copy_row(peep_rows[b0, k, u0:u1], total[u0:u1])
             for b in range(b0 + 1, b1):
-                row = peep_rows[b, k]
-                for u in range(u0, u1):
-                    total[u] += row[u]
+                add_row(peep_rows[b, k, u0:u1], total[u0:u1])
 
 
 @njit(inline="always", **_JIT)
