@@ -84,10 +84,10 @@ from numba import njit
 from ..common import (CELL_CODES, CELL_GRU, CELL_LSTM, CELL_RNN_TANH, N_GATES,
                       step_order)
 from .blas import gemm, new_gemm_scratch
-from .cells import (add_row, copy_row, copy_rows, gru_cell_backward, gru_cell_forward, lstm_cell_backward,
-                    lstm_cell_inference, lstm_cell_training, lstm_peephole_backward,
-                    lstm_peephole_forward, rnn_relu_backward, rnn_relu_forward, rnn_tanh_backward,
-                    rnn_tanh_forward)
+from .cells import (add_row, copy_row, copy_rows, gru_cell_backward, gru_cell_forward,
+                    lstm_cell_backward, lstm_cell_inference, lstm_cell_training,
+                    lstm_peephole_backward, lstm_peephole_forward, rnn_relu_backward,
+                    rnn_relu_forward, rnn_tanh_backward, rnn_tanh_forward)
 from .indirect_call import call_compiled, compiled_address_for, stash, unstash
 from .jit_options import INNER_KERNEL_OPTIONS, KERNEL_OPTIONS, ROW_OPTIONS
 from .packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_tn, pack, pack_transposed,
