@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-__all__ = ["sigmoid", "sigmoid_exact", "sigmoid_float32", "tanh", "tanh_exact",
+__all__ = ["one_minus", "sigmoid", "sigmoid_exact", "sigmoid_float32", "tanh", "tanh_exact",
            "tanh_float32"]
 
 # Minimax rational approximation of tanh on [-9, 9] (degree 13 / 6), the form used by
@@ -78,6 +78,14 @@ def sigmoid(x):
     return 0.5 + 0.5 * math.tanh(0.5 * x)
 
 
+def one_minus(x):
+    """``1 - x`` in the float type of ``x``: written out in a kernel, ``1.0 - x`` turns
+    a float32 ``x`` into float64 (the literal is a double), and the derivatives of the
+    gates, ``s * (1 - s)`` and ``1 - t * t``, then ran in double precision, converting
+    every value there and back (the LSTM's backward cell took 2.5 times as long)."""
+    return 1.0 - x
+
+
 # The flags of the CPU kernels that call these (kernels/cpu/jit_options.py), without the
 # wrappers for calls from Python. Not inline="always": numba then ran its front end again
 # at each call site (some forty in the cells), 0.45 s of a first fit's compiling; compiled
@@ -92,6 +100,13 @@ def _tanh_overload(x):
     if x == types.float32:
         return lambda x: tanh_float32(x)
     return lambda x: tanh_exact(x)
+
+
+@overload(one_minus, jit_options=_OVERLOAD_OPTIONS)
+def _one_minus_overload(x):
+    if x == types.float32:
+        return lambda x: _ONE32 - x
+    return lambda x: 1.0 - x
 
 
 @overload(sigmoid, jit_options=_OVERLOAD_OPTIONS)

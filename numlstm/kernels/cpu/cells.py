@@ -7,7 +7,7 @@ them row by row. Array layouts are described there.
 
 from numba import njit
 
-from ..activations import sigmoid, tanh
+from ..activations import one_minus, sigmoid, tanh
 from .jit_options import KERNEL_OPTIONS, ROW_OPTIONS, wide_vectors
 
 _JIT = KERNEL_OPTIONS
@@ -177,11 +177,11 @@ def lstm_cell_backward(gates, c_prev, d_out, d_h, d_c, d_pre):
         c_new = f_gate * c_prev[j] + i_gate * g_gate
         tc = tanh(c_new)
         dh = d_h[j] + d_out[j]
-        dc = d_c[j] + dh * o_gate * (1.0 - tc * tc)
-        d_pre[j] = dc * g_gate * i_gate * (1.0 - i_gate)
-        d_pre[hidden + j] = dc * c_prev[j] * f_gate * (1.0 - f_gate)
-        d_pre[2 * hidden + j] = dc * i_gate * (1.0 - g_gate * g_gate)
-        d_pre[3 * hidden + j] = dh * tc * o_gate * (1.0 - o_gate)
+        dc = d_c[j] + dh * o_gate * one_minus(tc * tc)
+        d_pre[j] = dc * g_gate * i_gate * one_minus(i_gate)
+        d_pre[hidden + j] = dc * c_prev[j] * f_gate * one_minus(f_gate)
+        d_pre[2 * hidden + j] = dc * i_gate * one_minus(g_gate * g_gate)
+        d_pre[3 * hidden + j] = dh * tc * o_gate * one_minus(o_gate)
         d_c[j] = dc * f_gate
 
 
@@ -202,13 +202,13 @@ def lstm_peephole_backward(gates, c_prev, p_i, p_f, p_o, d_out, d_h, d_c, d_pre,
         c_new = f_gate * c_old + i_gate * g_gate
         tc = tanh(c_new)
         dh = d_h[j] + d_out[j]
-        do_pre = dh * tc * o_gate * (1.0 - o_gate)
-        dc = d_c[j] + dh * o_gate * (1.0 - tc * tc) + do_pre * p_o[j]
-        di_pre = dc * g_gate * i_gate * (1.0 - i_gate)
-        df_pre = dc * c_old * f_gate * (1.0 - f_gate)
+        do_pre = dh * tc * o_gate * one_minus(o_gate)
+        dc = d_c[j] + dh * o_gate * one_minus(tc * tc) + do_pre * p_o[j]
+        di_pre = dc * g_gate * i_gate * one_minus(i_gate)
+        df_pre = dc * c_old * f_gate * one_minus(f_gate)
         d_pre[j] = di_pre
         d_pre[hidden + j] = df_pre
-        d_pre[2 * hidden + j] = dc * i_gate * (1.0 - g_gate * g_gate)
+        d_pre[2 * hidden + j] = dc * i_gate * one_minus(g_gate * g_gate)
         d_pre[3 * hidden + j] = do_pre
         d_c[j] = dc * f_gate + di_pre * p_i[j] + df_pre * p_f[j]
         dp_i[j] += di_pre * c_old
@@ -232,9 +232,9 @@ def gru_cell_backward(gates, rec_n, h_prev, d_out, d_h, d_pre, d_rec):
         z_gate = gates[hidden + j]
         n_gate = gates[2 * hidden + j]
         dh = d_h[j] + d_out[j]
-        dn_pre = dh * (1.0 - z_gate) * (1.0 - n_gate * n_gate)
-        dz_pre = dh * (h_prev[j] - n_gate) * z_gate * (1.0 - z_gate)
-        dr_pre = dn_pre * rec_n[j] * r_gate * (1.0 - r_gate)
+        dn_pre = dh * one_minus(z_gate) * one_minus(n_gate * n_gate)
+        dz_pre = dh * (h_prev[j] - n_gate) * z_gate * one_minus(z_gate)
+        dr_pre = dn_pre * rec_n[j] * r_gate * one_minus(r_gate)
         d_pre[j] = dr_pre
         d_pre[hidden + j] = dz_pre
         d_pre[2 * hidden + j] = dn_pre
@@ -248,7 +248,7 @@ def gru_cell_backward(gates, rec_n, h_prev, d_out, d_h, d_pre, d_rec):
 def rnn_tanh_backward(h_new, d_out, d_h, d_pre):
     wide_vectors()
     for j in range(d_h.shape[0]):
-        d_pre[j] = (d_h[j] + d_out[j]) * (1.0 - h_new[j] * h_new[j])
+        d_pre[j] = (d_h[j] + d_out[j]) * one_minus(h_new[j] * h_new[j])
 
 
 @njit(**_ROW_JIT)
