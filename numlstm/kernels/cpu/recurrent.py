@@ -947,11 +947,9 @@ def _sum_partials(partial, total):
     size = total.shape[0]
     if size == 0:
         return
-    for j in range(size):
-        total[j] = partial[j]
+    copy_row(partial[:size], total)
     for start in range(size, partial.shape[0], size):
-        for j in range(size):
-            total[j] += partial[start + j]
+        add_row(partial[start:start + size], total)
 
 
 @njit(inline="always", **_JIT)
