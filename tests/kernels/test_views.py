@@ -8,7 +8,7 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from numlstm.kernels.cpu.views import flat, flat_bits
+from numlstm.kernels.cpu.views import borrowed, flat, flat_bits
 
 
 @njit
@@ -74,3 +74,36 @@ def test_a_view_keeps_its_memory_alive_and_releases_it():
     for _ in range(100):
         _escape(array)
     assert sys.getrefcount(array) == count
+
+
+@njit
+def _rows_of_borrowed(array, out):
+    # Views of a borrowed array, row by row, as the sweeps take them; written through.
+    source = borrowed(array)
+    target = borrowed(out)
+    for i in range(source.shape[0]):
+        row = source[i]
+        dest = target[i]
+        for j in range(row.shape[0]):
+            dest[j] = 2 * row[j]
+
+
+@njit
+def _strides_of_borrowed(array):
+    view = borrowed(array)
+    return view.shape, view.strides, view[1, 2]
+
+
+def test_borrowed_is_the_same_array_without_a_reference():
+    array = np.arange(12.0).reshape(3, 4)
+    out = np.zeros_like(array)
+    count = sys.getrefcount(array)
+    for _ in range(100):
+        _rows_of_borrowed(array, out)
+    np.testing.assert_array_equal(out, 2 * array)
+    assert sys.getrefcount(array) == count
+    # Shape and strides carry over, also for a strided view.
+    strided = np.arange(40.0).reshape(5, 8)[::2, 1::3]
+    shape, strides, element = _strides_of_borrowed(strided)
+    assert shape == strided.shape and strides == strided.strides
+    assert element == strided[1, 2]

@@ -94,7 +94,7 @@ from .packed_gemm import (K_BLOCK, MAX_TILE_ROWS, matmul_tn, pack, pack_transpos
                           packed_products, panel_width)
 from .parallel_rows import run_rows
 from .records import BackwardScratch, ForwardScratch, GradientScratch, WeightGradients
-from .views import flat, flat_bits
+from .views import borrowed, flat, flat_bits
 
 __all__ = ["CELL_CODES", "N_GATES", "layer_backward", "layer_backward_rows", "layer_forward",
            "layer_forward_rows", "layer_weight_gradients", "lstm_backward_rows",
@@ -244,21 +244,22 @@ def _lstm_forward_rows(io, weights, cache, store, packed, d, b0, b1, scratch):
     Arguments as for :func:`_forward_rows`; ``scratch.rec`` (rows, 4H) holds one step's
     gates when not storing them.
     """
-    # Direction d's arrays, taken out of the records once, before the loops.
-    x = io.x
+    # Direction d's arrays, taken out of the records once, before the loops, borrowed:
+    # the loops take views of them per row and step, which then count no references.
+    x = borrowed(io.x)
     lengths = io.lengths
-    out = io.out
-    bias = weights.bias[d]
-    h_n = io.h_n[d]
-    c_n = io.c_n[d]
-    g = cache.gates[d] if store else cache.gates[0]
-    h_prev = cache.h_prev[d] if store else cache.h_prev[0]
-    c_prev = cache.c_prev[d] if store else cache.c_prev[0]
+    out = borrowed(io.out)
+    bias = borrowed(weights.bias[d])
+    h_n = borrowed(io.h_n[d])
+    c_n = borrowed(io.c_n[d])
+    g = borrowed(cache.gates[d] if store else cache.gates[0])
+    h_prev = borrowed(cache.h_prev[d] if store else cache.h_prev[0])
+    c_prev = borrowed(cache.c_prev[d] if store else cache.c_prev[0])
     packed_ih = packed.ih[d]
     packed_hh = packed.hh[d]
     products = packed.products
     edge = scratch.edge
-    step = scratch.rec
+    step = borrowed(scratch.rec)
     reverse = d == 1
     n_steps = x.shape[1]
     hidden = h_n.shape[1]
@@ -888,16 +889,17 @@ def _lstm_backward_rows(io, cache, work, packed, d, b0, b1, scratch):
     """The plain LSTM's backward sweep of direction ``d`` over rows ``b0:b1``:
     :func:`_backward_rows` without projection, peepholes or other cells."""
     lengths = io.lengths
-    d_out = io.d_out
-    d_h = io.d_h0[d]
-    d_c = io.d_c0[d]
-    gates = cache.gates[d]
-    c_prev = cache.c_prev[d]
-    dg = work.d_gates[d]
+    # Borrowed, as in _lstm_forward_rows.
+    d_out = borrowed(io.d_out)
+    d_h = borrowed(io.d_h0[d])
+    d_c = borrowed(io.d_c0[d])
+    gates = borrowed(cache.gates[d])
+    c_prev = borrowed(cache.c_prev[d])
+    dg = borrowed(work.d_gates[d])
     w_hh = packed.hh[d]
     products = packed.products
     edge = scratch.edge
-    carry = scratch.carry
+    carry = borrowed(scratch.carry)
     n_steps = gates.shape[1]
     n_gate_cols = gates.shape[2]
     rec_size = d_h.shape[1]

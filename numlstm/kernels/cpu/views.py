@@ -11,7 +11,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["flat", "flat_bits"]
+__all__ = ["borrowed", "flat", "flat_bits"]
 
 _BITS = {types.float32: types.int32, types.float64: types.int64}
 
@@ -59,3 +59,24 @@ def flat_bits(typingctx, array):
         return _flat_view(context, builder, array, args[0], view_type)
 
     return view_type(array), codegen
+
+
+@intrinsic
+def borrowed(typingctx, array):
+    """``array`` without its reference count: the same data, shape and strides, and no
+    memory manager, so that the views a loop takes of it (a row per sequence and step)
+    count no references. Counting them is an atomic add and subtract on a count that
+    every thread's views share, so its cache line travels between the cores. Only for
+    an array that outlives every use of the result (an argument of the calling kernel)."""
+    if not isinstance(array, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        source = context.make_array(array)(context, builder, value=args[0])
+        result = context.make_array(array)(context, builder)
+        context.populate_array(
+            result, data=source.data, shape=source.shape, strides=source.strides,
+            itemsize=source.itemsize, meminfo=None, parent=None)
+        return result._getvalue()
+
+    return array(array), codegen
