@@ -1,4 +1,4 @@
-"""Compile a network's training kernels in a second process, while the first compiles too.
+"""Compile a network's kernels in a second process, while the first compiles too.
 
 A first fit in a fresh environment spends nearly all its time compiling the CPU kernels,
 and numba compiles one function at a time in a process (behind one lock), on one core.
@@ -17,6 +17,11 @@ process waits for a kernel the helper is compiling rather than compile it a seco
 helper's standard input each kernel it compiles itself, which the helper then leaves
 out: the helper ends where the two meet.
 
+A first prediction works the same way: :meth:`LSTMNetwork.decision_function
+<numlstm.nn.network.LSTMNetwork.decision_function>` starts a helper for the forward pass
+when numba's cache holds none (a model loaded in a fresh environment), on a copy of the
+network and of the first rows of the batch (the kernels do not depend on its size).
+
 Nothing depends on the helper: the fitting process compiles whatever it does not find in
 the cache, so the results are the same with or without it, and the helper's cache files
 are written as numba writes its own (a file is renamed into place when complete). The
@@ -25,7 +30,8 @@ helper only starts when all of this holds:
 * the network runs on the CPU, numba compiles (``NUMBA_DISABLE_JIT`` unset), this
   process may use two cores or more and runs a plain Python interpreter;
 * numba's cache holds no backward pass for any layer yet (a fresh environment or cache
-  directory), and this process has compiled none;
+  directory), and this process has compiled none (for a prediction: no forward pass);
+* no helper of this process is still running;
 * ``NUMLSTM_BACKGROUND_COMPILE`` is not ``0`` (set it to ``0`` to turn the helper off).
 
 A helper still running when the fitting process exits is stopped. A child forked from
@@ -46,7 +52,7 @@ import numpy as np
 
 from ..kernels.cpu import indirect_call
 
-__all__ = ["maybe_start"]
+__all__ = ["maybe_start", "maybe_start_inference"]
 
 #: The environment variable that turns the helper off when ``"0"``.
 ENVIRONMENT_SWITCH = "NUMLSTM_BACKGROUND_COMPILE"
@@ -59,6 +65,11 @@ _STARTED, _DONE = "compiling", "compiled"
 _helpers = []
 #: Whether this process's first training step on the CPU has come: it decides, once.
 _decided = False
+#: Whether this process's first prediction on the CPU has come: it decides, once.
+_decided_inference = False
+#: Rows of a prediction's batch that the helper replays: the kernels are the same for
+#: any number, and a large batch would only cost the copy.
+_INFERENCE_ROWS = 64
 
 
 def _usable_cores():
@@ -68,21 +79,22 @@ def _usable_cores():
         return os.cpu_count() or 1
 
 
-def _cache_is_cold():
-    """Whether numba's cache holds no compiled backward pass yet, and this process has
-    compiled none: the layer entry that every cell's backward pass goes through serves
-    as the witness."""
+def _cache_is_cold(backward=True):
+    """Whether numba's cache holds no compiled backward pass (``backward=False``: forward
+    pass) yet, and this process has compiled none: the layer entry that every cell's pass
+    goes through serves as the witness."""
     from numba.core import config
 
     if config.DISABLE_JIT:
         return False
-    from ..kernels.cpu.recurrent import layer_backward
+    from ..kernels.cpu.recurrent import layer_backward, layer_forward
 
-    if layer_backward.overloads:
+    witness = layer_backward if backward else layer_forward
+    if witness.overloads:
         return False
     try:
         # numba's own record of what its cache holds for this function.
-        index = layer_backward._cache._cache_file._index_path
+        index = witness._cache._cache_file._index_path
     except AttributeError:  # pragma: no cover - caching off, or numba moved its internals
         return False
     return not os.path.exists(index)
@@ -97,11 +109,13 @@ def _python():
     return None
 
 
-def _wanted():
+def _wanted(backward=True):
     return (os.environ.get(ENVIRONMENT_SWITCH, "1") != "0"
             and _usable_cores() >= 2
             and _python() is not None
-            and _cache_is_cold())
+            and not any(helper.poll() is None for owner, helper in _helpers
+                        if owner == os.getpid())
+            and _cache_is_cold(backward))
 
 
 def _helper_environment():
@@ -188,10 +202,29 @@ def maybe_start(network, X, Y, lengths, alpha):
     if _decided or network.lstm.device != "cpu":
         return False
     _decided = True
-    if not _wanted():
+    return _wanted() and _start(network, "loss_and_gradient", (X, Y, lengths),
+                                {"alpha": alpha})
+
+
+def maybe_start_inference(network, X, lengths):
+    """Start the helper for the prediction ``network.decision_function(X, lengths)``
+    (replayed on its first :data:`_INFERENCE_ROWS` rows) when the conditions of the
+    module docstring hold for the forward pass; the first prediction on the CPU decides,
+    once. Returns whether it started one."""
+    global _decided_inference
+    if _decided_inference or network.lstm.device != "cpu":
         return False
+    _decided_inference = True
+    if not _wanted(backward=False):
+        return False
+    rows = slice(0, _INFERENCE_ROWS)
+    return _start(network, "decision_function",
+                  (X[rows], None if lengths is None else lengths[rows]), {})
+
+
+def _start(network, method, args, kwargs):
     try:
-        payload = pickle.dumps((network, X, Y, lengths, alpha),
+        payload = pickle.dumps((network, method, args, kwargs),
                                protocol=pickle.HIGHEST_PROTOCOL)
         process = subprocess.Popen([_python(), "-m", __name__], stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -215,12 +248,13 @@ def _stop_helpers():
 
 
 def _compile_in_reverse(work, report):
-    """The helper's work: read ``(network, X, Y, lengths, alpha)`` from the binary stream
-    ``work``, list the kernels its training step needs and compile them last needed
-    first, writing a line to the text stream ``report`` as each starts and ends. Then
-    ``work`` names, a line each, the kernels the fitting process compiles itself, which
-    are left out. Returns the ``(dispatcher, argument types)`` compiled, in order."""
-    network, X, Y, lengths, alpha = pickle.load(work)
+    """The helper's work: read ``(network, method, args, kwargs)`` from the binary stream
+    ``work``, list the kernels that ``network.method(*args, **kwargs)`` (a training step
+    or a prediction) needs and compile them last needed first, writing a line to the text
+    stream ``report`` as each starts and ends. Then ``work`` names, a line each, the
+    kernels the fitting process compiles itself, which are left out. Returns the
+    ``(dispatcher, argument types)`` compiled, in order."""
+    network, method, args, kwargs = pickle.load(work)
     left_out = set()  # what the fitting process compiles itself, as it tells
 
     def read_left_out():
@@ -233,7 +267,7 @@ def _compile_in_reverse(work, report):
     with indirect_call.recording_compiles() as requests, np.errstate(all="ignore"), \
             warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        network.loss_and_gradient(X, Y, lengths, alpha=alpha)
+        getattr(network, method)(*args, **kwargs)
     # Each kernel where the step first needs it (the forward and the backward pass both
     # look up the packed products), then last needed first.
     order = list(reversed(dict.fromkeys(requests)))

@@ -102,7 +102,8 @@ def test_recording_lists_the_kernels_of_a_step_and_runs_none(tmp_path):
 def test_helper_compiles_the_backward_pass_first_into_a_cache_another_process_loads(
         tmp_path):
     network, X, Y, lengths, alpha = _network_and_batch()
-    payload = pickle.dumps((network, X, Y, lengths, alpha))
+    payload = pickle.dumps((network, "loss_and_gradient", (X, Y, lengths),
+                            {"alpha": alpha}))
     cache = tmp_path / "cache"
     report = subprocess.run(
         [sys.executable, "-m", "numlstm.nn.background_compile"], input=payload,
@@ -194,6 +195,65 @@ def test_first_fit_in_an_empty_cache_starts_the_helper_and_trains_the_same(tmp_p
     np.testing.assert_array_equal(np.load(tmp_path / "proba.npy"), model.predict_proba(X))
 
 
+@pytest.mark.slow
+def test_first_prediction_in_an_empty_cache_starts_a_helper_for_the_forward_pass(
+        tmp_path):
+    """A model saved, then loaded and used in a fresh process and cache: its first
+    prediction starts a helper for the forward pass (on the first rows of the batch), and
+    predicts what a process without it does, bit for bit."""
+    from numlstm import LSTMClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 12, 2))
+    y = (X[:, :, 0].mean(axis=1) > 0).astype(int)
+    with pytest.warns(ConvergenceWarning):
+        model = LSTMClassifier(hidden_size=8, max_iter=2, random_state=0).fit(X, y)
+    numlstm.save(model, tmp_path / "model.nlstm")
+    np.save(tmp_path / "X.npy", X)
+    script = """
+        import numpy as np
+        import numlstm
+        from numlstm.nn import background_compile
+
+        model = numlstm.load("model.nlstm")
+        np.save("proba.npy", model.predict_proba(np.load("X.npy")))
+        print(len(background_compile._helpers))
+    """
+    with_helper = _run(tmp_path, script, cache=tmp_path / "cache")
+    assert with_helper.strip() == "1"
+    helped = np.load(tmp_path / "proba.npy")
+    without = _run(tmp_path, script, cache=tmp_path / "cache2",
+                   NUMLSTM_BACKGROUND_COMPILE="0")
+    assert without.strip() == "0"
+    np.testing.assert_array_equal(np.load(tmp_path / "proba.npy"), helped)
+    np.testing.assert_array_equal(helped, model.predict_proba(X))
+
+
+def test_no_prediction_helper_once_this_process_has_a_forward_pass(monkeypatch):
+    network, X, Y = _small_network()
+    network.decision_function(X)  # compiles the forward pass here, if not done yet
+    assert not background_compile._cache_is_cold(backward=False)
+    monkeypatch.setattr(background_compile, "_decided_inference", False)
+    monkeypatch.setattr(background_compile, "_helpers", [])
+    assert background_compile.maybe_start_inference(network, X, None) is False
+    assert background_compile._helpers == []
+    # The first prediction decided: later ones do not look again.
+    monkeypatch.setattr(background_compile, "_cache_is_cold", lambda backward=True: True)
+    assert background_compile.maybe_start_inference(network, X, None) is False
+
+
+def test_no_second_helper_while_one_runs(monkeypatch):
+    monkeypatch.setattr(background_compile, "_cache_is_cold", lambda backward=True: True)
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        monkeypatch.setattr(background_compile, "_helpers", [(os.getpid(), process)])
+        assert background_compile._wanted(backward=False) is False
+    finally:
+        process.kill()
+        process.wait()
+    assert background_compile._wanted(backward=False) is True
+
+
 def _small_network():
     lstm = LSTM(3, 4, dtype="float32", random_state=0)
     network = LSTMNetwork(lstm, 1, random_state=0)
@@ -210,12 +270,12 @@ def test_no_helper_once_this_process_has_compiled_a_backward_pass(monkeypatch):
     assert background_compile.maybe_start(network, X, Y, None, 0.0) is False
     assert background_compile._helpers == []
     # The first step decided: later ones do not look again.
-    monkeypatch.setattr(background_compile, "_cache_is_cold", lambda: True)
+    monkeypatch.setattr(background_compile, "_cache_is_cold", lambda backward=True: True)
     assert background_compile.maybe_start(network, X, Y, None, 0.0) is False
 
 
 def test_switched_off_by_the_environment(monkeypatch):
-    monkeypatch.setattr(background_compile, "_cache_is_cold", lambda: True)
+    monkeypatch.setattr(background_compile, "_cache_is_cold", lambda backward=True: True)
     monkeypatch.setenv("NUMLSTM_BACKGROUND_COMPILE", "0")
     assert background_compile._wanted() is False
     monkeypatch.setenv("NUMLSTM_BACKGROUND_COMPILE", "1")
