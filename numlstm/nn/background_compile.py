@@ -223,6 +223,8 @@ def maybe_start_inference(network, X, lengths):
 
 
 def _start(network, method, args, kwargs):
+    """Start a helper on ``network.method(*args, **kwargs)`` and hook this process's
+    compiles to it; returns whether it started."""
     try:
         payload = pickle.dumps((network, method, args, kwargs),
                                protocol=pickle.HIGHEST_PROTOCOL)

@@ -27,7 +27,7 @@ def copy_row(src, dst):
 def add_row(src, dst):
     """``dst[:] += src`` for rows of equal length. A function of its own: written inline
     in a loop over rows, the same loop stayed scalar (numba cannot tell LLVM that the two
-    rows never overlap there), ten times slower for the bias gradients of 256 gate
+    rows never overlap there), ten times slower for the bias gradients of 1,024 gate
     columns; here it is vectorised, and each element is still added in row order."""
     for j in range(dst.shape[0]):
         dst[j] += src[j]
