@@ -17,10 +17,13 @@ process waits for a kernel the helper is compiling rather than compile it a seco
 helper's standard input each kernel it compiles itself, which the helper then leaves
 out: the helper ends where the two meet.
 
-A first prediction works the same way: :meth:`LSTMNetwork.decision_function
-<numlstm.nn.network.LSTMNetwork.decision_function>` starts a helper for the forward pass
-when numba's cache holds none (a model loaded in a fresh environment), on a copy of the
-network and of the first rows of the batch (the kernels do not depend on its size).
+A first prediction works the same way: the inference path of a recurrent layer
+(:meth:`forward_states <numlstm.nn.recurrent.RecurrentLayer.forward_states>` with
+``requires_grad=False``, which every prediction of an estimator or network runs) starts a
+helper for the forward pass when numba's cache holds none (a model loaded in a fresh
+environment), on a copy of the layer and of the first rows of the batch (the kernels do
+not depend on its size). So does a new :class:`~numlstm.nn.streaming.Stream`, on one step
+of zeros for its batch, before its first chunk arrives.
 
 Nothing depends on the helper: the fitting process compiles whatever it does not find in
 the cache, so the results are the same with or without it, and the helper's cache files
@@ -206,27 +209,29 @@ def maybe_start(network, X, Y, lengths, alpha):
                                 {"alpha": alpha})
 
 
-def maybe_start_inference(network, X, lengths):
-    """Start the helper for the prediction ``network.decision_function(X, lengths)``
-    (replayed on its first :data:`_INFERENCE_ROWS` rows) when the conditions of the
-    module docstring hold for the forward pass; the first prediction on the CPU decides,
-    once. Returns whether it started one."""
+def maybe_start_inference(layer, x, lengths=None):
+    """Start the helper for the prediction ``layer.forward_states(x, lengths=lengths,
+    requires_grad=False)`` (replayed on its first :data:`_INFERENCE_ROWS` rows) when the
+    conditions of the module docstring hold for the forward pass; the first prediction
+    or stream on the CPU decides, once, and later ones cost one test of a flag. Returns
+    whether it started one."""
     global _decided_inference
-    if _decided_inference or network.lstm.device != "cpu":
+    if _decided_inference or layer.device != "cpu":
         return False
     _decided_inference = True
     if not _wanted(backward=False):
         return False
     rows = slice(0, _INFERENCE_ROWS)
-    return _start(network, "decision_function",
-                  (X[rows], None if lengths is None else lengths[rows]), {})
+    return _start(layer, "forward_states",
+                  (x[rows], None, None if lengths is None else lengths[rows]),
+                  {"requires_grad": False})
 
 
-def _start(network, method, args, kwargs):
-    """Start a helper on ``network.method(*args, **kwargs)`` and hook this process's
-    compiles to it; returns whether it started."""
+def _start(model, method, args, kwargs):
+    """Start a helper on ``model.method(*args, **kwargs)`` (a network or a layer) and
+    hook this process's compiles to it; returns whether it started."""
     try:
-        payload = pickle.dumps((network, method, args, kwargs),
+        payload = pickle.dumps((model, method, args, kwargs),
                                protocol=pickle.HIGHEST_PROTOCOL)
         process = subprocess.Popen([_python(), "-m", __name__], stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -250,13 +255,13 @@ def _stop_helpers():
 
 
 def _compile_in_reverse(work, report):
-    """The helper's work: read ``(network, method, args, kwargs)`` from the binary stream
-    ``work``, list the kernels that ``network.method(*args, **kwargs)`` (a training step
+    """The helper's work: read ``(model, method, args, kwargs)`` from the binary stream
+    ``work``, list the kernels that ``model.method(*args, **kwargs)`` (a training step
     or a prediction) needs and compile them last needed first, writing a line to the text
     stream ``report`` as each starts and ends. Then ``work`` names, a line each, the
     kernels the fitting process compiles itself, which are left out. Returns the
     ``(dispatcher, argument types)`` compiled, in order."""
-    network, method, args, kwargs = pickle.load(work)
+    model, method, args, kwargs = pickle.load(work)
     left_out = set()  # what the fitting process compiles itself, as it tells
 
     def read_left_out():
@@ -269,7 +274,7 @@ def _compile_in_reverse(work, report):
     with indirect_call.recording_compiles() as requests, np.errstate(all="ignore"), \
             warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        getattr(network, method)(*args, **kwargs)
+        getattr(model, method)(*args, **kwargs)
     # Each kernel where the step first needs it (the forward and the backward pass both
     # look up the packed products), then last needed first.
     order = list(reversed(dict.fromkeys(requests)))

@@ -13,7 +13,6 @@ import threading
 import numpy as np
 
 from .background_compile import maybe_start as start_background_compile
-from .background_compile import maybe_start_inference as start_background_inference
 from .losses import LOSS_FUNCTIONS, OUTPUT_ACTIVATIONS, OUTPUT_FOR_LOSS
 from .readout import check_readout, pool, pool_backward, readout_width
 
@@ -267,9 +266,6 @@ class LSTMNetwork:
         raw : ndarray of shape (n_samples, n_outputs) or (n_samples, n_timesteps, n_outputs)
             Raw outputs; zero at padded steps for sequence output.
         """
-        # A first prediction in a fresh environment (a loaded model) compiles the forward
-        # pass for seconds: a second process compiles part of it alongside.
-        start_background_inference(self, X, lengths)
         with self.inference():
             out, (h_n, *_) = self.lstm.forward_states(X, lengths=lengths,
                                                       requires_grad=False)

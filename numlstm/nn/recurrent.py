@@ -13,6 +13,7 @@ import threading
 
 import numpy as np
 
+from .background_compile import maybe_start_inference as start_background_inference
 from .backend import get_backend, resolve_device
 from .inference_runs import InferenceRuns
 from .layer_spec import LayerSpec
@@ -504,6 +505,10 @@ class RecurrentLayer:
         batch, n_steps, _ = x.shape
         lengths, padded = self._check_lengths(lengths, batch, n_steps)
         self._check_activation_memory(batch, n_steps, requires_grad)
+        if not requires_grad:
+            # A first prediction in a fresh environment (a loaded model) compiles the
+            # forward pass for seconds: a second process compiles part of it alongside.
+            start_background_inference(self, x, lengths)
         workspaces, runs = self._thread_scratch()
         if padded:
             # Padding may hold anything (NaN is a common filler); the weight-gradient

@@ -10,6 +10,8 @@ inference path, so a call costs little more than the kernels themselves.
 
 import numpy as np
 
+from .background_compile import maybe_start_inference as start_background_inference
+
 __all__ = ["Stream"]
 
 
@@ -66,6 +68,11 @@ class Stream:
         self._initial = layer._check_states(states, layer._state_names(suffix="0"),
                                             self.batch_size)
         self.reset()
+        # In a fresh environment the first chunk waits seconds for the forward pass to
+        # compile: a second process starts on it now, on one step of zeros (the kernels do
+        # not depend on the values or the number of steps).
+        start_background_inference(
+            layer, np.zeros((self.batch_size, 1, layer.input_size), dtype=layer.dtype))
 
     def reset(self):
         """Go back to the initial states (the start of new sequences); returns ``self``."""

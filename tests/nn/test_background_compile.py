@@ -229,17 +229,78 @@ def test_first_prediction_in_an_empty_cache_starts_a_helper_for_the_forward_pass
     np.testing.assert_array_equal(helped, model.predict_proba(X))
 
 
+@pytest.mark.slow
+def test_new_stream_in_an_empty_cache_starts_a_helper_and_streams_the_same(tmp_path):
+    """A fresh process and cache: a new stream starts a helper for the forward pass
+    before its first chunk, and streams what a process without it does, bit for bit."""
+    script = """
+        import numpy as np
+        from numlstm import LSTM
+        from numlstm.nn import background_compile
+
+        layer = LSTM(3, 5, num_layers=2, dtype="float32", random_state=0)
+        x = np.random.default_rng(0).standard_normal((2, 7, 3)).astype(np.float32)
+        stream = layer.stream(batch_size=2)
+        print(len(background_compile._helpers))
+        np.save("streamed.npy", np.concatenate([stream(x[:, t:t + 1]) for t in range(7)],
+                                               axis=1))
+    """
+    assert _run(tmp_path, script, cache=tmp_path / "cache").strip() == "1"
+    helped = np.load(tmp_path / "streamed.npy")
+    assert _run(tmp_path, script, cache=tmp_path / "cache2",
+                NUMLSTM_BACKGROUND_COMPILE="0").strip() == "0"
+    np.testing.assert_array_equal(np.load(tmp_path / "streamed.npy"), helped)
+    layer = LSTM(3, 5, num_layers=2, dtype="float32", random_state=0)
+    x = np.random.default_rng(0).standard_normal((2, 7, 3)).astype(np.float32)
+    np.testing.assert_allclose(helped, layer.forward(x, requires_grad=False)[0], rtol=1e-5,
+                               atol=1e-6)
+
+
 def test_no_prediction_helper_once_this_process_has_a_forward_pass(monkeypatch):
     network, X, Y = _small_network()
     network.decision_function(X)  # compiles the forward pass here, if not done yet
     assert not background_compile._cache_is_cold(backward=False)
     monkeypatch.setattr(background_compile, "_decided_inference", False)
     monkeypatch.setattr(background_compile, "_helpers", [])
-    assert background_compile.maybe_start_inference(network, X, None) is False
+    assert background_compile.maybe_start_inference(network.lstm, X) is False
     assert background_compile._helpers == []
     # The first prediction decided: later ones do not look again.
     monkeypatch.setattr(background_compile, "_cache_is_cold", lambda backward=True: True)
-    assert background_compile.maybe_start_inference(network, X, None) is False
+    assert background_compile.maybe_start_inference(network.lstm, X) is False
+
+
+def test_predictions_and_streams_decide_at_the_layer_and_replay_its_inference_pass(
+        monkeypatch):
+    """An estimator's or network's prediction, a layer's ``forward(requires_grad=False)``
+    and a new stream all reach the helper through the layer's inference path; a training
+    forward does not. The helper would replay ``forward_states`` on the first rows."""
+    calls = []
+    monkeypatch.setattr(background_compile, "_decided_inference", False)
+    monkeypatch.setattr(background_compile, "_wanted", lambda backward=True: True)
+    monkeypatch.setattr(background_compile, "_start",
+                        lambda *args: calls.append(args) or True)
+    network, X, Y = _small_network()
+    network.lstm.forward(X)  # training: the training step's helper decides elsewhere
+    assert calls == []
+    network.decision_function(X)
+    [(layer, method, args, kwargs)] = calls
+    assert layer is network.lstm and method == "forward_states"
+    assert kwargs == {"requires_grad": False}
+    np.testing.assert_array_equal(args[0], X)
+    # Decided once: nothing more, whoever asks next.
+    network.lstm.forward(X, requires_grad=False)
+    network.lstm.stream(batch_size=2)
+    assert len(calls) == 1
+
+    calls.clear()
+    monkeypatch.setattr(background_compile, "_decided_inference", False)
+    stream = network.lstm.stream(batch_size=2)
+    [(layer, method, args, kwargs)] = calls
+    assert layer is network.lstm and method == "forward_states"
+    assert args[0].shape == (2, 1, 3) and args[0].dtype == network.lstm.dtype
+    assert not args[0].any()
+    stream(X[:2, :1])  # the stream itself starts no second one
+    assert len(calls) == 1
 
 
 def test_no_second_helper_while_one_runs(monkeypatch):
