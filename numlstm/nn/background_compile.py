@@ -70,6 +70,9 @@ _helpers = []
 _decided = False
 #: Whether this process's first prediction on the CPU has come: it decides, once.
 _decided_inference = False
+#: Held while a first step or prediction decides: threads that predict at once (a
+#: model served to several clients, say) must not each start a helper.
+_deciding = threading.Lock()
 #: Rows of a prediction's batch that the helper replays: the kernels are the same for
 #: any number, and a large batch would only cost the copy.
 _INFERENCE_ROWS = 64
@@ -204,9 +207,12 @@ def maybe_start(network, X, Y, lengths, alpha):
     global _decided
     if _decided or network.lstm.device != "cpu":
         return False
-    _decided = True
-    return _wanted() and _start(network, "loss_and_gradient", (X, Y, lengths),
-                                {"alpha": alpha})
+    with _deciding:
+        if _decided:
+            return False
+        _decided = True
+        return _wanted() and _start(network, "loss_and_gradient", (X, Y, lengths),
+                                    {"alpha": alpha})
 
 
 def maybe_start_inference(layer, x, lengths=None):
@@ -218,13 +224,16 @@ def maybe_start_inference(layer, x, lengths=None):
     global _decided_inference
     if _decided_inference or layer.device != "cpu":
         return False
-    _decided_inference = True
-    if not _wanted(backward=False):
-        return False
-    rows = slice(0, _INFERENCE_ROWS)
-    return _start(layer, "forward_states",
-                  (x[rows], None, None if lengths is None else lengths[rows]),
-                  {"requires_grad": False})
+    with _deciding:
+        if _decided_inference:
+            return False
+        _decided_inference = True
+        if not _wanted(backward=False):
+            return False
+        rows = slice(0, _INFERENCE_ROWS)
+        return _start(layer, "forward_states",
+                      (x[rows], None, None if lengths is None else lengths[rows]),
+                      {"requires_grad": False})
 
 
 def _start(model, method, args, kwargs):

@@ -303,6 +303,37 @@ def test_predictions_and_streams_decide_at_the_layer_and_replay_its_inference_pa
     assert len(calls) == 1
 
 
+def test_threads_predicting_at_once_start_one_helper(monkeypatch):
+    """The first predictions of several threads at once decide once between them, even
+    when each thread is held up between testing the flag and setting it (here: a layer
+    whose device takes a while to read)."""
+    import threading
+
+    class SlowLayer:
+        @property
+        def device(self):
+            time.sleep(0.05)  # every thread arrives here before any sets the flag
+            return "cpu"
+
+    calls = []
+    monkeypatch.setattr(background_compile, "_decided_inference", False)
+    monkeypatch.setattr(background_compile, "_wanted", lambda backward=True: True)
+    monkeypatch.setattr(background_compile, "_start", lambda *args: calls.append(args) or True)
+    X = np.zeros((2, 3, 1), np.float32)
+    barrier = threading.Barrier(8)
+
+    def first_prediction():
+        barrier.wait()
+        background_compile.maybe_start_inference(SlowLayer(), X)
+
+    threads = [threading.Thread(target=first_prediction) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+
+
 def test_no_second_helper_while_one_runs(monkeypatch):
     monkeypatch.setattr(background_compile, "_cache_is_cold", lambda backward=True: True)
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
