@@ -30,7 +30,7 @@ the cache, so the results are the same with or without it, and the helper's cach
 are written as numba writes its own (a file is renamed into place when complete). The
 helper only starts when all of this holds:
 
-* the network runs on the CPU, numba compiles (``NUMBA_DISABLE_JIT`` unset), this
+* the network (or layer) runs on the CPU, numba compiles (``NUMBA_DISABLE_JIT`` unset), this
   process may use two cores or more and runs a plain Python interpreter;
 * numba's cache holds no backward pass for any layer yet (a fresh environment or cache
   directory), and this process has compiled none (for a prediction: no forward pass);
@@ -55,7 +55,7 @@ import numpy as np
 
 from ..kernels.cpu import indirect_call
 
-__all__ = ["maybe_start", "maybe_start_inference"]
+__all__ = ["maybe_start", "maybe_start_inference", "maybe_start_stream"]
 
 #: The environment variable that turns the helper off when ``"0"``.
 ENVIRONMENT_SWITCH = "NUMLSTM_BACKGROUND_COMPILE"
@@ -71,7 +71,9 @@ _decided = False
 #: Whether this process's first prediction on the CPU has come: it decides, once.
 _decided_inference = False
 #: Held while a first step or prediction decides: threads that predict at once (a
-#: model served to several clients, say) must not each start a helper.
+#: model served to several clients, say) must not each start a helper. Never waited for:
+#: a thread that finds it taken leaves the decision to its holder, and a child forked
+#: while another thread held it (which the child inherits taken) starts no helper.
 _deciding = threading.Lock()
 #: Rows of a prediction's batch that the helper replays: the kernels are the same for
 #: any number, and a large batch would only cost the copy.
@@ -205,35 +207,51 @@ def maybe_start(network, X, Y, lengths, alpha):
     process: the first training step on the CPU decides, and later steps cost one test
     of a flag. Returns whether it started one."""
     global _decided
-    if _decided or network.lstm.device != "cpu":
+    if _decided or network.lstm.device != "cpu" or not _deciding.acquire(blocking=False):
         return False
-    with _deciding:
+    try:
         if _decided:
             return False
         _decided = True
         return _wanted() and _start(network, "loss_and_gradient", (X, Y, lengths),
                                     {"alpha": alpha})
+    finally:
+        _deciding.release()
 
 
-def maybe_start_inference(layer, x, lengths=None):
+def maybe_start_inference(layer, x, lengths=None, batch_size=1):
     """Start the helper for the prediction ``layer.forward_states(x, lengths=lengths,
     requires_grad=False)`` (replayed on its first :data:`_INFERENCE_ROWS` rows) when the
     conditions of the module docstring hold for the forward pass; the first prediction
-    or stream on the CPU decides, once, and later ones cost one test of a flag. Returns
-    whether it started one."""
+    or stream on the CPU decides, once, and later ones cost one test of a flag. ``x``
+    None: one step of zeros for ``batch_size`` sequences (:func:`maybe_start_stream`).
+    Returns whether it started one."""
     global _decided_inference
-    if _decided_inference or layer.device != "cpu":
+    if _decided_inference or layer.device != "cpu" \
+            or not _deciding.acquire(blocking=False):
         return False
-    with _deciding:
+    try:
         if _decided_inference:
             return False
         _decided_inference = True
         if not _wanted(backward=False):
             return False
+        if x is None:  # a new stream: one step of zeros
+            x = np.zeros((min(batch_size, _INFERENCE_ROWS), 1, layer.input_size),
+                         dtype=layer.dtype)
         rows = slice(0, _INFERENCE_ROWS)
         return _start(layer, "forward_states",
                       (x[rows], None, None if lengths is None else lengths[rows]),
                       {"requires_grad": False})
+    finally:
+        _deciding.release()
+
+
+def maybe_start_stream(layer, batch_size):
+    """:func:`maybe_start_inference` for a new stream of ``batch_size`` sequences, before
+    its first chunk: the helper replays one step of zeros (the kernels depend on neither
+    the values nor the number of steps), built only while the decision is still open."""
+    return maybe_start_inference(layer, None, batch_size=batch_size)
 
 
 def _start(model, method, args, kwargs):
@@ -242,10 +260,10 @@ def _start(model, method, args, kwargs):
     try:
         payload = pickle.dumps((model, method, args, kwargs),
                                protocol=pickle.HIGHEST_PROTOCOL)
-        process = subprocess.Popen([_python(), "-m", __name__], stdin=subprocess.PIPE,
+        process = subprocess.Popen([_python(), "-c", _HELPER_COMMAND], stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                    env=_helper_environment())
-    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+    except Exception:  # nothing depends on the helper: it must never fail the call
         return False
     _helpers.append((os.getpid(), process))
     indirect_call.set_before_compile(_Helper(process, payload).before_compile)
@@ -301,5 +319,22 @@ def _compile_in_reverse(work, report):
     return compiled
 
 
-if __name__ == "__main__":
+#: What the helper process runs. Not ``-m`` this module: ``numlstm.nn`` imports it
+#: first, and the module would then run a second time as ``__main__``.
+_HELPER_COMMAND = "from numlstm.nn.background_compile import _helper_main; _helper_main()"
+
+
+def _helper_main():
+    """The helper process: :func:`_compile_in_reverse` on its standard streams, then exit
+    at once. The thread that reads the kernels left out is still blocked on standard
+    input, which stays open while the fitting process runs; the interpreter's shutdown
+    would wait on that stream's lock and abort (SIGABRT, "could not acquire lock for
+    <stdin> at interpreter shutdown"). Every cache file is in place by then: numba writes
+    each one as it compiles."""
     _compile_in_reverse(sys.stdin.buffer, sys.stdout)
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    _helper_main()

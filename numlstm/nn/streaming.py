@@ -10,7 +10,7 @@ inference path, so a call costs little more than the kernels themselves.
 
 import numpy as np
 
-from .background_compile import maybe_start_inference as start_background_inference
+from .background_compile import maybe_start_stream as start_background_compile
 
 __all__ = ["Stream"]
 
@@ -69,10 +69,8 @@ class Stream:
                                             self.batch_size)
         self.reset()
         # In a fresh environment the first chunk waits seconds for the forward pass to
-        # compile: a second process starts on it now, on one step of zeros (the kernels do
-        # not depend on the values or the number of steps).
-        start_background_inference(
-            layer, np.zeros((self.batch_size, 1, layer.input_size), dtype=layer.dtype))
+        # compile: a second process starts on it now.
+        start_background_compile(layer, self.batch_size)
 
     def reset(self):
         """Go back to the initial states (the start of new sequences); returns ``self``."""

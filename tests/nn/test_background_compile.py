@@ -10,6 +10,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -106,7 +107,7 @@ def test_helper_compiles_the_backward_pass_first_into_a_cache_another_process_lo
                             {"alpha": alpha}))
     cache = tmp_path / "cache"
     report = subprocess.run(
-        [sys.executable, "-m", "numlstm.nn.background_compile"], input=payload,
+        [sys.executable, "-c", background_compile._HELPER_COMMAND], input=payload,
         env=_environment(NUMBA_CACHE_DIR=str(cache)), capture_output=True, timeout=540,
         cwd=tmp_path)
     assert report.returncode == 0, report.stderr.decode()[-3000:]
@@ -126,7 +127,7 @@ def test_helper_compiles_the_backward_pass_first_into_a_cache_another_process_lo
     forward = [name for name in names if ".layer_forward(" in name]
     assert len(forward) == 1
     again = subprocess.run(
-        [sys.executable, "-m", "numlstm.nn.background_compile"],
+        [sys.executable, "-c", background_compile._HELPER_COMMAND],
         input=payload + (forward[0] + "\n").encode(),
         env=_environment(NUMBA_CACHE_DIR=str(cache)), capture_output=True, timeout=540,
         cwd=tmp_path)
@@ -178,6 +179,8 @@ def test_first_fit_in_an_empty_cache_starts_the_helper_and_trains_the_same(tmp_p
             model = LSTMClassifier(hidden_size=8, max_iter=2, random_state=0).fit(X, y)
         np.save("proba.npy", model.predict_proba(X))
         print(len(background_compile._helpers))
+        # The helper ends cleanly (exit status 0), its work done.
+        assert all(helper.wait(timeout=120) == 0 for _, helper in background_compile._helpers)
         # Loaded from the helper's cache files rather than compiled here.
         print(sum(recurrent.layer_backward.stats.cache_hits.values()))
     """, cache=tmp_path / "cache")
@@ -218,6 +221,8 @@ def test_first_prediction_in_an_empty_cache_starts_a_helper_for_the_forward_pass
         model = numlstm.load("model.nlstm")
         np.save("proba.npy", model.predict_proba(np.load("X.npy")))
         print(len(background_compile._helpers))
+        # The helper did its work: it ends cleanly (exit status 0).
+        assert all(helper.wait(timeout=120) == 0 for _, helper in background_compile._helpers)
     """
     with_helper = _run(tmp_path, script, cache=tmp_path / "cache")
     assert with_helper.strip() == "1"
@@ -244,6 +249,7 @@ def test_new_stream_in_an_empty_cache_starts_a_helper_and_streams_the_same(tmp_p
         print(len(background_compile._helpers))
         np.save("streamed.npy", np.concatenate([stream(x[:, t:t + 1]) for t in range(7)],
                                                axis=1))
+        assert all(helper.wait(timeout=120) == 0 for _, helper in background_compile._helpers)
     """
     assert _run(tmp_path, script, cache=tmp_path / "cache").strip() == "1"
     helped = np.load(tmp_path / "streamed.npy")
@@ -302,13 +308,45 @@ def test_predictions_and_streams_decide_at_the_layer_and_replay_its_inference_pa
     stream(X[:2, :1])  # the stream itself starts no second one
     assert len(calls) == 1
 
+    # A ragged batch of more than 64 rows: the helper gets its first 64 rows and lengths.
+    calls.clear()
+    monkeypatch.setattr(background_compile, "_decided_inference", False)
+    rng = np.random.default_rng(1)
+    X_big = rng.standard_normal((70, 4, 3)).astype(np.float32)
+    lengths = rng.integers(1, 5, size=70)
+    network.decision_function(X_big, lengths)
+    [(layer, method, (x, states, given_lengths), kwargs)] = calls
+    assert x.shape == (64, 4, 3) and states is None
+    np.testing.assert_array_equal(given_lengths, lengths[:64])
+
+
+def test_deciding_never_waits_and_a_failed_start_fails_no_call(monkeypatch):
+    """A prediction that finds the decision taken by another thread (or, in a forked
+    child, by a thread that no longer exists there) goes on without a helper instead of
+    waiting; and a layer the helper cannot be given (pickling fails) is predicted on."""
+    monkeypatch.setattr(background_compile, "_decided_inference", False)
+    monkeypatch.setattr(background_compile, "_wanted", lambda backward=True: True)
+    network, X, Y = _small_network()
+    outcome = []
+    with background_compile._deciding:
+        thread = threading.Thread(target=lambda: outcome.append(
+            background_compile.maybe_start_inference(network.lstm, X)))
+        thread.start()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+    assert outcome == [False]
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise ValueError("cannot be copied")
+
+    assert background_compile._start(Unpicklable(), "forward_states", (), {}) is False
+
 
 def test_threads_predicting_at_once_start_one_helper(monkeypatch):
     """The first predictions of several threads at once decide once between them, even
     when each thread is held up between testing the flag and setting it (here: a layer
     whose device takes a while to read)."""
-    import threading
-
     class SlowLayer:
         @property
         def device(self):
