@@ -17,10 +17,13 @@ process waits for a kernel the helper is compiling rather than compile it a seco
 helper's standard input each kernel it compiles itself, which the helper then leaves
 out: the helper ends where the two meet.
 
-A first prediction works the same way: the inference path of a recurrent layer
-(:meth:`forward_states <numlstm.nn.recurrent.RecurrentLayer.forward_states>` with
-``requires_grad=False``, which every prediction of an estimator or network runs) starts a
-helper for the forward pass when numba's cache holds none (a model loaded in a fresh
+A layer trained on its own (``forward`` then ``backward``, without a network) starts the
+helper the same way from its first training forward pass, on a copy of the layer and of
+the first rows of the batch. A first prediction works the same way: the inference path
+of a recurrent layer (:meth:`forward_states
+<numlstm.nn.recurrent.RecurrentLayer.forward_states>` with ``requires_grad=False``,
+which every prediction of an estimator or network runs) starts a helper for the forward
+pass when numba's cache holds none (a model loaded in a fresh
 environment), on a copy of the layer and of the first rows of the batch (the kernels do
 not depend on its size). So does a new :class:`~numlstm.nn.streaming.Stream`, on one step
 of zeros for its batch, before its first chunk arrives.
@@ -55,7 +58,8 @@ import numpy as np
 
 from ..kernels.cpu import indirect_call
 
-__all__ = ["maybe_start", "maybe_start_inference", "maybe_start_stream"]
+__all__ = ["maybe_start", "maybe_start_inference", "maybe_start_layer_training",
+           "maybe_start_stream"]
 
 #: The environment variable that turns the helper off when ``"0"``.
 ENVIRONMENT_SWITCH = "NUMLSTM_BACKGROUND_COMPILE"
@@ -215,6 +219,25 @@ def maybe_start(network, X, Y, lengths, alpha):
         _decided = True
         return _wanted() and _start(network, "loss_and_gradient", (X, Y, lengths),
                                     {"alpha": alpha})
+    finally:
+        _deciding.release()
+
+
+def maybe_start_layer_training(layer, x, lengths):
+    """:func:`maybe_start` for a recurrent layer trained on its own (the research API's
+    ``forward`` then ``backward``): the helper replays a forward and a backward pass on
+    the first :data:`_INFERENCE_ROWS` rows of ``x``. An estimator's or network's step has
+    decided before its layer's forward pass runs, so this costs them one test of a flag."""
+    global _decided
+    if _decided or layer.device != "cpu" or not _deciding.acquire(blocking=False):
+        return False
+    try:
+        if _decided:
+            return False
+        _decided = True
+        rows = slice(0, _INFERENCE_ROWS)
+        return _wanted() and _start(layer, "_training_step_for_compile",
+                                    (x[rows], lengths[rows]), {})
     finally:
         _deciding.release()
 

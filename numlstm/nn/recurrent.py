@@ -14,6 +14,7 @@ import threading
 import numpy as np
 
 from .background_compile import maybe_start_inference as start_background_inference
+from .background_compile import maybe_start_layer_training as start_background_training
 from .backend import get_backend, resolve_device
 from .inference_runs import InferenceRuns
 from .layer_spec import LayerSpec
@@ -505,9 +506,11 @@ class RecurrentLayer:
         batch, n_steps, _ = x.shape
         lengths, padded = self._check_lengths(lengths, batch, n_steps)
         self._check_activation_memory(batch, n_steps, requires_grad)
-        if not requires_grad:
-            # A first prediction in a fresh environment (a loaded model) compiles the
-            # forward pass for seconds: a second process compiles part of it alongside.
+        # A first training step or prediction in a fresh environment compiles for
+        # seconds: a second process compiles part of it alongside.
+        if requires_grad:
+            start_background_training(self, x, lengths)
+        else:
             start_background_inference(self, x, lengths)
         workspaces, runs = self._thread_scratch()
         if padded:
@@ -554,6 +557,12 @@ class RecurrentLayer:
             {"layers": layers, "lengths": lengths, "shape": x.shape, "given_state": given}
             if requires_grad else None)
         return inp, finals
+
+    def _training_step_for_compile(self, x, lengths):
+        """A forward and a backward pass on ``x``: what the compile helper of
+        :mod:`numlstm.nn.background_compile` replays to compile a first training step."""
+        out, _ = self.forward_states(x, lengths=lengths)
+        self.backward_states(np.ones_like(out))
 
     def stream(self, batch_size=1, states=None):
         """A :class:`~numlstm.nn.streaming.Stream` that feeds this network a few steps

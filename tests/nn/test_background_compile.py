@@ -281,12 +281,13 @@ def test_predictions_and_streams_decide_at_the_layer_and_replay_its_inference_pa
     and a new stream all reach the helper through the layer's inference path; a training
     forward does not. The helper would replay ``forward_states`` on the first rows."""
     calls = []
+    monkeypatch.setattr(background_compile, "_decided", True)  # training decided already
     monkeypatch.setattr(background_compile, "_decided_inference", False)
     monkeypatch.setattr(background_compile, "_wanted", lambda backward=True: True)
     monkeypatch.setattr(background_compile, "_start",
                         lambda *args: calls.append(args) or True)
     network, X, Y = _small_network()
-    network.lstm.forward(X)  # training: the training step's helper decides elsewhere
+    network.lstm.forward(X)  # training: decided by the training step's own flag
     assert calls == []
     network.decision_function(X)
     [(layer, method, args, kwargs)] = calls
@@ -318,6 +319,61 @@ def test_predictions_and_streams_decide_at_the_layer_and_replay_its_inference_pa
     [(layer, method, (x, states, given_lengths), kwargs)] = calls
     assert x.shape == (64, 4, 3) and states is None
     np.testing.assert_array_equal(given_lengths, lengths[:64])
+
+
+def test_a_layer_trained_on_its_own_starts_a_helper_for_its_training_step(monkeypatch):
+    """The research API's first ``forward`` (training) decides for the training step and
+    hands the helper a forward and backward pass on the first rows; a network's step
+    decides before its layer's forward pass, so the layer then starts no second one."""
+    calls = []
+    monkeypatch.setattr(background_compile, "_decided", False)
+    monkeypatch.setattr(background_compile, "_wanted", lambda backward=True: True)
+    monkeypatch.setattr(background_compile, "_start",
+                        lambda *args: calls.append(args) or True)
+    network, X, Y = _small_network()
+    lengths = np.array([4, 3, 4, 1, 2])
+    out, _ = network.lstm.forward(X, lengths=lengths)
+    [(layer, method, (x, given_lengths), kwargs)] = calls
+    assert layer is network.lstm and method == "_training_step_for_compile"
+    np.testing.assert_array_equal(x, X)
+    np.testing.assert_array_equal(given_lengths, lengths)
+    # What the helper replays runs (here, compiled already) and leaves a backward pass.
+    layer._training_step_for_compile(x, given_lengths)
+    assert layer.flat_gradient.any()
+
+    calls.clear()
+    monkeypatch.setattr(background_compile, "_decided", False)
+    network.loss_and_gradient(X, Y)
+    [(model, method, args, kwargs)] = calls
+    assert model is network and method == "loss_and_gradient"
+
+
+@pytest.mark.slow
+def test_first_layer_training_step_in_an_empty_cache_starts_a_helper(tmp_path):
+    """A fresh process and cache: a layer's first forward and backward pass, without a
+    network, start one helper, which ends cleanly; the gradients are those of a process
+    without it, bit for bit."""
+    script = """
+        import numpy as np
+        from numlstm import LSTM
+        from numlstm.nn import background_compile
+
+        layer = LSTM(3, 5, num_layers=2, bidirectional=True, dtype="float32",
+                     random_state=0)
+        x = np.random.default_rng(0).standard_normal((6, 7, 3)).astype(np.float32)
+        out, _ = layer.forward(x, lengths=[7, 6, 5, 7, 1, 7])
+        grads, dx = layer.backward(np.ones_like(out))
+        print(len(background_compile._helpers))
+        assert all(helper.wait(timeout=120) == 0 for _, helper in background_compile._helpers)
+        np.save("gradient.npy", layer.flat_gradient)
+        np.save("dx.npy", dx)
+    """
+    assert _run(tmp_path, script, cache=tmp_path / "cache").strip() == "1"
+    helped = np.load(tmp_path / "gradient.npy"), np.load(tmp_path / "dx.npy")
+    assert _run(tmp_path, script, cache=tmp_path / "cache2",
+                NUMLSTM_BACKGROUND_COMPILE="0").strip() == "0"
+    np.testing.assert_array_equal(np.load(tmp_path / "gradient.npy"), helped[0])
+    np.testing.assert_array_equal(np.load(tmp_path / "dx.npy"), helped[1])
 
 
 def test_deciding_never_waits_and_a_failed_start_fails_no_call(monkeypatch):
