@@ -23,10 +23,10 @@ the first rows of the batch. A first prediction works the same way: the inferenc
 of a recurrent layer (:meth:`forward_states
 <numlstm.nn.recurrent.RecurrentLayer.forward_states>` with ``requires_grad=False``,
 which every prediction of an estimator or network runs) starts a helper for the forward
-pass when numba's cache holds none (a model loaded in a fresh
-environment), on a copy of the layer and of the first rows of the batch (the kernels do
-not depend on its size). So does a new :class:`~numlstm.nn.streaming.Stream`, on one step
-of zeros for its batch, before its first chunk arrives.
+pass when numba's cache holds none (a model loaded in a fresh environment), on a copy of
+the layer and of the first rows of the batch (the kernels do not depend on its size). So
+does a new :class:`~numlstm.nn.streaming.Stream`, on one step of zeros for its batch,
+before its first chunk arrives.
 
 Nothing depends on the helper: the fitting process compiles whatever it does not find in
 the cache, so the results are the same with or without it, and the helper's cache files
@@ -70,10 +70,9 @@ _LONGEST_WAIT = 60.0
 _STARTED, _DONE = "compiling", "compiled"
 
 _helpers = []
-#: Whether this process's first training step on the CPU has come: it decides, once.
-_decided = False
-#: Whether this process's first prediction on the CPU has come: it decides, once.
-_decided_inference = False
+#: Whether this process's first training step, and its first prediction, on the CPU
+#: have come: each decides once.
+_decided = {"training": False, "inference": False}
 #: Held while a first step or prediction decides: threads that predict at once (a
 #: model served to several clients, say) must not each start a helper. Never waited for:
 #: a thread that finds it taken leaves the decision to its holder, and a child forked
@@ -205,22 +204,29 @@ class _Helper:
             self.outbox.put(f"{name}\n".encode())
 
 
+def _decide(kind, start):
+    """Take the decision ``kind`` (``"training"`` or ``"inference"``) if no thread has:
+    returns ``start()``, or False where it was taken before or is being taken now."""
+    if not _deciding.acquire(blocking=False):
+        return False
+    try:
+        if _decided[kind]:
+            return False
+        _decided[kind] = True
+        return start()
+    finally:
+        _deciding.release()
+
+
 def maybe_start(network, X, Y, lengths, alpha):
     """Start the helper for the training step ``network.loss_and_gradient(X, Y, lengths,
     alpha=alpha)`` when the conditions of the module docstring hold; at most once per
     process: the first training step on the CPU decides, and later steps cost one test
     of a flag. Returns whether it started one."""
-    global _decided
-    if _decided or network.lstm.device != "cpu" or not _deciding.acquire(blocking=False):
+    if _decided["training"] or network.lstm.device != "cpu":
         return False
-    try:
-        if _decided:
-            return False
-        _decided = True
-        return _wanted() and _start(network, "loss_and_gradient", (X, Y, lengths),
-                                    {"alpha": alpha})
-    finally:
-        _deciding.release()
+    return _decide("training", lambda: _wanted() and _start(
+        network, "loss_and_gradient", (X, Y, lengths), {"alpha": alpha}))
 
 
 def maybe_start_layer_training(layer, x, lengths):
@@ -228,18 +234,11 @@ def maybe_start_layer_training(layer, x, lengths):
     ``forward`` then ``backward``): the helper replays a forward and a backward pass on
     the first :data:`_INFERENCE_ROWS` rows of ``x``. An estimator's or network's step has
     decided before its layer's forward pass runs, so this costs them one test of a flag."""
-    global _decided
-    if _decided or layer.device != "cpu" or not _deciding.acquire(blocking=False):
+    if _decided["training"] or layer.device != "cpu":
         return False
-    try:
-        if _decided:
-            return False
-        _decided = True
-        rows = slice(0, _INFERENCE_ROWS)
-        return _wanted() and _start(layer, "_training_step_for_compile",
-                                    (x[rows], lengths[rows]), {})
-    finally:
-        _deciding.release()
+    rows = slice(0, _INFERENCE_ROWS)
+    return _decide("training", lambda: _wanted() and _start(
+        layer, "_training_step_for_compile", (x[rows], lengths[rows]), {}))
 
 
 def maybe_start_inference(layer, x, lengths=None, batch_size=1):
@@ -249,25 +248,22 @@ def maybe_start_inference(layer, x, lengths=None, batch_size=1):
     or stream on the CPU decides, once, and later ones cost one test of a flag. ``x``
     None: one step of zeros for ``batch_size`` sequences (:func:`maybe_start_stream`).
     Returns whether it started one."""
-    global _decided_inference
-    if _decided_inference or layer.device != "cpu" \
-            or not _deciding.acquire(blocking=False):
+    if _decided["inference"] or layer.device != "cpu":
         return False
-    try:
-        if _decided_inference:
-            return False
-        _decided_inference = True
+
+    def start():
         if not _wanted(backward=False):
             return False
-        if x is None:  # a new stream: one step of zeros
-            x = np.zeros((min(batch_size, _INFERENCE_ROWS), 1, layer.input_size),
-                         dtype=layer.dtype)
+        steps = x
+        if steps is None:  # a new stream: one step of zeros
+            steps = np.zeros((min(batch_size, _INFERENCE_ROWS), 1, layer.input_size),
+                             dtype=layer.dtype)
         rows = slice(0, _INFERENCE_ROWS)
         return _start(layer, "forward_states",
-                      (x[rows], None, None if lengths is None else lengths[rows]),
+                      (steps[rows], None, None if lengths is None else lengths[rows]),
                       {"requires_grad": False})
-    finally:
-        _deciding.release()
+
+    return _decide("inference", start)
 
 
 def maybe_start_stream(layer, batch_size):

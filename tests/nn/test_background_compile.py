@@ -266,7 +266,7 @@ def test_no_prediction_helper_once_this_process_has_a_forward_pass(monkeypatch):
     network, X, Y = _small_network()
     network.decision_function(X)  # compiles the forward pass here, if not done yet
     assert not background_compile._cache_is_cold(backward=False)
-    monkeypatch.setattr(background_compile, "_decided_inference", False)
+    monkeypatch.setitem(background_compile._decided, "inference", False)
     monkeypatch.setattr(background_compile, "_helpers", [])
     assert background_compile.maybe_start_inference(network.lstm, X) is False
     assert background_compile._helpers == []
@@ -281,8 +281,8 @@ def test_predictions_and_streams_decide_at_the_layer_and_replay_its_inference_pa
     and a new stream all reach the helper through the layer's inference path; a training
     forward does not. The helper would replay ``forward_states`` on the first rows."""
     calls = []
-    monkeypatch.setattr(background_compile, "_decided", True)  # training decided already
-    monkeypatch.setattr(background_compile, "_decided_inference", False)
+    monkeypatch.setitem(background_compile._decided, "training", True)  # decided already
+    monkeypatch.setitem(background_compile._decided, "inference", False)
     monkeypatch.setattr(background_compile, "_wanted", lambda backward=True: True)
     monkeypatch.setattr(background_compile, "_start",
                         lambda *args: calls.append(args) or True)
@@ -300,7 +300,7 @@ def test_predictions_and_streams_decide_at_the_layer_and_replay_its_inference_pa
     assert len(calls) == 1
 
     calls.clear()
-    monkeypatch.setattr(background_compile, "_decided_inference", False)
+    monkeypatch.setitem(background_compile._decided, "inference", False)
     stream = network.lstm.stream(batch_size=2)
     [(layer, method, args, kwargs)] = calls
     assert layer is network.lstm and method == "forward_states"
@@ -311,7 +311,7 @@ def test_predictions_and_streams_decide_at_the_layer_and_replay_its_inference_pa
 
     # A ragged batch of more than 64 rows: the helper gets its first 64 rows and lengths.
     calls.clear()
-    monkeypatch.setattr(background_compile, "_decided_inference", False)
+    monkeypatch.setitem(background_compile._decided, "inference", False)
     rng = np.random.default_rng(1)
     X_big = rng.standard_normal((70, 4, 3)).astype(np.float32)
     lengths = rng.integers(1, 5, size=70)
@@ -326,7 +326,7 @@ def test_a_layer_trained_on_its_own_starts_a_helper_for_its_training_step(monkey
     hands the helper a forward and backward pass on the first rows; a network's step
     decides before its layer's forward pass, so the layer then starts no second one."""
     calls = []
-    monkeypatch.setattr(background_compile, "_decided", False)
+    monkeypatch.setitem(background_compile._decided, "training", False)
     monkeypatch.setattr(background_compile, "_wanted", lambda backward=True: True)
     monkeypatch.setattr(background_compile, "_start",
                         lambda *args: calls.append(args) or True)
@@ -342,7 +342,7 @@ def test_a_layer_trained_on_its_own_starts_a_helper_for_its_training_step(monkey
     assert layer.flat_gradient.any()
 
     calls.clear()
-    monkeypatch.setattr(background_compile, "_decided", False)
+    monkeypatch.setitem(background_compile._decided, "training", False)
     network.loss_and_gradient(X, Y)
     [(model, method, args, kwargs)] = calls
     assert model is network and method == "loss_and_gradient"
@@ -380,7 +380,7 @@ def test_deciding_never_waits_and_a_failed_start_fails_no_call(monkeypatch):
     """A prediction that finds the decision taken by another thread (or, in a forked
     child, by a thread that no longer exists there) goes on without a helper instead of
     waiting; and a layer the helper cannot be given (pickling fails) is predicted on."""
-    monkeypatch.setattr(background_compile, "_decided_inference", False)
+    monkeypatch.setitem(background_compile._decided, "inference", False)
     monkeypatch.setattr(background_compile, "_wanted", lambda backward=True: True)
     network, X, Y = _small_network()
     outcome = []
@@ -410,7 +410,7 @@ def test_threads_predicting_at_once_start_one_helper(monkeypatch):
             return "cpu"
 
     calls = []
-    monkeypatch.setattr(background_compile, "_decided_inference", False)
+    monkeypatch.setitem(background_compile._decided, "inference", False)
     monkeypatch.setattr(background_compile, "_wanted", lambda backward=True: True)
     monkeypatch.setattr(background_compile, "_start", lambda *args: calls.append(args) or True)
     X = np.zeros((2, 3, 1), np.float32)
@@ -451,7 +451,7 @@ def test_no_helper_once_this_process_has_compiled_a_backward_pass(monkeypatch):
     network, X, Y = _small_network()
     network.loss_and_gradient(X, Y)  # compiles the backward pass here, if not done yet
     assert not background_compile._cache_is_cold()
-    monkeypatch.setattr(background_compile, "_decided", False)
+    monkeypatch.setitem(background_compile._decided, "training", False)
     monkeypatch.setattr(background_compile, "_helpers", [])
     assert background_compile.maybe_start(network, X, Y, None, 0.0) is False
     assert background_compile._helpers == []
