@@ -32,8 +32,9 @@ class PredictionStream:
     estimator : LSTMClassifier or LSTMRegressor
         A fitted estimator with unidirectional layers and ``input_scaling_="channel"``
         (each series scaled by statistics of all its steps cannot be fed a few steps at a
-        time). Its networks are read at every
-        call, so further training shows in the next prediction.
+        time). Its networks are read at every call, so further training (a warm start,
+        ``partial_fit``) shows in the next prediction; a new fit replaces them, and the
+        stream then refuses to go on (make a new one).
     batch_size : int, default=1
         Number of sequences fed side by side.
 
@@ -87,8 +88,27 @@ class PredictionStream:
         self.n_steps_seen = 0
         return self
 
+    def _check_same_fit(self):
+        """Refuse to go on after the estimator was fitted anew: a new fit (not a warm
+        start, which trains the same networks further) replaces its networks, and the
+        stream would mix the old ones with the new classes and scaling."""
+        est = self.estimator
+        members = est.networks_
+        if len(members) != len(self._networks) or any(
+                member is not stream.network
+                for member, stream in zip(members, self._networks)):
+            raise ValueError(
+                f"the {type(est).__name__} was fitted anew since this stream was made, "
+                "which replaced its networks; make a new stream with its stream() method")
+
     def _standardised_chunk(self, X):
         est = self.estimator
+        if isinstance(X, np.ndarray) and X.ndim == 2 and est.n_features_in_ > 1:
+            raise ValueError(
+                f"a 2-D chunk is read as (batch, time): steps of one channel, but this "
+                f"{type(est).__name__} was fitted on {est.n_features_in_} channels; pass "
+                f"one step of each sequence with shape (batch, 1, {est.n_features_in_}), "
+                "e.g. X[:, None, :]")
         if isinstance(X, np.ndarray) and X.dtype.kind == "f" and X.ndim in (2, 3) \
                 and X.shape[1] > 0 and np.isfinite(X).all():
             # What check_sequences accepts, without its generic (and, for one step,
@@ -107,11 +127,13 @@ class PredictionStream:
 
     def _feed(self, X):
         """Run the next steps; the members' step outputs for sequence targets."""
+        self._check_same_fit()
         steps = self._standardised_chunk(X)
+        n_steps = steps.shape[1]
         patch = getattr(self.estimator, "patch_length_", 1)
-        self.n_steps_seen += steps.shape[1]
         if patch == 1:
             outputs = [stream.feed(steps) for stream in self._networks]
+            self.n_steps_seen += n_steps  # counted once every member has them
             return None if outputs[0] is None else sum(outputs) / len(outputs)
         steps = np.concatenate([self._pending, steps], axis=1)
         complete = steps.shape[1] // patch * patch
@@ -121,6 +143,7 @@ class PredictionStream:
             for stream in self._networks:
                 stream.feed(patches)
         self._pending = steps[:, complete:]
+        self.n_steps_seen += n_steps
         return None
 
     def _output(self):

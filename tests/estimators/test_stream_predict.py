@@ -135,6 +135,40 @@ def test_stream_refuses_what_it_cannot_do():
         plain.network_.stream().predict()
 
 
+def test_a_new_fit_ends_the_stream_and_a_failed_feed_counts_no_steps():
+    """A fit that is not a warm start replaces the networks: a stream made before it
+    says so instead of mixing the old networks with the new classes and scaling (it gave
+    two-class probabilities for a three-class refit). Steps count only once fed."""
+    clf = ChannelClassifier(hidden_size=3, max_iter=1, patch_length=2,
+                            random_state=0).fit(X, Y_CLASS)
+    stream = clf.stream()
+    stream.predict_proba(X[:1, :3])
+    assert stream.n_steps_seen == 3
+    clf.fit(X, (Y_CLASS > 0).astype(int))  # two classes now, new networks
+    with pytest.raises(ValueError, match="fitted anew since this stream was made"):
+        stream.predict_proba(X[:1, 3:4])
+    assert stream.n_steps_seen == 3  # the refused step is not counted
+    stream.reset()
+    with pytest.raises(ValueError, match="fitted anew"):
+        stream.predict(X[:1, :1])
+    assert stream.n_steps_seen == 0
+    fresh = clf.stream()
+    for stop, chunk in _chunked(X[:1]):
+        proba = fresh.predict_proba(chunk)
+    np.testing.assert_allclose(proba, clf.predict_proba(X[:1]), rtol=1e-5)
+    assert proba.shape == (1, 2)
+    # More members after a refit with an ensemble: refused too.
+    clf.set_params(n_ensemble=2).fit(X, Y_CLASS)
+    with pytest.raises(ValueError, match="fitted anew"):
+        fresh.predict(X[:1, :1])
+
+
+def test_a_2d_chunk_for_several_channels_says_how_to_pass_one_step():
+    clf = ChannelClassifier(hidden_size=3, max_iter=1, random_state=0).fit(X, Y_CLASS)
+    with pytest.raises(ValueError, match=r"X\[:, None, :\]"):
+        clf.stream().predict(X[:1, 0])  # one step, (batch, channels)
+
+
 @pytest.mark.parametrize("readout", ["mean", "max", "mean_max"])
 def test_running_pool_equals_pool_of_the_whole_prefix(readout):
     out = RNG.normal(size=(3, 9, 4))
