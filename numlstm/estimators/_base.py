@@ -137,7 +137,7 @@ def load_checkpoint(path):
     if unknown:
         raise ModelFileError(f"the checkpoint {os.fspath(path)!r} has parameters {unknown} "
                              f"that {cls.__name__} does not know")
-    est = cls(**payload["params"])
+    est = cls(**cls._with_parameters_added_later(payload["params"]))
     est.__dict__.update(payload["state"])
     est._drop_fit_state()
     return est
@@ -317,12 +317,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 (statistics - self._stat_mean) / self._stat_scale)[:, None, :]
         return Xs, lengths
 
+    @staticmethod
+    def _with_parameters_added_later(params):
+        """``params`` of a model saved by an earlier version (a pickle, a model file, a
+        checkpoint), with the parameters added since set to what those models were
+        trained with, so that ``get_params``, refits and clones behave as they did."""
+        return {**_PARAMETERS_ADDED_LATER, **params}
+
     def __setstate__(self, state):
-        # Pickles of earlier versions lack the parameters added since: give them the
-        # values those models were trained with, so that get_params and refits work.
-        for name, value in _PARAMETERS_ADDED_LATER.items():
-            state.setdefault(name, value)
-        super().__setstate__(state)
+        super().__setstate__(self._with_parameters_added_later(state))
 
     #: ``input_dropout="auto"`` with a stochastic solver (``LSTMClassifier``: 0.1).
     _AUTO_INPUT_DROPOUT = 0.0

@@ -126,11 +126,10 @@ def _encode_estimator(est, encoder):
 # ---------------------------------------------------------------------- decoding
 def _decode_estimator(cls, header, decoder):
     params = {name: decoder.value(value) for name, value in header["params"].items()}
-    if header.get("format_version", 1) < 4:
-        # Trained before the option existed, so without it; its default is now "auto".
-        params.setdefault("input_dropout", 0.0)
-    if header.get("format_version", 1) < 5:
-        params.setdefault("input_scaling", "channel")
+    # A parameter missing from the file was added after it was written: the model was
+    # trained without it, i.e. as the value that reproduces the old behaviour (several
+    # of them default to "auto" now).
+    params = cls._with_parameters_added_later(params)
     known = cls().get_params(deep=False)
     unknown = sorted(set(params) - set(known))
     if unknown:

@@ -25,7 +25,14 @@ def test_model_file_of_an_earlier_version_loads():
                                rtol=1e-6, atol=1e-7)
     # Written before input dropout existed: it was trained without, and goes on so.
     assert clf.input_dropout == 0.0 and clf.network_.lstm.input_dropout == 0.0
-    assert clf.input_scaling == "channel"
+    # Every parameter added since takes the value the model was trained with (the file
+    # names none of them; patch_length, say, defaults to "auto" now), so a clone refits
+    # the same architecture.
+    params = clf.get_params()
+    assert (params["input_dropout"], params["n_ensemble"], params["patch_length"],
+            params["readout"], params["input_scaling"]) == (0.0, 1, 1, "last", "channel")
+    with open(DATA / "classifier_0.1.0.dev0.pkl", "rb") as f:
+        assert params == pickle.load(f).get_params()
 
 
 def test_pickles_of_an_earlier_version_load():

@@ -114,6 +114,24 @@ def test_lbfgs_checkpoint_loads_without_optimizer_state(tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
 
 
+def test_checkpoint_of_an_earlier_version_gets_the_parameters_added_since(
+        tmp_path, monkeypatch):
+    """A checkpoint written before a parameter existed names none of it: the model takes
+    the value it was trained with (patch_length 1, not today's "auto")."""
+    from numlstm.estimators import _base
+
+    path = tmp_path / "old.ckpt"
+    est = LSTMRegressor(**PARAMS | dict(max_iter=2, patch_length=1), checkpoint=path)
+    est.fit(X, Y)
+    payload = _base._read_checkpoint(path)
+    for name in ("patch_length", "n_ensemble", "readout"):
+        del payload["params"][name]
+    monkeypatch.setattr(_base, "_read_checkpoint", lambda path: payload)
+    loaded = load_checkpoint(path)
+    assert (loaded.patch_length, loaded.n_ensemble, loaded.readout) == (1, 1, "last")
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+
+
 def test_classifier_labels_survive(tmp_path):
     y = np.where(Y > np.median(Y), "high", "low")
     path = tmp_path / "clf.ckpt"
