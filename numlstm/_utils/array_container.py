@@ -287,6 +287,7 @@ def read_header(archive, what, *, format_name, max_version, version_of, kind="mo
     if HEADER_MEMBER not in archive.files:
         raise ModelFileError(f"{what} is an .npz archive but not a numlstm {kind} "
                              f"(it has no {HEADER_MEMBER!r} header).")
+    _check_member_size(archive, HEADER_MEMBER, 0, _MAX_HEADER_BYTES, "the header")
     raw = archive[HEADER_MEMBER]
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise ValueError("the header is not a 1-D uint8 array")
@@ -305,6 +306,23 @@ def read_header(archive, what, *, format_name, max_version, version_of, kind="mo
     return header
 
 
+#: Bytes that an ``.npy`` member may hold beyond its array's values: the format's own
+#: header (up to 64 KiB in the versions numpy writes for such arrays).
+_NPY_HEADER_BYTES = 65536 + 16
+#: Largest JSON header accepted, in bytes once inflated: far above any model's.
+_MAX_HEADER_BYTES = 64 * 2**20
+
+
+def _check_member_size(archive, member, low, high, what):
+    """Refuse a member whose inflated size (the zip directory's, which bounds what
+    inflating it yields) lies outside ``[low, high]`` bytes, before inflating it: a
+    member of a few megabytes can inflate to gigabytes."""
+    size = archive.zip.getinfo(member + ".npy").file_size
+    if not low <= size <= high:
+        raise ValueError(f"{what} inflates to {size} bytes, where {low} to {high} were "
+                         "expected")
+
+
 def read_arrays(archive, header):
     """Every array member, checked against the header's list (dtype, shape, digest)."""
     manifest = header["arrays"]
@@ -316,8 +334,11 @@ def read_arrays(archive, header):
                          f"lists {sorted(manifest)}")
     arrays = {}
     for name in sorted(names):
-        array = archive[name]
         spec = manifest[name]
+        nbytes = np.dtype(spec["dtype"]).itemsize * math.prod(int(n) for n in spec["shape"])
+        _check_member_size(archive, name, nbytes, nbytes + _NPY_HEADER_BYTES,
+                           f"array {name!r} ({spec['dtype']}, {tuple(spec['shape'])})")
+        array = archive[name]
         if array.dtype.str != spec["dtype"] or list(array.shape) != list(spec["shape"]):
             raise ValueError(f"array {name!r} has dtype {array.dtype.str} and shape "
                              f"{array.shape}, the header says {spec['dtype']} and "

@@ -28,7 +28,7 @@ def atomic_write(path, write):
     The content goes to a temporary file beside ``path``, is flushed to disk, and then
     replaces ``path`` in one rename. A failure (or a crash) at any moment leaves the previous
     file intact; the temporary file is removed on failure. A replaced file keeps its
-    permissions.
+    permissions. A symbolic link stays one: the file it points to is replaced.
 
     Parameters
     ----------
@@ -36,7 +36,9 @@ def atomic_write(path, write):
     write : callable
         Called with the open binary file; writes the whole content.
     """
-    path = os.path.abspath(os.fspath(path))
+    # Through a symbolic link to its target: renaming onto the link itself would turn it
+    # into a file of its own and leave the target (say, a shared model) as it was.
+    path = os.path.realpath(os.fspath(path))
     directory, base = os.path.split(path)
     try:
         mode = os.stat(path).st_mode & 0o7777

@@ -473,6 +473,21 @@ def test_killed_process_leaves_only_a_temporary_file(tmp_path, monkeypatch, two_
     assert leftovers[0].endswith(".tmp")
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links")
+def test_saving_through_a_symbolic_link_replaces_its_target(tmp_path, two_models):
+    """The link stays a link and the file it points to gets the new model (saving used
+    to replace the link by a file of its own, leaving the target's old model)."""
+    old, new = two_models
+    target, link = tmp_path / "models" / "current.npz", tmp_path / "model.npz"
+    target.parent.mkdir()
+    save(old, target)
+    link.symlink_to(target)
+    save(new, link)
+    assert link.is_symlink()
+    assert same_bits(load(target).predict(X_TEST), new.predict(X_TEST))
+    assert sorted(os.listdir(target.parent)) == ["current.npz"]  # no temporary file left
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
 def test_file_permissions(tmp_path):
     umask = os.umask(0o022)
@@ -502,3 +517,49 @@ def test_plain_pickle_keeps_working(regressors, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         assert len(pickle.dumps(LSTMRegressor())) < 2000
+
+
+def _with_member(source, target, member, write):
+    """Copy the archive ``source`` to ``target`` with ``member`` written by ``write``."""
+    with zipfile.ZipFile(source) as zin, \
+            zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            if info.filename == member:
+                with zout.open(member, "w", force_zip64=True) as out:
+                    write(out)
+            else:
+                zout.writestr(info.filename, zin.read(info.filename))
+
+
+def test_a_member_that_inflates_beyond_its_listed_array_is_refused_unread(tmp_path):
+    """A zip bomb: a compressed member that inflates to far more than the array the
+    header lists. It is refused from the zip directory's sizes, before inflating (a
+    3 MB file of this kind used to take 3 GiB of memory to load)."""
+    good, bomb = tmp_path / "layer.npz", tmp_path / "bomb.npz"
+    save(LSTM(3, 4, random_state=0), good)
+    with zipfile.ZipFile(good) as archive:
+        member = next(name for name in archive.namelist() if name != "__numlstm__.npy")
+    n_values = 2**24  # 64 MiB of float32 zeros, a few hundred KiB compressed
+
+    def write(out):
+        np.lib.format.write_array_header_1_0(
+            out, {"descr": "<f4", "fortran_order": False, "shape": (n_values,)})
+        zeros = bytes(2**22)
+        for _ in range(n_values * 4 // len(zeros)):
+            out.write(zeros)
+
+    _with_member(good, bomb, member, write)
+    assert os.path.getsize(bomb) < 2**20
+    with pytest.raises(ModelFileError, match="inflates to"):
+        load(bomb)
+
+    def huge_header(out):  # the JSON header too is bounded before it is read
+        np.lib.format.write_array_header_1_0(
+            out, {"descr": "|u1", "fortran_order": False, "shape": (2**27,)})
+        zeros = bytes(2**22)
+        for _ in range(2**27 // len(zeros)):
+            out.write(zeros)
+
+    _with_member(good, bomb, "__numlstm__.npy", huge_header)
+    with pytest.raises(ModelFileError, match="the header inflates to"):
+        load(bomb)
