@@ -90,8 +90,23 @@ _RESUMABLE_PARAMS = frozenset({"max_iter", "verbose", "checkpoint", "checkpoint_
 
 
 def _read_checkpoint(path):
-    """The checkpoint at ``path`` (see :func:`numlstm.training.checkpoints.read_checkpoint`)."""
-    return read_checkpoint(path)
+    """The checkpoint at ``path`` (see :func:`numlstm.training.checkpoints.read_checkpoint`),
+    its estimator state checked as model files check their attributes."""
+    payload = read_checkpoint(path)
+    cls = _estimator_class(payload["class"])
+    state = payload["state"]
+    for name in state:
+        # Only attributes a fit sets: a name the class defines (a method, say) would
+        # replace that behaviour of the loaded estimator.
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("__") \
+                or hasattr(cls, name):
+            raise ModelFileError(f"the checkpoint {os.fspath(path)!r} holds an invalid "
+                                 f"attribute name {name!r}")
+    fit_state = state.get("_fit_state")
+    if fit_state is not None and not isinstance(fit_state, dict):
+        raise ModelFileError(f"the checkpoint {os.fspath(path)!r} is damaged: its fit "
+                             f"state is a {type(fit_state).__name__}, not a record")
+    return payload
 
 
 def _estimator_class(name):
@@ -640,7 +655,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 f"{payload['class']}, not {type(self).__name__}. Delete "
                 "it or choose another checkpoint path."
             )
-        mine, theirs = self.get_params(deep=False), payload["params"]
+        mine = self.get_params(deep=False)
+        theirs = self._with_parameters_added_later(payload["params"])
         changed = sorted(name for name in mine if name not in _RESUMABLE_PARAMS
                          and not same_param(mine[name], theirs.get(name)))
         if changed:

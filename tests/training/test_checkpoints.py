@@ -132,6 +132,27 @@ def test_checkpoint_of_an_earlier_version_gets_the_parameters_added_since(
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
 
 
+def test_checkpoint_state_is_checked_like_a_model_files_attributes(tmp_path, monkeypatch):
+    """A crafted checkpoint cannot replace a method of the estimator it loads into (it
+    could make ``predict`` return its input), and a damaged fit state says so."""
+    from numlstm.estimators import _base
+
+    path = tmp_path / "crafted.ckpt"
+    LSTMRegressor(**PARAMS | dict(max_iter=2), checkpoint=path).fit(X, Y)
+    real = _base.read_checkpoint(path)
+
+    def crafted(state):
+        payload = dict(real, state=dict(real["state"], **state))
+        monkeypatch.setattr(_base, "read_checkpoint", lambda path: payload)
+
+    crafted({"predict": np.float32(0)})
+    with pytest.raises(ModelFileError, match="invalid attribute name 'predict'"):
+        load_checkpoint(path)
+    crafted({"_fit_state": [1, 2]})
+    with pytest.raises(ModelFileError, match="fit state is a list"):
+        LSTMRegressor(**PARAMS | dict(max_iter=2), checkpoint=path).fit(X, Y)
+
+
 def test_classifier_labels_survive(tmp_path):
     y = np.where(Y > np.median(Y), "high", "low")
     path = tmp_path / "clf.ckpt"
