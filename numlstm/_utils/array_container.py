@@ -90,7 +90,9 @@ class ValueEncoder:
         if isinstance(value, np.generic):  # before str and float: np.str_, np.float64
             if value.dtype.hasobject:
                 raise TypeError(f"{where}: object scalars cannot be saved")
-            if value.dtype.kind in "biuf":
+            # Python's own numbers hold these exactly; a long double's item() is still a
+            # long double, so it is stored as an array, like the other kinds.
+            if value.dtype.kind in "biuf" and value.dtype.itemsize <= 8:
                 return {"$scalar": [value.dtype.name, self.value(value.item(), where)]}
             return {"$scalar": [value.dtype.str, self.array(value)]}
         if value is None or isinstance(value, (bool, str)):

@@ -211,7 +211,8 @@ def test_attribute_values_of_every_supported_kind(regressors, tmp_path):
     extra = {
         "tuple": (1, -2.5, "s", None, True),
         "scalars": [np.inf, -np.inf, 0.1, np.float32(0.1), np.int16(-3), np.bool_(True),
-                    np.str_("label"), np.datetime64("2024-01-01T10", "h")],
+                    np.str_("label"), np.datetime64("2024-01-01T10", "h"),
+                    np.longdouble(1) / 3],  # the last: wider than a Python float
         "path": pathlib.Path("runs") / "model.npz",
         "arrays": [np.arange(6, dtype=np.uint8).reshape(2, 3), np.array(["a", "bc"]),
                    np.array([b"x"]), np.array("2024-01-01", dtype="datetime64[D]")],
