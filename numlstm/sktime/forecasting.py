@@ -255,6 +255,7 @@ batch_size, early_stopping, random_state
         self._y_columns = y.columns
         self._exogenous_columns = None if X is None else X.columns
         self._history = self._features(y, X)
+        self._history_cutoff = y.index[-1:]
         if len(y) < L + self._n_ahead:
             raise ValueError(
                 f"the series has {len(y)} observations; window_length={L} and a horizon "
@@ -273,7 +274,42 @@ batch_size, early_stopping, random_state
         index = fh.to_absolute_index(self.cutoff)
         return pd.DataFrame(values, index=index, columns=self._y_columns)
 
+    def _unseen(self, y):
+        """The rows of ``y`` after the last observation the history holds, checked to
+        follow it without a gap. sktime lets ``update`` pass data seen already (its
+        ``evaluate`` passes the whole expanding window); kept twice, or with a gap closed
+        up, the history would no longer line up with the time index."""
+        end = getattr(self, "_history_cutoff", None)
+        if end is None:  # pickled before the history recorded its end
+            return y
+        y = y.loc[y.index > end[0]]
+        if len(y) == 0:
+            return y
+        try:
+            steps = np.asarray(ForecastingHorizon(y.index, is_relative=False)
+                               .to_relative(end), dtype=np.int64)
+        except (TypeError, ValueError):  # an index without a regular step
+            return y
+        expected = np.arange(1, len(y) + 1)
+        if not np.array_equal(steps, expected):
+            missing = np.setdiff1d(np.arange(1, steps.max() + 1), steps)
+            first = ForecastingHorizon(missing[:1], is_relative=True).to_absolute_index(end)
+            # sktime has moved the forecast origin already: back to the history's end, so
+            # that forecasts after the error still read the newest observations.
+            self._set_cutoff(end)
+            raise ValueError(
+                f"update got observations that do not follow the last one this forecaster "
+                f"has seen ({end[0]}) without a gap: {len(missing)} time point(s) are "
+                f"missing, from {first[0]}. Pass the missing observations too, or fit "
+                f"again on the whole series.")
+        return y
+
     def _update(self, y, X=None, update_params=True):
+        y = self._unseen(y)
+        if len(y):
+            self._history_cutoff = y.index[-1:]
+        if len(y) == 0:
+            return self
         new = self._features(y, X)
         # What the new windows need before the new rows: a window and the steps before
         # its first target.

@@ -206,6 +206,40 @@ def test_update_moves_the_origin_and_optionally_trains(airline):
     assert not np.array_equal(f.regressor_.network_.lstm.flat_parameters, weights)
 
 
+def test_update_with_data_seen_already_keeps_only_the_new_points(airline):
+    # sktime's update may pass observations seen before (evaluate passes the whole
+    # expanding window): the history must not hold them twice.
+    def fitted():
+        return LSTMForecaster(window_length=4, strategy="recursive", **SMALL).fit(
+            airline.iloc[:100])
+
+    new_only, with_seen = fitted(), fitted()
+    new_only.update(airline.iloc[100:112])
+    with_seen.update(airline.iloc[:112])
+    assert len(with_seen._history) == len(new_only._history) == 112
+    np.testing.assert_array_equal(with_seen.regressor_.network_.lstm.flat_parameters,
+                                  new_only.regressor_.network_.lstm.flat_parameters)
+    in_sample = -np.arange(111, -1, -1)
+    np.testing.assert_array_equal(with_seen.predict(fh=in_sample).to_numpy(),
+                                  new_only.predict(fh=in_sample).to_numpy())
+    assert np.all(np.isnan(with_seen.predict(fh=in_sample).to_numpy()[:4]))
+    # Nothing new at all: nothing changes.
+    weights = with_seen.regressor_.network_.lstm.flat_parameters.copy()
+    with_seen.update(airline.iloc[105:112])
+    assert len(with_seen._history) == 112
+    np.testing.assert_array_equal(with_seen.regressor_.network_.lstm.flat_parameters,
+                                  weights)
+
+
+def test_update_after_a_gap_says_which_points_are_missing(airline):
+    f = LSTMForecaster(window_length=4, strategy="recursive", **SMALL).fit(
+        airline.iloc[:100])
+    with pytest.raises(ValueError, match=r"3 time point\(s\) are missing, from 1957-05"):
+        f.update(airline.iloc[103:104], update_params=False)
+    assert len(f._history) == 100 and f.cutoff[0] == airline.index[99]
+    assert f.predict(fh=[1]).index[0] == airline.index[100]
+
+
 def test_forecaster_refuses_bad_settings(airline):
     with pytest.raises(ValueError, match="strategy"):
         LSTMForecaster(strategy="sideways").fit(airline, fh=[1])
