@@ -73,7 +73,11 @@ def _import_dask():
     return dask, da
 
 
-def _apply(block, estimator, method):
+def _apply(block, estimator, method, out_shape, dtype):
+    if block.shape[0] == 0:
+        # Boolean indexing with unknown chunk sizes can leave blocks without a sequence;
+        # the estimators refuse 0 samples, so answer with the empty rows ourselves.
+        return np.empty((0,) + out_shape, dtype=dtype)
     return getattr(estimator, method)(block)
 
 
@@ -103,7 +107,9 @@ def predict_dask(estimator, X, method="predict", *, chunk_size=None):
         Number of sequences per block; ``None`` keeps the blocks of ``X`` along the
         sample axis. Larger blocks are faster (the kernels batch sequences), up to
         memory: a block needs roughly ``chunk_size * n_timesteps * hidden_size * 8``
-        bytes per LSTM layer during prediction.
+        bytes per LSTM layer during prediction. Rechunking needs the number of samples
+        of each block: when it is unknown (e.g. after boolean indexing), call
+        ``X.compute_chunk_sizes()`` first or leave ``chunk_size=None``.
 
     Returns
     -------
@@ -124,7 +130,8 @@ def predict_dask(estimator, X, method="predict", *, chunk_size=None):
     AttributeError
         If the estimator has no method ``method``.
     ValueError
-        If ``X`` is not 2-D or 3-D, or its number of timesteps or features is unknown.
+        If ``X`` is not 2-D or 3-D, or its number of timesteps or features is unknown,
+        or ``chunk_size`` is given while the number of samples of its blocks is unknown.
 
     See Also
     --------
@@ -178,6 +185,11 @@ def predict_dask(estimator, X, method="predict", *, chunk_size=None):
                          "must be known; call X.compute_chunk_sizes() first")
     chunks = {axis: -1 for axis in range(1, X.ndim)}
     if chunk_size is not None:
+        if any(np.isnan(size) for size in X.chunks[0]):
+            raise ValueError("chunk_size needs the number of samples of each block of X, "
+                             f"which is unknown (X has shape {X.shape}, e.g. after boolean "
+                             "indexing): call X.compute_chunk_sizes() first, or leave "
+                             "chunk_size=None to keep the blocks of X")
         chunks[0] = int(chunk_size)
     X = X.rechunk(chunks)
 
@@ -195,5 +207,6 @@ def predict_dask(estimator, X, method="predict", *, chunk_size=None):
     out_chunks = (X.chunks[0],) + tuple((size,) for size in probe.shape[1:])
     shared = dask.delayed(estimator, pure=True)
     meta = np.empty((0,) * out_ndim, dtype=probe.dtype)
-    return da.map_blocks(_apply, X, shared, method, dtype=probe.dtype, chunks=out_chunks,
-                         token=f"numlstm-{method}", meta=meta, **extra)
+    return da.map_blocks(_apply, X, shared, method, probe.shape[1:], probe.dtype,
+                         dtype=probe.dtype, chunks=out_chunks, token=f"numlstm-{method}",
+                         meta=meta, **extra)

@@ -100,6 +100,36 @@ def test_predict_dask_errors(fitted_classifier):
         predict_dask(fitted_classifier, unknown)
 
 
+@pytest.mark.parametrize("method", ["predict", "predict_proba"])
+def test_predict_dask_passes_over_empty_blocks(fitted_classifier, method):
+    """Boolean indexing can empty a block (here the second): the estimators refuse 0
+    samples, so predict_dask must give that block's empty rows itself."""
+    clf = fitted_classifier
+    keep = np.r_[np.ones(10, bool), np.zeros(10, bool), np.ones(20, bool)]
+    filtered = da.from_array(X, chunks=(10, 6, 2))[da.from_array(keep, chunks=10)]
+    assert np.isnan(filtered.shape[0])
+    result = predict_dask(clf, filtered, method)
+    computed = result.compute(scheduler="sync")
+    expected = np.concatenate([getattr(clf, method)(X[i:i + 10][keep[i:i + 10]])
+                               for i in (0, 20, 30)])
+    assert computed.dtype == expected.dtype and computed.shape == expected.shape
+    np.testing.assert_array_equal(computed, expected)
+
+
+def test_predict_dask_chunk_size_needs_known_sample_counts(fitted_classifier):
+    X_dask = da.from_array(X_NEW, chunks=(10, 6, 2))
+    masked = X_dask[X_dask[:, 0, 0] > -10]
+    with pytest.raises(ValueError, match=r"chunk_size.*X\.compute_chunk_sizes\(\)"):
+        predict_dask(fitted_classifier, masked, chunk_size=15)
+    # The two ways out the message gives.
+    assert predict_dask(fitted_classifier, masked).compute(scheduler="sync").shape == (23,)
+    masked.compute_chunk_sizes()
+    out = predict_dask(fitted_classifier, masked, chunk_size=15)
+    assert out.chunks[0] == (15, 8)
+    np.testing.assert_array_equal(out.compute(scheduler="sync"),
+                                  blockwise_reference(fitted_classifier.predict, X_NEW, 15))
+
+
 def test_clear_error_without_dask(monkeypatch, fitted_classifier):
     monkeypatch.setitem(sys.modules, "dask", None)
     monkeypatch.setitem(sys.modules, "dask.array", None)

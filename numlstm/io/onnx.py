@@ -226,13 +226,15 @@ def _series_scaling(graph, x, sequence_lens, estimator):
     them, as a (B, 1, 2 * C) tensor."""
     from ..estimators._scaling import SERIES_SCALE_FLOOR
 
-    time_axis = graph.constant([1], "time_axis_s", np.int64)
     if sequence_lens is None:
         mean = graph.node("ReduceMean", [x], "series_mean", axes=[1], keepdims=1)
         centred = graph.node("Sub", [x, mean], "series_centred")
         var = graph.node("ReduceMean", [graph.node("Mul", [centred, centred], "squares")],
                          "series_var", axes=[1], keepdims=1)
     else:
+        # Only ReduceSum takes its axes as an input (ReduceMean, above, as an attribute):
+        # created here, as ONNX Runtime warns of (and drops) an initializer no node reads.
+        time_axis = graph.constant([1], "time_axis_s", np.int64)
         mask = _padding_mask(graph, sequence_lens)  # (B, T, 1), 1.0 at valid steps
         count = graph.node("Cast", [sequence_lens], "series_count", to=1)  # float
         count = graph.node("Reshape", [count, graph.constant([-1, 1, 1], "b11", np.int64)],
@@ -407,7 +409,12 @@ def _label_type(classes):
     """(ONNX element type, converter) of the labels, or None when ONNX has no such type."""
     from onnx import TensorProto
 
-    if classes.dtype.kind in "iu":
+    if classes.dtype.kind == "u":
+        # Unsigned labels keep their own type: in int64, those >= 2**63 would wrap negative.
+        unsigned = {1: TensorProto.UINT8, 2: TensorProto.UINT16, 4: TensorProto.UINT32,
+                    8: TensorProto.UINT64}[classes.dtype.itemsize]
+        return unsigned, lambda c: c.tolist()
+    if classes.dtype.kind == "i":
         return TensorProto.INT64, lambda c: c.astype(np.int64).tolist()
     if classes.dtype.kind == "b":
         return TensorProto.BOOL, lambda c: c.astype(bool).tolist()
@@ -417,6 +424,22 @@ def _label_type(classes):
                                      and all(isinstance(c, str) for c in classes)):
         return TensorProto.STRING, lambda c: [str(v).encode() for v in c]
     return None
+
+
+def _not_exportable(model):
+    """Why ``to_onnx`` refuses ``model``, with what to pass instead where we can tell."""
+    from sklearn.pipeline import Pipeline
+
+    message = f"to_onnx takes a numlstm estimator or layer, got {type(model).__name__}"
+    if isinstance(model, Pipeline) and model.steps:
+        from ..estimators._base import BaseLSTM
+
+        name, last = model.steps[-1]
+        if isinstance(last, BaseLSTM):
+            return (f"{message}: export its last step instead, to_onnx(pipeline[-1]) (the "
+                    f"{type(last).__name__} {name!r}). Its preprocessing steps are not "
+                    "exported: apply them to the input before running the ONNX model")
+    return message
 
 
 def to_onnx(model, path=None, *, ragged=False):
@@ -438,12 +461,19 @@ def to_onnx(model, path=None, *, ragged=False):
         The model. Inputs: ``x`` (float32, (batch, time, features)) and, with
         ``ragged``, ``sequence_lens``. Outputs: for a regressor ``prediction`` (the
         shape of ``predict``'s result); for a classifier ``probabilities`` (batch,
-        n_classes) and ``label`` (from ``classes_``; the class index when ONNX has no
-        tensor type for the labels); for a layer ``out`` (batch, time,
-        num_directions * hidden_size), ``h_n`` (and the LSTM's ``c_n``).
+        n_classes) and ``label`` (from ``classes_``: int64 for signed integer labels,
+        the unsigned type of their width for unsigned ones, double, bool or string; the
+        class index when ONNX has no tensor type for the labels); for a layer ``out``
+        (batch, time, num_directions * hidden_size), ``h_n`` (and the LSTM's ``c_n``).
 
     Raises
     ------
+    TypeError
+        If ``model`` is neither a numlstm estimator nor a layer: a scikit-learn
+        ``Pipeline`` is refused (export its numlstm last step instead; its preprocessing
+        steps are not exported).
+    sklearn.exceptions.NotFittedError
+        If the estimator is not fitted.
     ValueError
         For what ONNX cannot express exactly: an LSTM projection (``proj_size``), a
         sequence-output classifier.
@@ -464,15 +494,15 @@ def to_onnx(model, path=None, *, ragged=False):
     True
     """
     onnx = _import_onnx()
+    from ..estimators._base import BaseLSTM
     from ..nn.recurrent import RecurrentLayer
 
     if isinstance(model, RecurrentLayer):
         proto = _layer_model(onnx, model, ragged)
-    elif hasattr(model, "network_") or hasattr(model, "_get_param_names"):
+    elif isinstance(model, BaseLSTM):
         proto = _estimator_model(onnx, model, ragged)
     else:
-        raise TypeError(f"to_onnx takes a numlstm estimator or layer, got "
-                        f"{type(model).__name__}")
+        raise TypeError(_not_exportable(model))
     if path is not None:
         onnx.save(proto, str(path))
     return proto

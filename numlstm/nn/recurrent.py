@@ -94,9 +94,18 @@ def _state_names(n_states, prefix, suffix):
     return tuple(f"{prefix}{name}{suffix}" for name in ("h", "c")[:n_states])
 
 
+#: Torch float types that NumPy has; ``.numpy()`` refuses the others (bfloat16, float8).
+_NUMPY_FLOAT_TENSORS = ("torch.float16", "torch.float32", "torch.float64")
+
+
 def _as_numpy(value):
     if hasattr(value, "detach"):  # a torch tensor
-        value = value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        if value.is_floating_point() and str(value.dtype) not in _NUMPY_FLOAT_TENSORS:
+            # NumPy has no bfloat16 (nor float8): float32 holds each of their values
+            # exactly, and callers cast to the layer's dtype anyway.
+            value = value.float()
+        value = value.numpy()
     return np.asarray(value)
 
 
@@ -325,14 +334,16 @@ class RecurrentLayer:
     def load_state_dict(self, state_dict):
         """Copy weights from a dict with the keys and shapes of :meth:`state_dict`.
 
-        Values may be NumPy arrays or anything ``np.asarray`` accepts (CPU tensors too).
+        Values may be NumPy arrays or anything ``np.asarray`` accepts (torch tensors too,
+        bfloat16 ones included); they are cast to the layer's dtype.
 
         Raises
         ------
         KeyError
             If a key is missing or unexpected.
         ValueError
-            If a shape differs or a value is not finite.
+            If a shape differs or a value is not finite once cast to the layer's dtype
+            (NaN, infinity, or a value beyond its range, such as ``1e39`` for float32).
         """
         own = self.parameters()
         missing = sorted(set(own) - set(state_dict))
@@ -347,8 +358,14 @@ class RecurrentLayer:
             if value.shape != view.shape:
                 raise ValueError(f"state_dict[{name!r}] has shape {value.shape}, "
                                  f"expected {view.shape}")
+            # Check the values the layer will hold: a float64 value beyond float32's range
+            # becomes infinite in a float32 layer. The cast's overflow warning is silenced
+            # because the check below reports it, naming the key.
+            with np.errstate(over="ignore"):
+                value = value.astype(view.dtype, copy=False)
             if not np.all(np.isfinite(value)):
-                raise ValueError(f"state_dict[{name!r}] contains NaN or infinity")
+                raise ValueError(f"state_dict[{name!r}] contains NaN or infinity, or values "
+                                 f"beyond the range of this layer's dtype {view.dtype}")
             arrays[name] = value
         for name, view in own.items():
             view[...] = arrays[name]

@@ -188,6 +188,57 @@ def test_unfitted_estimator_and_other_objects_are_refused():
         to_onnx(object())
 
 
+def test_scikit_learn_estimators_and_pipelines_are_refused_clearly():
+    """Not a NotFittedError about a fitted model: a TypeError saying what to pass."""
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 4, 1))
+    y = X.sum(axis=(1, 2))
+    with pytest.raises(TypeError, match="numlstm estimator or layer, got LinearRegression$"):
+        to_onnx(LinearRegression().fit(X[:, :, 0], y))
+    pipeline = _quiet_fit(make_pipeline(FunctionTransformer(), LSTMRegressor(
+        hidden_size=3, max_iter=2, random_state=0)), X, y)
+    with pytest.raises(TypeError, match=r"got Pipeline: export its last step instead, "
+                                        r"to_onnx\(pipeline\[-1\]\).*'lstmregressor'.*"
+                                        r"preprocessing steps are not exported"):
+        to_onnx(pipeline)
+    to_onnx(pipeline[-1])  # as suggested
+    other = make_pipeline(StandardScaler(), LinearRegression()).fit(X[:, :, 0], y)
+    with pytest.raises(TypeError, match="numlstm estimator or layer, got Pipeline$"):
+        to_onnx(other)
+
+
+@pytest.mark.parametrize("labels", [
+    np.array([2**63 - 1, 2**63, 2**64 - 1], dtype=np.uint64),  # int64 would wrap these
+    np.array([0, 7, 255], dtype=np.uint8),
+], ids=["uint64-near-2**63", "uint8"])
+def test_unsigned_labels_match_predict(labels):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(45, 5, 2))
+    y = labels[np.digitize(X[:, :, 0].sum(axis=1), [-1.0, 1.0])]
+    model = _quiet_fit(LSTMClassifier(hidden_size=4, max_iter=3, random_state=0), X, y)
+    _, label = _session(model).run(None, {"x": X.astype(np.float32)})
+    expected = model.predict(X)
+    assert label.dtype == expected.dtype == labels.dtype
+    np.testing.assert_array_equal(label, expected)
+
+
+@pytest.mark.parametrize("ragged", [False, True])
+@pytest.mark.parametrize("options", ESTIMATOR_OPTIONS, ids=str)
+def test_every_initializer_is_used(options, ragged):
+    """ONNX Runtime warns about (and drops) initializers no node reads."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(20, 6, 2))
+    model = _quiet_fit(LSTMRegressor(hidden_size=3, max_iter=1, random_state=0, **options),
+                       X, X[:, :, 0].sum(axis=1))
+    graph = to_onnx(model, ragged=ragged).graph
+    used = {name for node in graph.node for name in node.input}
+    assert [t.name for t in graph.initializer if t.name not in used] == []
+
+
 def test_importing_numlstm_does_not_import_onnx():
     import subprocess
 

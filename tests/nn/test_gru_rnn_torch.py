@@ -77,3 +77,16 @@ def test_from_torch_and_to_torch(cell):
         cls.from_torch(torch.nn.LSTM(3, 4, batch_first=True))
     with pytest.raises(ValueError, match="batch_first=False"):
         cls.from_torch(module_cls(3, 4, **module_kw))
+
+
+@pytest.mark.parametrize("torch_dtype", [torch.bfloat16, torch.float16])
+def test_load_state_dict_takes_half_precision_tensors(torch_dtype):
+    """NumPy has no bfloat16: such tensors are read through float32, exactly."""
+    torch.manual_seed(0)
+    module = torch.nn.GRU(2, 3, batch_first=True).to(torch_dtype)
+    for dtype in (np.float32, np.float64):
+        layer = GRU(2, 3, dtype=dtype)
+        layer.load_state_dict(module.state_dict())
+        for key, tensor in module.state_dict().items():
+            expected = tensor.to(torch.float64).numpy()
+            np.testing.assert_array_equal(layer.state_dict()[key], expected)

@@ -123,6 +123,26 @@ def test_load_state_dict_checks_keys_and_shapes():
     np.testing.assert_array_equal(layer.flat_parameters, before)
 
 
+def test_load_state_dict_refuses_values_beyond_the_layer_dtype():
+    """1e39 is finite in float64 but infinite in float32: refused, naming the key, without
+    NumPy's overflow warning and without changing any weight."""
+    import warnings
+
+    layer = LSTM(2, 3, random_state=0)  # float32
+    before = layer.flat_parameters.copy()
+    state = {k: v.astype(np.float64) for k, v in layer.state_dict().items()}
+    state["weight_hh_l0"][0, 0] = 1e39
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"state_dict\['weight_hh_l0'\].*float32"):
+            layer.load_state_dict(state)
+    np.testing.assert_array_equal(layer.flat_parameters, before)
+    # A float64 layer holds it.
+    wide = LSTM(2, 3, dtype=np.float64, random_state=0)
+    wide.load_state_dict(state)
+    assert wide.state_dict()["weight_hh_l0"][0, 0] == 1e39
+
+
 @pytest.mark.parametrize("bidir", [False, True])
 def test_parameters_are_live_views_and_gradient_layout(bidir):
     layer = LSTM(2, 3, num_layers=2, bidirectional=bidir, dtype=np.float64, random_state=0)
