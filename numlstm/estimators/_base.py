@@ -57,7 +57,8 @@ _AUTO_ALPHA = 0.1
 
 #: Parameters added after the first release, with the behaviour of the models before them.
 _PARAMETERS_ADDED_LATER = {"readout": "last", "patch_length": 1, "n_ensemble": 1,
-                           "input_dropout": 0.0, "input_scaling": "channel"}
+                           "input_dropout": 0.0, "input_scaling": "channel",
+                           "output_dropout": 0.0}
 #: ``input_scaling="series"``: the series' statistics (levels and log-amplitudes, in units
 #: of the channel's scale over the training set) are divided by their standard deviation
 #: over the training set, or by this if it is larger.
@@ -180,6 +181,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "bidirectional": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "input_dropout": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
+        "output_dropout": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
         "input_scaling": [StrOptions({"auto", "channel", "series"})],
         "cell": [StrOptions(set(_CELLS))],
         "readout": [StrOptions(set(READOUTS))],
@@ -223,7 +225,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                  random_state=None, verbose=0, dtype="float32", device="cpu",
                  checkpoint=None, checkpoint_every=1, cell="lstm", readout="last",
                  patch_length="auto", n_ensemble=1, input_dropout="auto",
-                 input_scaling="auto"):
+                 input_scaling="auto", output_dropout="auto"):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
@@ -259,6 +261,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.n_ensemble = n_ensemble
         self.input_dropout = input_dropout
         self.input_scaling = input_scaling
+        self.output_dropout = output_dropout
 
     # ------------------------------------------------------------ subclass API
     @abstractmethod
@@ -351,6 +354,20 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if self.input_dropout != "auto":
             return float(self.input_dropout)
         return 0.0 if self.solver == "lbfgs" else self._AUTO_INPUT_DROPOUT
+
+    #: ``output_dropout="auto"`` with a stochastic solver and one output per sequence.
+    _AUTO_OUTPUT_DROPOUT = 0.1
+
+    def _output_dropout_rate(self, sequence_targets):
+        """``output_dropout`` as a number: "auto" gives 0.1 for one output per sequence
+        (chosen on held-out training data, see the real-data documentation), 0 for
+        sequence targets (not measured there) and for L-BFGS, whose line search needs a
+        deterministic loss."""
+        if self.output_dropout != "auto":
+            return float(self.output_dropout)
+        if self.solver == "lbfgs" or sequence_targets:
+            return 0.0
+        return self._AUTO_OUTPUT_DROPOUT
 
     def _resolve_patch_length(self, n_timesteps, sequence_targets):
         """``patch_length`` for a new fit on sequences of ``n_timesteps`` steps."""
@@ -560,6 +577,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 "input_dropout > 0 needs a stochastic solver ('adam' or 'sgd'): the line "
                 "search of solver='lbfgs' requires a deterministic loss. Set "
                 "input_dropout=0.0 (or 'auto').")
+        if self.solver == "lbfgs" and self._output_dropout_rate(Y.ndim == 3) > 0:
+            raise ValueError(
+                "output_dropout > 0 needs a stochastic solver ('adam' or 'sgd'): the line "
+                "search of solver='lbfgs' requires a deterministic loss. Set "
+                "output_dropout=0.0 (or 'auto').")
         if reset:
             patch = self._resolve_patch_length(n_timesteps, Y.ndim == 3)
             scaling = self._resolve_input_scaling(X3, lengths, Y.ndim == 3)
@@ -707,7 +729,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.network_ = LSTMNetwork(lstm, Y.shape[-1], loss=self._loss,
                                     sequence_output=sequence_output,
                                     random_state=int(seed_head),
-                                    readout="last" if sequence_output else self.readout)
+                                    readout="last" if sequence_output else self.readout,
+                                    output_dropout=self._output_dropout_rate(sequence_output))
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_ = None
@@ -750,6 +773,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 "warm_start=False to train a new network.")
         lstm.dropout = float(self.dropout)
         lstm.input_dropout = self._input_dropout_rate()
+        self.network_.output_dropout = self._output_dropout_rate(self.network_.sequence_output)
 
     def _fit_stochastic(self, Xs, Y, lengths, *, incremental, resume=False,
                         fingerprint=None):

@@ -8,7 +8,7 @@ only numeric and string arrays and a JSON header, and :func:`load` reads it with
 ``numpy.load(..., allow_pickle=False)`` and rebuilds the object from a fixed list of
 known classes. Predictions of a loaded model are bit-identical to the saved one's.
 
-.. rubric:: File format (``format_version`` 5)
+.. rubric:: File format (``format_version`` 6)
 
 A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` arrays, readable with
 ``numpy.load(path, allow_pickle=False)``) with these members:
@@ -17,11 +17,12 @@ A model file is a NumPy ``.npz`` archive (a zip file of ``.npy`` arrays, readabl
     A ``uint8`` array holding the header: UTF-8 JSON of an object with the keys
 
     - ``"format"``: always ``"numlstm-model"``;
-    - ``"format_version"``: integer, 5 here (files of versions 1, which predate GRU and
+    - ``"format_version"``: integer, 6 here (files of versions 1, which predate GRU and
       RNN layers, 2, which predate the network's ``readout``, 3, which predate
-      ``input_dropout``, and 4, which predate ``input_scaling``, read unchanged: an
-      estimator of a file before version 4 gets ``input_dropout=0.0``, one before
-      version 5 ``input_scaling="channel"``, what it was trained with); bumped on any
+      ``input_dropout``, 4, which predate ``input_scaling``, and 5, which predate
+      ``output_dropout``, read unchanged: an estimator of a file before version 4 gets
+      ``input_dropout=0.0``, one before version 5 ``input_scaling="channel"``, one
+      before version 6 ``output_dropout=0.0``, what it was trained with); bumped on any
       change that older readers cannot read;
     - ``"numlstm_version"``, ``"numpy_version"``: versions that wrote the file
       (informational);
@@ -63,8 +64,8 @@ strings and lists, or objects with exactly one key naming their kind:
 - ``{"$network": {...}}``: the estimators' ``network_``: ``lstm`` (the layer, an
   ``$lstm``),
   ``n_outputs``, ``loss``, ``sequence_output``, ``readout`` (``"last"``, ``"mean"``,
-  ``"max"`` or ``"mean_max"``; absent before version 3, meaning ``"last"``), ``coef_``
-  and ``intercept_``.
+  ``"max"`` or ``"mean_max"``; absent before version 3, meaning ``"last"``),
+  ``output_dropout`` (absent before version 6, meaning 0), ``coef_`` and ``intercept_``.
 
 Not saved: gradients, scratch memory, and the optimizer's running state (Adam's moment
 estimates, SGD's velocities). A loaded estimator predicts exactly as the saved one, and
@@ -92,7 +93,7 @@ from ..training.network_codec import NetworkDecoder, NetworkEncoder
 __all__ = ["FORMAT_VERSION", "ModelFileError", "load", "read_header", "save"]
 
 #: Version of the file format written by :func:`save`; :func:`load` reads 1 to this.
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 
 _FORMAT_NAME = "numlstm-model"
 _CLASSES = {"LSTMRegressor": LSTMRegressor, "LSTMClassifier": LSTMClassifier, **_LAYERS}

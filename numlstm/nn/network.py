@@ -15,6 +15,7 @@ import numpy as np
 from .background_compile import maybe_start as start_background_compile
 from .losses import LOSS_FUNCTIONS, OUTPUT_ACTIVATIONS, OUTPUT_FOR_LOSS
 from .readout import check_readout, pool, pool_backward, readout_width
+from .recurrent import _check_rate
 
 __all__ = ["LSTMNetwork"]
 
@@ -50,6 +51,12 @@ class LSTMNetwork:
     readout : {"last", "mean", "max", "mean_max"}, default="last"
         What the dense layer reads in a sequence-to-one network (ignored, and
         must be "last", with ``sequence_output=True``).
+    output_dropout : float in [0, 1), default=0.0
+        Probability of zeroing each input of the dense layer (each element of
+        the features ``readout`` makes, or of the outputs at every step) while
+        training; the others are scaled by ``1 / (1 - output_dropout)``, so that
+        inference uses every feature unchanged. The masks come from the recurrent
+        layers' random stream, after their own dropout masks.
 
     Attributes
     ----------
@@ -78,7 +85,7 @@ class LSTMNetwork:
     """
 
     def __init__(self, lstm, n_outputs, loss="squared_error", sequence_output=False,
-                 random_state=None, readout="last"):
+                 random_state=None, readout="last", output_dropout=0.0):
         if loss not in LOSS_FUNCTIONS:
             raise ValueError(f"loss must be one of {sorted(LOSS_FUNCTIONS)}, got {loss!r}.")
         check_readout(readout)
@@ -86,6 +93,7 @@ class LSTMNetwork:
             raise ValueError(f"readout={readout!r} pools a sequence into one output; a "
                              "sequence-output network reads every step (readout='last').")
         self.readout = readout
+        self.output_dropout = _check_rate(output_dropout, "output_dropout")
         self.lstm = lstm
         self.n_outputs = int(n_outputs)
         self.loss = loss
@@ -110,6 +118,7 @@ class LSTMNetwork:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.__dict__.setdefault("readout", "last")  # pickles of earlier versions
+        self.__dict__.setdefault("output_dropout", 0.0)
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ params
@@ -220,6 +229,16 @@ class LSTMNetwork:
         D = self.lstm.num_directions
         return np.concatenate(list(h_n[-D:]), axis=1), None
 
+    def _output_dropout_mask(self, shape):
+        """The dropout mask of the dense layer's input of this ``shape`` while training
+        (from the recurrent layers' random stream, so a fit draws the same masks on any
+        device and thread count), or None."""
+        if not (self.lstm.training and self.output_dropout > 0.0):
+            return None
+        keep = 1.0 - self.output_dropout
+        dtype = self.lstm.dtype
+        return (self.lstm._rng.random(shape) < keep).astype(dtype) / dtype.type(keep)
+
     @contextlib.contextmanager
     def inference(self):
         """Hold the network's lock with its layers in inference mode (no dropout)."""
@@ -312,7 +331,8 @@ class LSTMNetwork:
             L2 penalty on the weights (not the biases), scaled as
             ``0.5 * alpha * ||w||^2 / n_samples``.
         training : bool, default=True
-            Whether dropout (between LSTM layers) is active.
+            Whether dropout (of the recurrent layers and of the dense layer's input)
+            is active.
 
         Returns
         -------
@@ -330,6 +350,9 @@ class LSTMNetwork:
         self.lstm.train(training)
         out, (h_n, *_) = self.lstm.forward_states(X, lengths=lengths)
         feats, pooled = self._features(out, h_n, lengths)
+        feature_mask = self._output_dropout_mask(feats.shape)
+        if feature_mask is not None:
+            feats = feats * feature_mask
         if self.sequence_output:
             if lengths is None:
                 valid = np.ones(out.shape[:2], dtype=bool)
@@ -345,6 +368,8 @@ class LSTMNetwork:
         np.matmul(feats2.T, d_raw, out=self._coef_grad)
         self._intercept_grad[...] = d_raw.sum(axis=0)
         d_feats = d_raw @ self.coef_.T
+        if feature_mask is not None:
+            d_feats *= feature_mask[valid] if self.sequence_output else feature_mask
 
         D, H = self.lstm.num_directions, self.lstm.state_size
         if self.sequence_output:

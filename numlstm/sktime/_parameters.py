@@ -24,7 +24,7 @@ class NetworkParameters:
                  validation_fraction=0.1, n_iter_no_change="auto", tol=0.0001,
                  random_state=None, verbose=0, dtype="float32", device="cpu", cell="lstm",
                  readout="last", patch_length="auto", n_ensemble=1, input_dropout="auto",
-                 input_scaling="auto"):
+                 input_scaling="auto", output_dropout="auto"):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
@@ -57,6 +57,7 @@ class NetworkParameters:
         self.n_ensemble = n_ensemble
         self.input_dropout = input_dropout
         self.input_scaling = input_scaling
+        self.output_dropout = output_dropout
         super().__init__()
 
     def _inner(self, estimator_class):

@@ -38,7 +38,7 @@ class LSTMTimeSeriesClassifier(NetworkParameters, BaseClassifier):
 learning_rate_init, momentum, nesterovs_momentum, beta_1, beta_2, epsilon, batch_size, \
 max_iter, max_fun, alpha, clip_grad_norm, shuffle, early_stopping, validation_fraction, \
 n_iter_no_change, tol, random_state, verbose, dtype, device, cell, readout, \
-patch_length, n_ensemble, input_dropout, input_scaling
+patch_length, n_ensemble, input_dropout, input_scaling, output_dropout
         As in :class:`numlstm.LSTMClassifier`, with the same defaults.
 
     Attributes
@@ -89,7 +89,7 @@ class LSTMTimeSeriesRegressor(NetworkParameters, BaseRegressor):
 learning_rate_init, momentum, nesterovs_momentum, beta_1, beta_2, epsilon, batch_size, \
 max_iter, max_fun, alpha, clip_grad_norm, shuffle, early_stopping, validation_fraction, \
 n_iter_no_change, tol, random_state, verbose, dtype, device, cell, readout, \
-patch_length, n_ensemble, input_dropout, input_scaling
+patch_length, n_ensemble, input_dropout, input_scaling, output_dropout
         As in :class:`numlstm.LSTMRegressor`, with the same defaults.
 
     Attributes

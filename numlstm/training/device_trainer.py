@@ -373,6 +373,15 @@ class DeviceTrainer:
 
         status = self.status
         feats, layers = self._forward(xb, lb)
+        # The dense layer's input dropout: drawn on the host after the layers' masks,
+        # from the same stream, as a CPU fit draws it.
+        feature_mask = self.network._output_dropout_mask(feats.shape)
+        if feature_mask is not None:
+            feature_mask = cuda.to_device(feature_mask)
+            dropped = self._buffer("dropped_feats", feats.shape)
+            _launch_vector(_ops.multiply, feats.size, _flat(feats), _flat(feature_mask),
+                           _flat(dropped))
+            feats = dropped
         n_rows = feats.shape[0]
         raw = self._buffer("raw", (n_rows, n_out))
         d_raw = self._buffer("d_raw", (n_rows, n_out))
@@ -384,6 +393,9 @@ class DeviceTrainer:
         d_feats = self._buffer("d_feats", feats.shape)
         head_backward(self.kern, feats, d_raw, coef, self.grad_views["coef"],
                       self.grad_views["intercept"], d_feats)
+        if feature_mask is not None:
+            _launch_vector(_ops.multiply, d_feats.size, _flat(d_feats), _flat(feature_mask),
+                           _flat(d_feats))
         self._backward(layers, d_feats, batch, n_steps)
 
         if self.alpha:

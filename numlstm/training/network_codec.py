@@ -52,6 +52,7 @@ class NetworkEncoder(ValueEncoder):
         return {
             "lstm": self.lstm(net.lstm), "n_outputs": int(net.n_outputs), "loss": net.loss,
             "sequence_output": bool(net.sequence_output), "readout": net.readout,
+            "output_dropout": net.output_dropout,
             "coef_": self.array(net.coef_), "intercept_": self.array(net.intercept_),
         }
 
@@ -149,7 +150,9 @@ class NetworkDecoder(ValueDecoder):
         if coef.shape != expected:
             raise ValueError(f"network coef_ has shape {coef.shape}, expected {expected}")
         net = LSTMNetwork(lstm, spec["n_outputs"], loss=spec["loss"],
-                          sequence_output=spec["sequence_output"], readout=readout)
+                          sequence_output=spec["sequence_output"], readout=readout,
+                          # absent before format version 6
+                          output_dropout=spec.get("output_dropout", 0.0))
         self._into(net.coef_, "network coef_", spec["coef_"])
         self._into(net.intercept_, "network intercept_", spec["intercept_"])
         return net

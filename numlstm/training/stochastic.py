@@ -206,17 +206,18 @@ def run_stochastic(record, Xs, Y, lengths, train_idx, validation, state, rng, co
         callbacks.checkpoint(None, False)
         return
     state["finished"] = True
+    if state["best_params"] is not None:
+        # the epoch with the best validation score (early_stopping) or the lowest
+        # training loss
+        trainer.load(state["best_params"])
+        trainer.sync_to_host()
+    # After going back to the best epoch: the last checkpoint holds the fitted weights.
     callbacks.checkpoint(None, True)
     if not state["stopped"]:
         warnings.warn(
             f"Stochastic optimizer: maximum iterations ({max_iter}) reached and the "
             "optimization hasn't converged yet.", ConvergenceWarning,
         )
-    if state["best_params"] is not None:
-        # the epoch with the best validation score (early_stopping) or the lowest
-        # training loss
-        trainer.load(state["best_params"])
-        trainer.sync_to_host()
 
 
 def _decay_learning_rate(optimizer, state, msg, bar, trainer, config):

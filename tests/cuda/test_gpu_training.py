@@ -229,6 +229,7 @@ def test_lstm_regressor_two_layers_bidirectional_ragged_checkpointed(tmp_path):
                              checkpoint=tmp_path / f"{device}.ckpt")
 
     cpu, gpu = fit_twins(make, X, y)
+    assert cpu.network_.output_dropout == 0.1  # "auto": the masks come from one stream
     assert_same_fit(cpu, gpu, np.float64)
     # The checkpoint of the GPU fit holds host arrays: its best-epoch weights too.
     saved = [_read_checkpoint(tmp_path / f"{d}.ckpt")["state"] for d in ("cpu", "cuda")]
@@ -278,11 +279,12 @@ def test_float32_sequence_output_regressor_with_dropout():
     y = np.stack([np.pad(t, ((0, 3 - len(t)), (0, 0))) for t in y])
 
     def make(device):
-        return LSTMRegressor(hidden_size=3, num_layers=2, dropout=0.3, batch_size=2,
-                             max_iter=2, dtype="float32", random_state=0, device=device)
+        return LSTMRegressor(hidden_size=3, num_layers=2, dropout=0.3, output_dropout=0.3,
+                             batch_size=2, max_iter=2, dtype="float32", random_state=0,
+                             device=device)
 
     cpu, gpu = fit_twins(make, X, y)
-    assert cpu.network_.sequence_output
+    assert cpu.network_.sequence_output and cpu.network_.output_dropout == 0.3
     assert_same_fit(cpu, gpu, np.float32)
 
 
@@ -373,8 +375,9 @@ def test_only_the_status_comes_back_per_step(monkeypatch):
     rng = np.random.default_rng(14)
     X = rng.standard_normal((4, 3, 2))
     y = rng.standard_normal(4)
+    # Without dropout (a mask drawn on the host would cross too, one per step).
     est = LSTMRegressor(hidden_size=3, batch_size=2, max_iter=2, dtype="float32",
-                        random_state=0, device="cuda")
+                        random_state=0, device="cuda", output_dropout=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(X, y)

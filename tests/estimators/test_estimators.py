@@ -532,6 +532,8 @@ def test_bad_input_regressor(X, y, exc, match):
     ({"dropout": 1.0}, "dropout"),
     ({"input_dropout": 1.0}, "input_dropout"),
     ({"input_dropout": "always"}, "input_dropout"),
+    ({"output_dropout": 1.0}, "output_dropout"),
+    ({"output_dropout": "never"}, "output_dropout"),
     ({"batch_size": 0}, "batch_size"),
     ({"clip_grad_norm": -1.0}, "clip_grad_norm"),
     ({"validation_fraction": 1.0}, "validation_fraction"),

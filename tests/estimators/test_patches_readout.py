@@ -94,7 +94,7 @@ def test_save_load_and_files_of_earlier_versions(tmp_path):
     loaded = numlstm.load(path)
     assert loaded.patch_length_ == 4 and loaded.network_.readout == "max"
     assert np.array_equal(loaded.predict(RAGGED), est.predict(RAGGED))
-    assert numlstm.io.read_header(path)["format_version"] == numlstm.io.FORMAT_VERSION == 5
+    assert numlstm.io.read_header(path)["format_version"] == numlstm.io.FORMAT_VERSION == 6
     # A model of an earlier version has neither: it reads every step and its last state.
     del est.patch_length_
     del est.network_.__dict__["readout"]

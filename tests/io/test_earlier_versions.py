@@ -25,12 +25,14 @@ def test_model_file_of_an_earlier_version_loads():
                                rtol=1e-6, atol=1e-7)
     # Written before input dropout existed: it was trained without, and goes on so.
     assert clf.input_dropout == 0.0 and clf.network_.lstm.input_dropout == 0.0
+    assert clf.output_dropout == 0.0 and clf.network_.output_dropout == 0.0
     # Every parameter added since takes the value the model was trained with (the file
     # names none of them; patch_length, say, defaults to "auto" now), so a clone refits
     # the same architecture.
     params = clf.get_params()
     assert (params["input_dropout"], params["n_ensemble"], params["patch_length"],
-            params["readout"], params["input_scaling"]) == (0.0, 1, 1, "last", "channel")
+            params["readout"], params["input_scaling"], params["output_dropout"]) == (
+        0.0, 1, 1, "last", "channel", 0.0)
     with open(DATA / "classifier_0.1.0.dev0.pkl", "rb") as f:
         assert params == pickle.load(f).get_params()
 
@@ -45,8 +47,10 @@ def test_pickles_of_an_earlier_version_load():
     # The parameters added since take the values the model was trained with.
     params = clf.get_params()
     assert (params["input_dropout"], params["n_ensemble"], params["patch_length"],
-            params["readout"], params["input_scaling"]) == (0.0, 1, 1, "last", "channel")
+            params["readout"], params["input_scaling"], params["output_dropout"]) == (
+        0.0, 1, 1, "last", "channel", 0.0)
     assert type(clf.network_) is numlstm.nn.LSTMNetwork
+    assert clf.network_.output_dropout == 0.0
     with open(DATA / "gru_0.1.0.dev0.pkl", "rb") as f:
         layer = pickle.load(f)
     assert type(layer) is numlstm.GRU

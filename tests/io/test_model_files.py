@@ -181,7 +181,7 @@ def test_file_is_a_plain_npz_without_pickle(regressors, tmp_path):
         for name in archive.files:
             assert not archive[name].dtype.hasobject
     assert header["format"] == "numlstm-model"
-    assert header["format_version"] == FORMAT_VERSION == 5
+    assert header["format_version"] == FORMAT_VERSION == 6
     assert header["class"] == "LSTMRegressor"
     assert header["params"]["hidden_size"] == 4
     assert set(header["arrays"]) == set(archive.files) - {"__numlstm__"}
