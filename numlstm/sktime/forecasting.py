@@ -13,6 +13,15 @@ _STRATEGIES = ("direct", "recursive")
 _INCREMENTAL_SOLVERS = ("adam", "sgd")
 
 
+def _with_frequency(index, like):
+    """``index`` with the frequency of ``like`` where it has none (a DatetimeIndex without
+    ``freq``, as slicing a longer one without a set frequency gives)."""
+    frequency = getattr(like, "freq", None)
+    if isinstance(index, pd.DatetimeIndex) and index.freq is None and frequency is not None:
+        return pd.DatetimeIndex(index, freq=frequency)
+    return index
+
+
 class LSTMForecaster(BaseForecaster):
     """Forecast a series with an LSTM reading the last ``window_length`` observations.
 
@@ -255,7 +264,9 @@ batch_size, early_stopping, random_state
         self._y_columns = y.columns
         self._exogenous_columns = None if X is None else X.columns
         self._history = self._features(y, X)
-        self._history_cutoff = y.index[-1:]
+        # sktime's cutoff: the last time point, with the frequency sktime inferred (an index
+        # read from a file often has none), which later updates need to see gaps.
+        self._history_cutoff = self.cutoff
         if len(y) < L + self._n_ahead:
             raise ValueError(
                 f"the series has {len(y)} observations; window_length={L} and a horizon "
@@ -306,8 +317,12 @@ batch_size, early_stopping, random_state
 
     def _update(self, y, X=None, update_params=True):
         y = self._unseen(y)
-        if len(y):
-            self._history_cutoff = y.index[-1:]
+        if hasattr(self, "_history_cutoff"):
+            if len(y):
+                self._history_cutoff = _with_frequency(y.index[-1:], self._history_cutoff)
+            # sktime moved the forecast origin to the end of y, which may lie before the
+            # history's end (observations seen already): forecasts start after the history.
+            self._set_cutoff(self._history_cutoff)
         if len(y) == 0:
             return self
         new = self._features(y, X)

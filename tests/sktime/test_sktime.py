@@ -240,6 +240,29 @@ def test_update_after_a_gap_says_which_points_are_missing(airline):
     assert f.predict(fh=[1]).index[0] == airline.index[100]
 
 
+def test_update_of_old_observations_only_keeps_the_forecast_origin(airline):
+    f = LSTMForecaster(window_length=4, strategy="recursive", **SMALL).fit(
+        airline.iloc[:100])
+    before = f.predict(fh=[1])
+    f.update(airline.iloc[80:90])  # seen already, and ending before the history's end
+    assert f.cutoff[0] == airline.index[99]
+    pd.testing.assert_series_equal(f.predict(fh=[1]), before)
+
+
+def test_update_sees_gaps_in_a_daily_index_without_a_set_frequency():
+    # An index read from a file usually has no freq; sktime infers it at fit.
+    index = pd.DatetimeIndex(pd.date_range("2000-01-01", periods=60, freq="D").to_numpy())
+    assert index.freq is None
+    y = pd.Series(np.sin(np.arange(60) / 3.0), index=index)
+    f = LSTMForecaster(window_length=4, strategy="recursive", **SMALL).fit(y.iloc[:40])
+    with pytest.raises(ValueError, match=r"3 time point\(s\) are missing, from 2000-02-10"):
+        f.update(y.iloc[43:45], update_params=False)
+    f.update(y.iloc[40:45], update_params=False)
+    with pytest.raises(ValueError, match=r"2 time point\(s\) are missing, from 2000-02-15"):
+        f.update(y.iloc[47:50], update_params=False)
+    assert len(f._history) == 45 and f.cutoff[0] == index[44]
+
+
 def test_forecaster_refuses_bad_settings(airline):
     with pytest.raises(ValueError, match="strategy"):
         LSTMForecaster(strategy="sideways").fit(airline, fh=[1])
