@@ -60,6 +60,13 @@ class NetworkParameters:
         self.output_dropout = output_dropout
         super().__init__()
 
+    def __setstate__(self, state):
+        # A wrapper pickled before a parameter existed: the value its model was trained
+        # with, as the estimators do (otherwise get_params and clone fail).
+        from ..estimators._base import _PARAMETERS_ADDED_LATER
+
+        self.__dict__.update({**_PARAMETERS_ADDED_LATER, **state})
+
     def _inner(self, estimator_class):
         """A new numlstm estimator with this object's parameters."""
         names = NetworkParameters.__init__.__code__.co_varnames[

@@ -303,3 +303,18 @@ def test_conformal_intervals_wrap_the_forecaster(airline):
     upper = intervals.xs("upper", axis=1, level=-1).to_numpy()
     point = wrapped.predict().to_numpy().reshape(-1, 1)
     assert np.all(lower < point) and np.all(point < upper)
+
+
+@pytest.mark.parametrize("name, old_value", [("output_dropout", 0.0),
+                                             ("input_scaling", "channel")])
+def test_a_wrapper_pickled_before_a_parameter_existed_loads_with_its_old_value(name,
+                                                                              old_value):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 2, 6)), np.array([0, 1] * 6)
+    clf = LSTMTimeSeriesClassifier(**SMALL).fit(X, y)
+    state = clf.__dict__.copy()
+    del state[name]  # as an earlier version pickled it
+    old = LSTMTimeSeriesClassifier.__new__(LSTMTimeSeriesClassifier)
+    old.__setstate__(state)
+    assert old.get_params()[name] == old_value
+    np.testing.assert_array_equal(old.predict(X), clf.predict(X))
