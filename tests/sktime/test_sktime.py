@@ -307,8 +307,7 @@ def test_conformal_intervals_wrap_the_forecaster(airline):
 
 @pytest.mark.parametrize("name, old_value", [("output_dropout", 0.0),
                                              ("input_scaling", "channel")])
-def test_a_wrapper_pickled_before_a_parameter_existed_loads_with_its_old_value(name,
-                                                                              old_value):
+def test_an_old_wrapper_pickle_loads_with_the_values_it_was_trained_with(name, old_value):
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(12, 2, 6)), np.array([0, 1] * 6)
     clf = LSTMTimeSeriesClassifier(**SMALL).fit(X, y)
