@@ -534,7 +534,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 "ensemble with fit. Use n_ensemble=1 to train incrementally.")
         return True
 
-    def _fit(self, X, y, *, incremental, classes=None):
+    def _prepare_fit(self, X, y, incremental, classes):
+        """Validate a fit's data and settings and set up what it trains (a new network,
+        the classes, the scalings, a checkpoint's state to resume): the standardised
+        sequences, targets, lengths, data fingerprint and resumed checkpoint."""
         X3, lengths = check_sequences(X, dtype=np.float64)
         n_samples, n_timesteps = X3.shape[:2]
         resume = None
@@ -597,7 +600,20 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         fingerprint = None
         if self.checkpoint is not None:
             fingerprint = self._data_fingerprint(X3, lengths, Y)
-        del X3
+        return Xs, Y, lengths, fingerprint, resume
+
+    def _fit(self, X, y, *, incremental, classes=None):
+        before = dict(self.__dict__)
+        try:
+            Xs, Y, lengths, fingerprint, resume = self._prepare_fit(X, y, incremental,
+                                                                    classes)
+        except BaseException:
+            # A fit refused before training (one class, a patch length for sequence
+            # targets, memory...) leaves the estimator as it was: the classes or target
+            # scaling it had begun to set would otherwise pair with the old network.
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
         try:
             # Overflow is detected (and reported) by the finiteness checks instead.
             with np.errstate(over="ignore", invalid="ignore"):

@@ -241,3 +241,23 @@ def test_layer_refuses_complex_values(where):
         state = {k: v.astype(complex) for k, v in layer.state_dict().items()}
         with pytest.raises(TypeError, match="must hold real numbers"):
             layer.load_state_dict(state)
+
+
+def test_a_refused_refit_leaves_the_fitted_model_as_it_was():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 6, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = LSTMClassifier(hidden_size=4, max_iter=2, random_state=0).fit(
+            X, np.array(["up", "down"] * 10))
+        reg = LSTMRegressor(hidden_size=4, max_iter=2, random_state=0).fit(X, X[:, 0, 0])
+    proba, prediction = clf.predict_proba(X), reg.predict(X)
+    # One class: refused after the classes were read.
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        clf.fit(X, np.array(["flat"] * 20))
+    assert list(clf.classes_) == ["down", "up"]
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    # Sequence targets with patches: refused after the target scaling was read.
+    with pytest.raises(ValueError, match="patch_length"):
+        reg.set_params(patch_length=3).fit(X, 1000 * X[:, :, :1])
+    np.testing.assert_array_equal(reg.predict(X), prediction)
