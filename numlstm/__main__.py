@@ -118,6 +118,10 @@ def main(argv=None):
             if getattr(args, name) < (2 if name == "seq_len" else 1):
                 print(f"numlstm demo: --{name.replace('_', '-')} is too small", file=sys.stderr)
                 return 2
+        # The test set is drawn with seed + 1: both must be NumPy seeds.
+        if not 0 <= args.seed < 2**32 - 1:
+            print(f"numlstm demo: --seed must be between 0 and {2**32 - 2}", file=sys.stderr)
+            return 2
         result = run_demo(seq_len=args.seq_len, n_train=args.n_train, n_test=args.n_test,
                           epochs=args.epochs, hidden_size=args.hidden_size, seed=args.seed,
                           verbose=not args.quiet)

@@ -51,6 +51,9 @@ def test_cli_small_run(capsys):
 def test_cli_rejects_bad_arguments(capsys):
     assert main(["demo", "--epochs", "0"]) == 2
     assert "--epochs" in capsys.readouterr().err
+    for seed in ("-1", str(2**32 - 1)):
+        assert main(["demo", "--seed", seed]) == 2
+        assert "--seed must be between 0 and 4294967294" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([])
     with pytest.raises(SystemExit):
