@@ -111,7 +111,11 @@ def plot_learning_curve(estimator, ax=None, *, logy=False, loss_label="training 
         ax.patch.set_visible(False)
     if losses.size:
         ax.set_xlim(0.5, losses.size + 0.5)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    from matplotlib.ticker import MaxNLocator
+
+    locator = ax.xaxis.get_major_locator()
+    if isinstance(locator, MaxNLocator):  # a log-scaled axis the caller set has another
+        locator.set_params(integer=True)
     ax.legend(lines, [line.get_label() for line in lines], loc="best", framealpha=0.9)
     ax.set_title(type(estimator).__name__)
     return ax

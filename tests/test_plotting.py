@@ -64,6 +64,14 @@ def test_without_validation_scores_and_new_figure():
     np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), reg.loss_curve_)
 
 
+def test_an_axes_whose_x_axis_is_log_scaled_takes_the_curve():
+    reg = LSTMRegressor(hidden_size=4, max_iter=4, random_state=0).fit(X, Y_REG)
+    _, ax = plt.subplots()
+    ax.set_xscale("log")
+    assert plot_learning_curve(reg, ax=ax) is ax
+    assert ax.get_xscale() == "log"
+
+
 def test_lbfgs_counts_iterations():
     reg = LSTMRegressor(hidden_size=3, max_iter=3, solver="lbfgs", random_state=0)
     ax = plot_learning_curve(reg.fit(X, Y_REG))
