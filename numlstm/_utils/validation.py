@@ -312,8 +312,24 @@ def check_classification_labels(y, n_samples, *, estimator_name="estimator"):
     _check_n_samples(n_samples, y_arr.shape[0])
     if y_arr.dtype.kind in "fc" and not np.isfinite(y_arr).all():
         raise ValueError("Input y contains NaN or infinity.")
+    if y_arr.dtype.kind == "O":
+        missing = [i for i, label in enumerate(y_arr) if _is_missing(label)]
+        if missing:
+            raise ValueError(
+                f"y contains {len(missing)} missing label(s) (None, NaN or pandas.NA), the "
+                f"first at index {missing[0]}: every sample needs a class label.")
     _named("y", check_classification_targets, y_arr)
     return y_arr
+
+
+def _is_missing(label):
+    """Whether a label of an object array marks a missing value: None, a float NaN, or
+    pandas' NA and NaT (recognised by type name: pandas is not a dependency)."""
+    if label is None:
+        return True
+    if isinstance(label, (float, np.floating)):
+        return bool(np.isnan(label))
+    return type(label).__name__ in ("NAType", "NaTType")
 
 
 def check_n_features(n_features, n_features_in, estimator_name, name="X"):

@@ -261,3 +261,14 @@ def test_a_refused_refit_leaves_the_fitted_model_as_it_was():
     with pytest.raises(ValueError, match="patch_length"):
         reg.set_params(patch_length=3).fit(X, 1000 * X[:, :, :1])
     np.testing.assert_array_equal(reg.predict(X), prediction)
+
+
+@pytest.mark.parametrize("labels", [
+    ["a", None, "b", "a"],
+    np.array(["a", np.nan, "b", "a"], dtype=object),
+    np.array([1.0, np.float32("nan"), 0.0, 1.0], dtype=object),
+])
+def test_missing_class_labels_are_named(labels):
+    X = np.random.default_rng(0).normal(size=(4, 5, 1))
+    with pytest.raises(ValueError, match=r"y contains 1 missing label\(s\).*index 1"):
+        LSTMClassifier(hidden_size=4, max_iter=2).fit(X, labels)
