@@ -43,7 +43,12 @@ def _named(name, func, *args, **kwargs):
 
 
 def _is_ragged_list(X):
-    """Whether ``X`` is a list/tuple of sequences that do not share one shape."""
+    """Whether ``X`` is a list/tuple of sequences that do not share one shape, or a 1-D
+    object array (or pandas Series) of sequences, which is how NumPy and pandas hold
+    sequences of different lengths."""
+    if (getattr(X, "dtype", None) == object and getattr(X, "ndim", 0) == 1 and len(X)
+            and all(np.ndim(item) >= 1 for item in X)):
+        return True
     if not isinstance(X, (list, tuple)) or len(X) == 0:
         return False
     shapes = set()
@@ -77,7 +82,8 @@ def _pad_ragged(items, name, dtype):
         item_name = f"{name}[{i}]"
         if sp.issparse(item):
             raise TypeError(f"{item_name} is sparse; dense sequences are required.")
-        if np.ndim(item) >= 1 and np.shape(item)[0] == 0:
+        shape = _named(item_name, np.shape, item)  # raises for an item itself ragged
+        if len(shape) >= 1 and shape[0] == 0:
             raise ValueError(
                 f"{item_name} has 0 timesteps; every sequence needs at least 1 "
                 "(lengths must be in [1, n_timesteps])."

@@ -137,3 +137,18 @@ def test_check_n_features():
     check_n_features(3, 3, "Est")
     with pytest.raises(ValueError, match="X has 2 features, but Est is expecting 3 features"):
         check_n_features(2, 3, "Est")
+
+
+def test_sequences_of_different_lengths_in_an_object_array_or_series_are_padded():
+    pd = pytest.importorskip("pandas")
+    items = [np.arange(3.0), np.arange(2.0)]
+    expected, expected_lengths = check_sequences(items)
+    for X in (np.array(items, dtype=object), pd.Series(items)):
+        X3, lengths = check_sequences(X)
+        np.testing.assert_array_equal(X3, expected)
+        np.testing.assert_array_equal(lengths, expected_lengths)
+
+
+def test_a_ragged_item_of_a_ragged_list_is_named():
+    with pytest.raises(ValueError, match=r"^X\[0\]: "):
+        check_sequences([[[1.0, 2.0], [3.0]], [[1.0, 2.0]]])
