@@ -96,8 +96,11 @@ def plot_learning_curve(estimator, ax=None, *, logy=False, loss_label="training 
     if scores is not None and len(scores):
         scores = np.asarray(scores, dtype=float)
         right = ax.twinx()
-        # Scores start after the epochs run before early stopping began (warm start).
-        score_epochs = np.arange(losses.size - scores.size + 1, losses.size + 1)
+        score_epochs = np.asarray(getattr(estimator, "_validation_epochs", None) or [])
+        if score_epochs.size != scores.size:
+            # A model of an earlier version, which did not record them: the scores end
+            # with the last epoch (a warm start began early stopping later).
+            score_epochs = np.arange(losses.size - scores.size + 1, losses.size + 1)
         lines += right.plot(score_epochs, scores, color=score_color,
                             marker="." if scores.size < 50 else None, label=score_label)
         best = score_epochs[int(np.argmax(scores))]

@@ -99,3 +99,17 @@ def test_clear_error_without_matplotlib(monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ImportError, match="pip install matplotlib"):
         plot_learning_curve(reg)
+
+
+def test_scores_stay_at_their_epochs_after_partial_fit():
+    clf = LSTMClassifier(hidden_size=3, max_iter=3, early_stopping=True, n_iter_no_change=50,
+                         random_state=0).fit(X, Y_CLF)
+    for _ in range(2):
+        clf.partial_fit(X, Y_CLF)  # trains on, records no score
+    ax = plot_learning_curve(clf)
+    assert len(clf.loss_curve_) == 5 and len(clf.validation_scores_) == 3
+    np.testing.assert_array_equal(ax.right_ax.get_lines()[0].get_xdata(), [1, 2, 3])
+    # A model saved before the epochs were recorded: aligned to the last epochs.
+    del clf._validation_epochs
+    ax = plot_learning_curve(clf)
+    np.testing.assert_array_equal(ax.right_ax.get_lines()[0].get_xdata(), [3, 4, 5])

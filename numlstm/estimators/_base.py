@@ -754,6 +754,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.best_loss_ = np.inf
         self._no_improvement_count = 0
         self.validation_scores_ = None
+        self._validation_epochs = None
         self.best_validation_score_ = None
         if hasattr(self, "_optimizer"):
             del self._optimizer
@@ -810,6 +811,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 state["split"] = self._split_validation(Y)
                 if self.validation_scores_ is None:
                     self.validation_scores_ = []
+                    self._validation_epochs = []  # the epoch of each score, for plots
                     self.best_validation_score_ = -np.inf
                 state["best_params"] = net.get_flat_params()
             if not incremental:

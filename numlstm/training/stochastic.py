@@ -234,6 +234,9 @@ def _decay_learning_rate(optimizer, state, msg, bar, trainer, config):
 def _update_no_improvement_count(record, val_score, state, tol):
     if val_score is not None:
         record.validation_scores_.append(val_score)
+        epochs = getattr(record, "_validation_epochs", None)  # absent: an earlier version's
+        if epochs is not None:
+            epochs.append(record.n_iter_)
         if val_score < record.best_validation_score_ + tol:
             record._no_improvement_count += 1
         else:
