@@ -159,11 +159,19 @@ def load_checkpoint(path):
     return est
 
 
-def _mean_and_scale(values):
-    """Mean and standard deviation of each column of ``values``; a scale that is zero (or
-    rounding noise next to the mean) becomes 1 so that a constant column stays finite."""
-    mean = values.mean(axis=0)
-    scale = values.std(axis=0)
+def _mean_and_scale(values, name="X"):
+    """Mean and standard deviation of each column of ``values`` (of argument ``name``); a
+    scale that is zero (or rounding noise next to the mean) becomes 1 so that a constant
+    column stays finite. Raises ValueError where they overflow (finite values beyond about
+    1e154, whose squares do), which would otherwise train on zeros or predict infinity."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = values.mean(axis=0)
+        scale = values.std(axis=0)
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
+        raise ValueError(
+            f"{name} holds values too large to standardise: their mean or standard "
+            f"deviation overflows float64 (largest magnitude {np.abs(values).max():.3g}). "
+            f"Rescale {name}.")
     scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))] = 1.0
     return mean, scale
 
@@ -327,8 +335,16 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if lengths is not None:
             Xs[~valid_steps_mask(X.shape[0], X.shape[1], lengths)] = 0.0
         n_statistics = statistics.shape[1] if series_scaling else 0
-        Xs, lengths = patch_sequences(Xs, lengths, getattr(self, "patch_length_", 1),
-                                      extra_features=n_statistics, dtype=self._dtype)
+        with np.errstate(over="ignore"):
+            Xs, lengths = patch_sequences(Xs, lengths, getattr(self, "patch_length_", 1),
+                                          extra_features=n_statistics, dtype=self._dtype)
+        if not np.isfinite(Xs).all():
+            # Finite values far outside the training data's range can overflow the
+            # network's dtype once standardised; the network would return NaN.
+            raise ValueError(
+                f"X holds values too large for this model: standardised with the training "
+                f"data's statistics they exceed the range of {np.dtype(self._dtype).name} "
+                f"(largest magnitude in X {np.abs(X).max():.3g}).")
         if series_scaling:
             # The same at every step of a sequence, after the patch's values.
             Xs[:, :, Xs.shape[2] - n_statistics:] = (

@@ -6,7 +6,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 
 from .._utils.validation import check_regression_targets, check_sequences, valid_steps_mask
-from ._base import BaseLSTM
+from ._base import BaseLSTM, _mean_and_scale
 from .._utils.docstrings import fill_shared_sections
 
 __all__ = ["LSTMRegressor"]
@@ -100,10 +100,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
             self._y_ndim = y.ndim
             self.n_outputs_ = Y.shape[-1]
             values = Y[valid_steps_mask(n_samples, n_timesteps, lengths)] if Y.ndim == 3 else Y
-            self._y_mean = values.mean(axis=0)
-            scale = values.std(axis=0)
-            scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1, np.abs(self._y_mean))] = 1
-            self._y_scale = scale
+            self._y_mean, self._y_scale = _mean_and_scale(values, "y")
         else:
             if (y.ndim == 3) != (self._y_ndim == 3) or Y.shape[-1] != self.n_outputs_:
                 raise ValueError(

@@ -272,3 +272,21 @@ def test_missing_class_labels_are_named(labels):
     X = np.random.default_rng(0).normal(size=(4, 5, 1))
     with pytest.raises(ValueError, match=r"y contains 1 missing label\(s\).*index 1"):
         LSTMClassifier(hidden_size=4, max_iter=2).fit(X, labels)
+
+
+def test_finite_values_too_large_to_standardise_are_refused():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, 8, 2))
+    y = X.sum(axis=(1, 2))
+    params = dict(hidden_size=4, max_iter=2, random_state=0, input_scaling="channel")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg = LSTMRegressor(**params).fit(X, y)
+    # Beyond float32 once standardised: the network would return NaN.
+    with pytest.raises(ValueError, match="too large for this model.*float32"):
+        reg.predict(X * 1e40)
+    # Squares beyond float64: the scale would be infinite.
+    with pytest.raises(ValueError, match="y holds values too large to standardise"):
+        LSTMRegressor(**params).fit(X, y * 1e160)
+    with pytest.raises(ValueError, match="X holds values too large to standardise"):
+        LSTMRegressor(**params).fit(X * 1e160, y)
