@@ -630,6 +630,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
+        del before  # it may hold the previous network, which training no longer needs
         try:
             # Overflow is detected (and reported) by the finiteness checks instead.
             with np.errstate(over="ignore", invalid="ignore"):
