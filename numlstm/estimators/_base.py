@@ -612,6 +612,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if reset:
             self._initialize(X3, lengths, Y, patch, scaling)
         Xs, lengths = self._transform_input(X3, lengths)
+        if not reset and resume is None:
+            self._apply_dropout_rates()
         Y = np.ascontiguousarray(Y, dtype=self._dtype)
         fingerprint = None
         if self.checkpoint is not None:
@@ -805,9 +807,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 f"whose inputs were scaled with input_scaling_={fitted_scaling!r}; "
                 f"input_scaling={self.input_scaling!r} asks for another. Set "
                 "warm_start=False to train a new network.")
-        lstm.dropout = float(self.dropout)
-        lstm.input_dropout = self._input_dropout_rate()
-        self.network_.output_dropout = self._output_dropout_rate(self.network_.sequence_output)
+
+    def _apply_dropout_rates(self):
+        """Give the fitted network the dropout rates of the current parameters (a warm
+        start or ``partial_fit`` may change them); only once the fit's checks have passed,
+        so that a refused fit leaves the network as it was."""
+        net = self.network_
+        net.lstm.dropout = float(self.dropout)
+        net.lstm.input_dropout = self._input_dropout_rate()
+        net.output_dropout = self._output_dropout_rate(net.sequence_output)
 
     def _fit_stochastic(self, Xs, Y, lengths, *, incremental, resume=False,
                         fingerprint=None):

@@ -261,6 +261,14 @@ def test_a_refused_refit_leaves_the_fitted_model_as_it_was():
     with pytest.raises(ValueError, match="patch_length"):
         reg.set_params(patch_length=3).fit(X, 1000 * X[:, :, :1])
     np.testing.assert_array_equal(reg.predict(X), prediction)
+    # A warm start refused after the network was found to match: its dropout rates,
+    # which a warm start takes from the parameters, are those it was trained with.
+    rates = (clf.network_.lstm.input_dropout, clf.network_.output_dropout)
+    assert rates[1] > 0
+    with pytest.raises(ValueError, match="dropout > 0 needs a stochastic solver"):
+        clf.set_params(warm_start=True, solver="lbfgs", output_dropout=0.4,
+                       input_dropout=0.3).fit(X, np.array(["up", "down"] * 10))
+    assert (clf.network_.lstm.input_dropout, clf.network_.output_dropout) == rates
 
 
 @pytest.mark.parametrize("labels", [
