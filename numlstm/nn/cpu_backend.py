@@ -425,7 +425,7 @@ class CPUBackend:
         return plan.run
 
     def backward(self, x, lengths, W_ih, W_hh, cache, d_out, d_h_n, d_c_n,
-                 dW_ih, dW_hh, d_bias, workspace=None, grads=None):
+                 dW_ih, dW_hh, d_bias, workspace=None, grads=None, input_gradient=True):
         """Backward one layer; fills ``dW_ih, dW_hh, d_bias``, returns ``dx, d_h0, d_c0``.
 
         Parameters
@@ -444,10 +444,13 @@ class CPUBackend:
             Arrays for the gradients of the options, written when the layer has them:
             ``"bias_hh"`` (D, G*H) for the GRU (for the other cells it equals ``d_bias``),
             ``"peephole"`` (D, 3, H), ``"W_hr"`` (D, P, H).
+        input_gradient : bool, default=True
+            Whether to compute ``dx``; without it the pass skips the product
+            ``d_gates @ W_ih`` and returns ``None`` in its place.
 
         Returns
         -------
-        dx : ndarray (B, T, I)
+        dx : ndarray (B, T, I) or None
         d_h0 : ndarray (D, B, R)
         d_c0 : ndarray (D, B, H) or None
         """
@@ -467,7 +470,9 @@ class CPUBackend:
         row_bounds = _chunk_bounds(batch)
         if d_c_n is None:
             d_c_n = _empty(dtype, n_dirs, batch, 0)
-        dx = np.empty_like(x)
+        # Without the input gradient the kernels get an array of no columns, of the same
+        # type as ``x``: no other compiled version is needed.
+        dx = np.empty_like(x) if input_gradient else _empty(dtype, batch, n_steps, 0)
         d_h0 = np.empty_like(d_h_n)
         d_c0 = np.empty_like(d_c_n)
         d_gates = ws.get("d_gates", gates.shape, dtype)
@@ -513,4 +518,4 @@ class CPUBackend:
                                           shares))
         if not spec.has_cell_state:
             d_c0 = None
-        return dx, d_h0, d_c0
+        return (dx if input_gradient else None), d_h0, d_c0

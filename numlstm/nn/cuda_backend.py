@@ -325,7 +325,7 @@ def _forward_on_device(kern, x, lengths, W_ih, W_hh, bias, h0, c0, store, persis
 
 
 def _backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, persistent=True,
-                        out=None):
+                        out=None, input_gradient=True):
     """Backward pass through time of one layer on device arrays.
 
     Parameters
@@ -342,10 +342,12 @@ def _backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, persistent
         ``(dW_ih, dW_hh, d_bias)`` to write the weight gradients into (``d_bias`` of
         D*4H elements, any contiguous shape), e.g. views of a training run's gradient
         vector; new arrays when omitted.
+    input_gradient : bool, default=True
+        Whether to compute ``dx`` (``None`` otherwise).
 
     Returns
     -------
-    dx : device array (B, T, I)
+    dx : device array (B, T, I) or None
     d_h0, d_c0 : device arrays (D, B, H)
     dW_ih, dW_hh, d_bias : device arrays (D, 4H, I), (D, 4H, H), (D*4H,)
     """
@@ -377,10 +379,12 @@ def _backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, persistent
     _matmul(kern, four_h, hidden, rows, dg_t,
             _Mat(_flat(cache.h_prev), n_dirs * hidden, stride=hidden),
             _Mat(_flat(dW_hh), hidden, stride=four_h * hidden), batch=n_dirs)
-    # Both directions in one product: (B*T, D*4H) @ (D*4H, I).
-    dx = cuda.device_array_like(x)
-    _matmul(kern, rows, in_size, width, _Mat(dg, width), _Mat(_flat(W_ih), in_size),
-            _Mat(_flat(dx), in_size))
+    dx = None
+    if input_gradient:
+        # Both directions in one product: (B*T, D*4H) @ (D*4H, I).
+        dx = cuda.device_array_like(x)
+        _matmul(kern, rows, in_size, width, _Mat(dg, width), _Mat(_flat(W_ih), in_size),
+                _Mat(_flat(dx), in_size))
     _column_sums_into(kern, dg, rows, width, d_bias)
     return dx, d_h0, d_c_n, dW_ih, dW_hh, d_bias
 
@@ -506,7 +510,8 @@ def _generic_forward_on_device(kern, cell, x, lengths, W_ih, W_hh, bias, bias_hn
     return out, h, (c if c0 is not None else None), cache
 
 
-def _generic_backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, out=None):
+def _generic_backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, out=None,
+                                input_gradient=True):
     """Backward pass of :func:`_generic_forward_on_device` on device arrays.
 
     Returns ``dx, d_h0, d_c0, dW_ih, dW_hh, d_bias, d_bias_hh, d_peep, dW_hr`` (``d_c0``,
@@ -514,6 +519,7 @@ def _generic_backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, ou
     thing; ``d_bias`` flat (D*G*H,), ``d_bias_hh`` too). ``out``, a dict of device
     arrays keyed ``"W_ih"``, ``"W_hh"``, ``"bias"``, ``"bias_hh"``, ``"peephole"``,
     ``"W_hr"`` (any subset), receives those gradients instead of new arrays.
+    ``dx`` is ``None`` with ``input_gradient=False``.
     """
     out = out or {}
 
@@ -575,9 +581,11 @@ def _generic_backward_on_device(kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, ou
             _Mat(_flat(d_rec), width, stride=n_gate_cols, trans=True),
             _Mat(_flat(cache.h_prev), n_dirs * rec_size, stride=rec_size),
             _Mat(_flat(dW_hh), rec_size, stride=n_gate_cols * rec_size), batch=n_dirs)
-    dx = cuda.device_array_like(x)
-    _matmul(kern, rows, in_size, width, _Mat(dg, width), _Mat(_flat(W_ih), in_size),
-            _Mat(_flat(dx), in_size))
+    dx = None
+    if input_gradient:
+        dx = cuda.device_array_like(x)
+        _matmul(kern, rows, in_size, width, _Mat(dg, width), _Mat(_flat(W_ih), in_size),
+                _Mat(_flat(dx), in_size))
 
     def column_sums(a, name):
         given = out.get(name)
@@ -725,7 +733,7 @@ class CUDABackend:
         return run
 
     def backward(self, x, lengths, W_ih, W_hh, cache, d_out, d_h_n, d_c_n,
-                 dW_ih, dW_hh, d_bias, workspace=None, grads=None):
+                 dW_ih, dW_hh, d_bias, workspace=None, grads=None, input_gradient=True):
         """Backward one layer; fills ``dW_ih, dW_hh, d_bias``, returns ``dx, d_h0, d_c0``.
 
         Parameters
@@ -746,10 +754,12 @@ class CUDABackend:
         grads : dict, optional
             Arrays for the gradients of the options (see
             :meth:`numlstm.nn.cpu_backend.CPUBackend.backward`).
+        input_gradient : bool, default=True
+            Whether to compute ``dx`` (``None`` otherwise).
 
         Returns
         -------
-        dx : ndarray (B, T, I)
+        dx : ndarray (B, T, I) or None
         d_h0, d_c0 : ndarrays (D, B, H)
         """
         dtype = cache.gates.dtype
@@ -760,7 +770,7 @@ class CUDABackend:
              g_hr) = _generic_backward_on_device(
                 self._kernels(dtype), put(W_ih, dtype), put(W_hh, dtype), cache,
                 put(d_out, dtype), put(d_h_n, dtype),
-                None if d_c_n is None else put(d_c_n, dtype))
+                None if d_c_n is None else put(d_c_n, dtype), input_gradient=input_gradient)
             dW_ih[...] = g_ih.copy_to_host()
             dW_hh[...] = g_hh.copy_to_host()
             d_bias[...] = g_bias.copy_to_host().reshape(d_bias.shape)
@@ -768,14 +778,15 @@ class CUDABackend:
                 if value is not None and grads.get(name) is not None:
                     target = grads[name]
                     target[...] = value.copy_to_host().reshape(target.shape)
-            return dx.copy_to_host(), d_h0.copy_to_host(), _host(d_c0)
+            return _host(dx), d_h0.copy_to_host(), _host(d_c0)
         dx, d_h0, d_c0, g_ih, g_hh, g_bias = _backward_on_device(
             self._kernels(dtype), put(W_ih, dtype), put(W_hh, dtype), cache,
-            put(d_out, dtype), put(d_h_n, dtype), put(d_c_n, dtype), self.persistent)
+            put(d_out, dtype), put(d_h_n, dtype), put(d_c_n, dtype), self.persistent,
+            input_gradient=input_gradient)
         dW_ih[...] = g_ih.copy_to_host()
         dW_hh[...] = g_hh.copy_to_host()
         d_bias[...] = g_bias.copy_to_host().reshape(d_bias.shape)
-        return dx.copy_to_host(), d_h0.copy_to_host(), d_c0.copy_to_host()
+        return _host(dx), d_h0.copy_to_host(), d_c0.copy_to_host()
 
     # ---------------------------------------------------------- device arrays in and out A
     # training run that keeps its weights on the GPU (numlstm.training.device_trainer) calls these:
@@ -818,7 +829,8 @@ class CUDABackend:
         return _forward_on_device(self._kernels(dtype), x, lengths, W_ih, W_hh, bias, h0,
                                   c0, store, self.persistent)
 
-    def backward_device(self, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, grads):
+    def backward_device(self, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, grads,
+                        input_gradient=True):
         """Backward one layer on device arrays, writing the weight gradients in place.
 
         Parameters
@@ -836,19 +848,22 @@ class CUDABackend:
             Targets of the gradients: ``"W_ih"``, ``"W_hh"``, ``"bias"`` (w.r.t. ``b_ih``)
             always; ``"bias_hh"`` (GRU), ``"peephole"``, ``"W_hr"`` when the layer has
             them. Views into a larger gradient vector are fine.
+        input_gradient : bool, default=True
+            Whether to compute ``dx`` (``None`` otherwise).
 
         Returns
         -------
-        dx : device array (B, T, I)
+        dx : device array (B, T, I) or None
         d_h0 : device array (D, B, R)
         d_c0 : device array (D, B, H) or None
         """
         kern = self._kernels(cache.gates.dtype)
         if isinstance(cache, _GenericCache):
-            dx, d_h0, d_c0, *_ = _generic_backward_on_device(kern, W_ih, W_hh, cache, d_out,
-                                                             d_h_n, d_c_n, out=grads)
+            dx, d_h0, d_c0, *_ = _generic_backward_on_device(
+                kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, out=grads,
+                input_gradient=input_gradient)
             return dx, d_h0, d_c0
         dx, d_h0, d_c0, *_ = _backward_on_device(
             kern, W_ih, W_hh, cache, d_out, d_h_n, d_c_n, self.persistent,
-            out=(grads["W_ih"], grads["W_hh"], grads["bias"]))
+            out=(grads["W_ih"], grads["W_hh"], grads["bias"]), input_gradient=input_gradient)
         return dx, d_h0, d_c0

@@ -202,7 +202,7 @@ class LSTM(RecurrentLayer):
                                               requires_grad=requires_grad)
         return out, (h_n, c_n)
 
-    def backward(self, d_out, d_h_n=None, d_c_n=None):
+    def backward(self, d_out, d_h_n=None, d_c_n=None, *, input_gradient=True):
         """Backpropagate through the last :meth:`forward` call.
 
         Parameters
@@ -211,6 +211,9 @@ class LSTM(RecurrentLayer):
             Gradient of the loss w.r.t. ``out`` (entries at padded steps are ignored).
         d_h_n, d_c_n : array-likes shaped like ``h_n`` and ``c_n``, optional
             Gradients w.r.t. the final states; zero when omitted.
+        input_gradient : bool, default=True
+            Whether to compute ``dx``; ``False`` returns ``None`` in its place and skips
+            its product (see :meth:`backward_states`).
 
         Returns
         -------
@@ -218,10 +221,10 @@ class LSTM(RecurrentLayer):
             Gradient of every weight, keyed like :meth:`state_dict` (views into
             :attr:`flat_gradient`), plus ``"h0"`` and ``"c0"`` when ``forward`` was given
             initial states.
-        dx : ndarray like ``x``
+        dx : ndarray like ``x``, or None
             Gradient w.r.t. the input.
         """
-        return self.backward_states(d_out, (d_h_n, d_c_n))
+        return self.backward_states(d_out, (d_h_n, d_c_n), input_gradient=input_gradient)
 
     @classmethod
     def from_torch(cls, module, **kwargs):

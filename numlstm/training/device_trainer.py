@@ -513,12 +513,13 @@ class DeviceTrainer:
                 targets["peephole"] = grads[f"weight_peephole_l{k}"]
             if spec.W_hr is not None:
                 targets["W_hr"] = grads[f"weight_hr_l{k}"]
+            # The bottom layer's input is the data: its gradient is not needed.
             dx, _, _ = self.backend.backward_device(W_ih, W_hh, cache, d_out, d_h_n, d_c_n,
-                                                    targets)
+                                                    targets, input_gradient=k > 0)
             if lstm.cell != "gru":
                 # b_ih and b_hh enter the same sum: their gradients are equal.
                 grads[f"bias_hh_l{k}"].copy_to_device(grads[f"bias_ih_l{k}"])
-            if mask is not None:
+            if mask is not None and dx is not None:
                 _launch_vector(_ops.multiply, dx.size, _flat(dx), _flat(mask), _flat(dx))
             d_out = dx
 

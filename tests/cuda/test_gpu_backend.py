@@ -84,6 +84,33 @@ def test_layer_matches_cpu(case):
         assert_matches(actual[name], value, dtype, name)
 
 
+@pytest.mark.parametrize("spec_options", [{}, {"cell": "gru"}])
+def test_backward_without_the_input_gradient(spec_options):
+    """``input_gradient=False`` returns no ``dx`` and the same gradients otherwise, on the
+    fused LSTM path and the per-step path of the other cells."""
+    from numlstm.nn.layer_spec import LayerSpec
+
+    args, grads_in = make_layer_problem(3, 4, 5, 3, 2, True, True, np.float64)
+    x, lengths, W_ih, W_hh, bias, h0, c0 = args
+    spec = None
+    if spec_options:
+        W_ih, W_hh, bias = W_ih[:, :9], W_hh[:, :9], bias[:, :9]
+        spec = LayerSpec(spec_options["cell"], bias_hn=np.zeros((2, 3)))
+        c0 = None
+        grads_in = grads_in[:2] + (None,)
+    backend = CUDABackend()
+    results = []
+    for input_gradient in (True, False):
+        *_, cache = backend.forward(x, lengths, W_ih, W_hh, bias, h0, c0, spec=spec)
+        dW_ih, dW_hh, d_bias = np.empty_like(W_ih), np.empty_like(W_hh), np.empty_like(bias)
+        dx, d_h0, _ = backend.backward(x, lengths, W_ih, W_hh, cache, *grads_in, dW_ih,
+                                       dW_hh, d_bias, input_gradient=input_gradient)
+        results.append((dx, d_h0, dW_ih, dW_hh, d_bias))
+    assert results[0][0].shape == x.shape and results[1][0] is None
+    for expected, actual in zip(results[0][1:], results[1][1:]):
+        np.testing.assert_array_equal(actual, expected)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_one_launch_sweeps_match_per_step_launches(dtype, monkeypatch):
     """A grid of one block (the simulator's limit) runs each sweep as one cooperative

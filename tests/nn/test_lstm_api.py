@@ -258,6 +258,41 @@ def test_requires_grad_false(bidir, L):
     assert dx.shape == x.shape
 
 
+@pytest.mark.parametrize("cell,options", [
+    ("lstm", {}),
+    ("lstm", {"proj_size": 2, "bidirectional": True}),
+    ("lstm", {"peephole": True, "num_layers": 2, "input_dropout": 0.3}),
+    ("gru", {"bidirectional": True, "num_layers": 2}),
+    ("rnn", {"nonlinearity": "relu"}),
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_backward_without_the_input_gradient(cell, options, dtype):
+    """``input_gradient=False`` returns no ``dx`` and the same weight and state gradients,
+    bit for bit (the bottom layer's input product is skipped, nothing else)."""
+    from numlstm import GRU, RNN
+
+    Layer = {"lstm": LSTM, "gru": GRU, "rnn": RNN}[cell]
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 5, 7)).astype(dtype)
+    lengths = np.array([5, 1, 3, 5, 2, 4])
+    results = []
+    for input_gradient in (True, False):
+        layer = Layer(7, 4, dtype=dtype, random_state=0, **options)
+        layer.train()
+        h0 = np.random.default_rng(2).standard_normal(
+            (layer.num_layers * layer.num_directions, 6, layer.state_size)).astype(dtype)
+        out, _ = layer.forward(x, h0=h0, lengths=lengths)
+        d_out = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
+        grads, dx = layer.backward(d_out, input_gradient=input_gradient)
+        results.append((dx, {k: v.copy() for k, v in grads.items()}))
+    (dx, expected), (no_dx, actual) = results
+    assert dx.shape == x.shape and np.any(dx != 0)
+    assert no_dx is None
+    assert expected.keys() == actual.keys() and "h0" in actual
+    for name in expected:
+        np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
+
+
 def test_backward_before_forward_raises():
     layer = LSTM(3, 4, dtype=np.float64, random_state=0)
     with pytest.raises((RuntimeError, ValueError)):

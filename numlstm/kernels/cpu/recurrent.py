@@ -636,10 +636,14 @@ def _dot(a, b):
 @njit(inline="always", **_JIT)
 def _input_gradient(io, weights, work, packed, d, b0, b1, scratch):
     """Add direction ``d``'s share of the input gradient of rows ``b0:b1`` to ``io.dx``
-    (the first direction overwrites it); arguments as for :func:`_backward_rows`."""
+    (the first direction overwrites it); arguments as for :func:`_backward_rows`. An
+    ``io.dx`` without columns asks for none: the bottom layer of a network that is being
+    trained has no use for it."""
     products = packed.products
     x = io.x
     dx = io.dx
+    if dx.shape[2] == 0:
+        return
     W_ih = weights.W_ih
     d_gates = work.d_gates
     n_steps = x.shape[1]
