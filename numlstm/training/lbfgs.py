@@ -58,12 +58,17 @@ def run_lbfgs(record, Xs, Y, lengths, state, config):
     """
     net = record.network_
     remaining = config.max_iter - (record.n_iter_ - state["start_iter"])
-    if state["finished"] or remaining <= 0:
+    if state["finished"]:
+        return
+    if remaining <= 0:
+        # Resumed from a checkpoint written at the last iteration: the fit is done.
+        _finish(record, net, Xs, Y, lengths, state, config)
         return
     x0 = net.get_flat_params().astype(np.float64)
     best = {"loss": np.inf, "params": x0.copy()}
     evaluations = [0]
     run_start = record.n_iter_
+    t_start = record.t_
 
     def loss_grad(w):
         net.set_flat_params(w)
@@ -80,6 +85,10 @@ def run_lbfgs(record, Xs, Y, lengths, state, config):
     def callback(intermediate_result):
         record.loss_curve_.append(float(intermediate_result.fun))
         record.n_iter_ += 1
+        # The record as a checkpoint written now should hold it.
+        record.t_ = t_start + evaluations[0] * Xs.shape[0]
+        record.loss_ = float(intermediate_result.fun)
+        record.best_loss_ = min(record.best_loss_, record.loss_)
         if config.verbose:
             now = time.perf_counter()
             print(f"Iteration {record.n_iter_ - run_start}: loss = "
@@ -106,7 +115,7 @@ def run_lbfgs(record, Xs, Y, lengths, state, config):
             )
     except KeyboardInterrupt:
         net.set_flat_params(best["params"])
-        record.t_ += evaluations[0] * Xs.shape[0]
+        record.t_ = t_start + evaluations[0] * Xs.shape[0]
         if np.isfinite(best["loss"]):
             record.loss_ = float(best["loss"])
             record.best_loss_ = min(record.best_loss_, record.loss_)
@@ -129,7 +138,7 @@ def run_lbfgs(record, Xs, Y, lengths, state, config):
     if not net.all_finite():
         net.set_flat_params(best["params"])
     record.n_iter_ = run_start + max(int(result.nit), 1)
-    record.t_ += evaluations[0] * Xs.shape[0]
+    record.t_ = t_start + evaluations[0] * Xs.shape[0]
     record.loss_ = float(min(result.fun, best["loss"]))
     if len(record.loss_curve_) == n_before:
         record.loss_curve_.append(record.loss_)
@@ -146,3 +155,16 @@ def run_lbfgs(record, Xs, Y, lengths, state, config):
             f"(status={result.status}): {result.message}. Increase max_iter or "
             "max_fun, or scale the data.", ConvergenceWarning,
         )
+
+
+def _finish(record, net, Xs, Y, lengths, state, config):
+    """End a fit that has no iteration left: the record's loss (a checkpoint of an
+    earlier version may lack it) and a final checkpoint that says the fit is done."""
+    if record.loss_ is None:
+        record.loss_ = float(net.loss_and_gradient(Xs, Y, lengths, alpha=config.alpha))
+        record.best_loss_ = min(record.best_loss_, record.loss_)
+        if not record.loss_curve_:
+            record.loss_curve_.append(record.loss_)
+    state["finished"] = True
+    if config.checkpoint is not None:
+        config.checkpoint(True)
