@@ -586,6 +586,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 self._check_network_matches()
             Y = self._prepare_targets(y, n_samples, n_timesteps, lengths, reset=reset,
                                       classes=classes)
+        if self.early_stopping and not incremental and resume is None and (
+                self.solver != "lbfgs"):
+            self._validation_size(Y)  # refused now rather than after the set-up
         if self.solver == "lbfgs" and self.dropout > 0 and self.num_layers > 1:
             raise ValueError(
                 "dropout > 0 needs a stochastic solver ('adam' or 'sgd'): the line search "
@@ -611,13 +614,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self._check_fit_memory((n_samples, -(-n_timesteps // patch), width), Y.shape[-1])
         if reset:
             self._initialize(X3, lengths, Y, patch, scaling)
-        Xs, lengths = self._transform_input(X3, lengths)
-        if not reset and resume is None:
-            self._apply_dropout_rates()
         Y = np.ascontiguousarray(Y, dtype=self._dtype)
         fingerprint = None
         if self.checkpoint is not None:
+            # Of the lengths in steps, as a resumed fit computes it (not in patches).
             fingerprint = self._data_fingerprint(X3, lengths, Y)
+        Xs, lengths = self._transform_input(X3, lengths)
+        if not reset and resume is None:
+            self._apply_dropout_rates()
         return Xs, Y, lengths, fingerprint, resume
 
     def _fit(self, X, y, *, incremental, classes=None):
@@ -872,7 +876,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         stochastic.run_stochastic(self, Xs, Y, lengths, train_idx, validation, state,
                                   self._random_state, config, callbacks)
 
-    def _split_validation(self, Y):
+    #: Fewest validation sequences whose score is defined (R^2 needs two targets).
+    _MIN_VALIDATION_SEQUENCES = 1
+
+    def _validation_size(self, Y):
+        """The number of sequences early stopping holds out of ``Y``; raises where that
+        leaves no training sequence or too few to score."""
         n_samples = Y.shape[0]
         n_val = int(np.ceil(self.validation_fraction * n_samples))
         if n_samples < 2 or n_val >= n_samples:
@@ -881,6 +890,18 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 f"leaves no training sample out of {n_samples}; use more samples, a smaller "
                 "validation_fraction or early_stopping=False."
             )
+        least = 1 if Y.ndim == 3 else self._MIN_VALIDATION_SEQUENCES
+        if n_val < least:
+            raise ValueError(
+                f"early_stopping=True with validation_fraction={self.validation_fraction} "
+                f"holds out {n_val} of {n_samples} sequences, and the validation score "
+                f"needs at least {least}; use a larger validation_fraction or "
+                "early_stopping=False.")
+        return n_val
+
+    def _split_validation(self, Y):
+        n_samples = Y.shape[0]
+        n_val = self._validation_size(Y)
         stratify = self._stratify_labels(Y)
         idx = np.arange(n_samples)
         try:

@@ -113,6 +113,9 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
             Ys[~valid_steps_mask(n_samples, n_timesteps, lengths)] = 0.0
         return Ys
 
+    # R^2 of one target is undefined (NaN): early stopping would never see an improvement.
+    _MIN_VALIDATION_SEQUENCES = 2
+
     def _validation_score(self, X, Y, lengths):
         pred = self.network_.predict(X, lengths).astype(np.float64)
         if Y.ndim == 3:

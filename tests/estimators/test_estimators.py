@@ -364,6 +364,18 @@ def test_early_stopping_attributes():
     assert clf.n_iter_ < 60  # stopped early
     with pytest.raises(ValueError, match="early_stopping"):
         LSTMRegressor(early_stopping=True).fit(X[:1], np.ones(1))
+    # One held-out target has no R^2 (NaN): refused before training, where the fit
+    # used to end silently with its initial weights. One held-out sequence is enough to
+    # score a classifier, or a regressor of sequence targets (over its steps).
+    with pytest.raises(ValueError, match="holds out 1 of 20 sequences.*at least 2"):
+        LSTMRegressor(early_stopping=True, validation_fraction=0.05).fit(X[:20], y[:20] * 1.0)
+    for est, target in ((LSTMClassifier(max_iter=2, hidden_size=2), y[:20]),
+                        (LSTMRegressor(max_iter=2, hidden_size=2), X[:20])):
+        est.set_params(early_stopping=True, validation_fraction=0.05)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X[:20], target)
+        assert np.isfinite(est.validation_scores_).all()
 
 
 def test_stops_when_loss_stalls():

@@ -120,27 +120,34 @@ def test_interrupt_lbfgs_keeps_best_point(monkeypatch):
     (LSTMRegressor, Y, {"solver": "sgd", "early_stopping": True}),
     (LSTMRegressor, Y, {"num_layers": 2, "dropout": 0.3}),
     (LSTMClassifier, Y_CLF, {"early_stopping": True, "bidirectional": True}),
+    # Sequences of different lengths read in patches: the data's fingerprint is of the
+    # lengths in steps, whether the fit starts or resumes.
+    (LSTMRegressor, Y, {"patch_length": 2, "ragged": True}),
 ])
 def test_resume_from_checkpoint_equals_uninterrupted_fit(tmp_path, monkeypatch, Est, y,
                                                          params):
-    reference = _fit(Est, y, **params)
+    params = dict(params)
+    data = X
+    if params.pop("ragged", False):
+        data = [x[:3 + i % 4] for i, x in enumerate(X)]
+    reference = Est(**PARAMS, **params).fit(data, y)
     path = tmp_path / "model.ckpt"
     est = Est(**PARAMS, **params, checkpoint=path, checkpoint_every=2)
     interrupt_at(monkeypatch, call=4 * 3 + 2)  # during epoch 5: last checkpoint at 4
     with pytest.raises(KeyboardInterrupt):
-        est.fit(X, y)
+        est.fit(data, y)
     monkeypatch.undo()
     assert load_checkpoint(path).n_iter_ == 4
-    resumed = Est(**PARAMS, **params, checkpoint=str(path), checkpoint_every=2).fit(X, y)
+    resumed = Est(**PARAMS, **params, checkpoint=str(path), checkpoint_every=2).fit(data, y)
     assert resumed.n_iter_ == reference.n_iter_ == 6
     assert resumed.loss_curve_ == reference.loss_curve_
     assert resumed.validation_scores_ == reference.validation_scores_
     np.testing.assert_array_equal(resumed.network_.get_flat_params(),
                                   reference.network_.get_flat_params())
-    np.testing.assert_array_equal(resumed.predict(X), reference.predict(X))
+    np.testing.assert_array_equal(resumed.predict(data), reference.predict(data))
     # the interrupted estimator itself resumes the same way
-    est.fit(X, y)
-    np.testing.assert_array_equal(est.predict(X), reference.predict(X))
+    est.fit(data, y)
+    np.testing.assert_array_equal(est.predict(data), reference.predict(data))
 
 
 def test_checkpoint_every_n_epochs_and_at_the_end(tmp_path, monkeypatch):
@@ -239,17 +246,51 @@ def test_lbfgs_checkpoint_and_resume(tmp_path, monkeypatch):
     est.fit(X, Y)
     n_evals = calls[0]
     monkeypatch.undo()
-    interrupt_at(monkeypatch, call=n_evals // 2)
+    # The last evaluation but one: late enough that a checkpoint was written (line
+    # searches take more than one evaluation, so a half-way interruption may come first).
+    interrupt_at(monkeypatch, call=n_evals - 1)
     interrupted = LSTMRegressor(**params)
     with pytest.raises(KeyboardInterrupt):
         interrupted.fit(X, Y)
     monkeypatch.undo()
-    saved = load_checkpoint(path).n_iter_
+    checkpoint = load_checkpoint(path)
+    saved = checkpoint.n_iter_
     assert saved >= 2 and saved % 2 == 0
+    assert not read_checkpoint(path)["state"]["_fit_state"]["finished"]
+    # The checkpoint's record is that of its iteration.
+    assert checkpoint.loss_ == checkpoint.best_loss_ == checkpoint.loss_curve_[-1]
+    assert 0 < checkpoint.t_ < est.t_
     resumed = LSTMRegressor(**params).fit(X, Y)
     assert resumed.n_iter_ <= 8 and len(resumed.loss_curve_) == resumed.n_iter_
     assert resumed.loss_ <= load_checkpoint(path).loss_curve_[saved - 1] + 1e-12
     assert np.isfinite(resumed.predict(X)).all()
+
+
+def test_lbfgs_resumed_with_no_iteration_left_finishes(tmp_path, monkeypatch):
+    """A checkpoint written at the last iteration, resumed: the fit ends with its record
+    and says so in the checkpoint (it used to stay unfinished, every later fit a no-op)."""
+    path = tmp_path / "ckpt"
+    params = dict(hidden_size=3, solver="lbfgs", max_iter=8, tol=0.0, random_state=0,
+                  checkpoint=path, checkpoint_every=2)
+    calls = interrupt_at(monkeypatch, call=10**9)
+    LSTMRegressor(**params).fit(X, Y)
+    monkeypatch.undo()
+    interrupt_at(monkeypatch, call=calls[0] - 1)  # after a checkpoint (see above)
+    with pytest.raises(KeyboardInterrupt):
+        LSTMRegressor(**params).fit(X, Y)
+    monkeypatch.undo()
+    saved = load_checkpoint(path)
+    assert saved.n_iter_ >= 2
+    assert read_checkpoint(path)["state"]["_fit_state"]["finished"] is False
+    params["max_iter"] = saved.n_iter_
+    resumed = LSTMRegressor(**params).fit(X, Y)
+    assert resumed.n_iter_ == saved.n_iter_ and resumed.loss_ == saved.loss_
+    np.testing.assert_array_equal(resumed.network_.get_flat_params(),
+                                  saved.network_.get_flat_params())
+    assert read_checkpoint(path)["state"]["_fit_state"]["finished"] is True
+    # the next fit of the same model starts again rather than resume
+    again = LSTMRegressor(**{**params, "max_iter": 1}).fit(X, Y)
+    assert again.n_iter_ == 1
 
 
 def test_real_sigint_then_resume_in_another_process(tmp_path):
