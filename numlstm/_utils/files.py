@@ -38,16 +38,26 @@ def atomic_write(path, write):
     """
     # Through a symbolic link to its target: renaming onto the link itself would turn it
     # into a file of its own and leave the target (say, a shared model) as it was.
-    path = os.path.realpath(os.fspath(path))
+    given = os.fspath(path)
+    path = os.path.realpath(given)
     directory, base = os.path.split(path)
     try:
         mode = os.stat(path).st_mode & 0o7777
+        replacing = True
     except FileNotFoundError:
         mode = 0o666  # minus the umask, as for any new file
+        replacing = False
     tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(tmp, flags, mode)
     try:
+        fd = os.open(tmp, flags, mode)
+    except OSError as error:
+        # Name the user's path, not the temporary file's (a missing folder, say).
+        raise OSError(error.errno, f"cannot write {given!r}: {error.strerror}",
+                      given) from None
+    try:
+        if replacing and hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)  # os.open's mode is reduced by the umask
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -499,8 +499,17 @@ def test_file_permissions(tmp_path):
         path.chmod(0o640)
         save(LSTM(2, 2), path)
         assert path.stat().st_mode & 0o777 == 0o640  # a replaced file keeps its mode
+        path.chmod(0o664)  # with bits the umask would remove from a new file
+        save(LSTM(2, 2), path)
+        assert path.stat().st_mode & 0o777 == 0o664
     finally:
         os.umask(umask)
+
+
+def test_saving_into_a_missing_folder_names_the_path(tmp_path):
+    path = tmp_path / "no such folder" / "model.npz"
+    with pytest.raises(FileNotFoundError, match=r"cannot write .*no such folder/model\.npz"):
+        save(LSTM(2, 2), path)
 
 
 # ------------------------------------------------------------------- pickling
