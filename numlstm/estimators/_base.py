@@ -557,6 +557,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         X3, lengths = check_sequences(X, dtype=np.float64)
         n_samples, n_timesteps = X3.shape[:2]
         resume = None
+        if self.checkpoint is not None:
+            self._check_checkpoint_folder()
         if not incremental and self.checkpoint is not None:
             resume = self._resumable_checkpoint()
         if resume is not None:
@@ -700,6 +702,16 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             if trainer is not None:
                 trainer.sync_to_host()  # a checkpoint holds host weights and moments
             self._write_checkpoint(fingerprint)
+
+    def _check_checkpoint_folder(self):
+        """Refuse a checkpoint path whose folder is missing before training, not at the
+        first checkpoint, an epoch or more into the fit."""
+        path = os.fspath(self.checkpoint)
+        folder = os.path.dirname(os.path.realpath(path))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(
+                f"checkpoint={path!r}: the folder {folder!r} does not exist; create it "
+                "or choose another checkpoint path.")
 
     def _resumable_checkpoint(self):
         """The payload of an unfinished fit saved at ``checkpoint``, or None."""

@@ -201,6 +201,18 @@ def test_checkpoint_written_atomically(tmp_path, monkeypatch):
     assert np.isfinite(est.predict(X)).all()
 
 
+def test_checkpoint_in_a_missing_folder_is_refused_before_training(tmp_path):
+    path = tmp_path / "missing" / "fit.ckpt"
+    fitted = _fit()
+    before = fitted.network_.get_flat_params()
+    for call in (lambda est: est.fit(X, Y), lambda est: est.partial_fit(X, Y)):
+        with pytest.raises(FileNotFoundError, match="missing.*does not exist"):
+            call(fitted.set_params(checkpoint=path))
+        # nothing trained: the fitted model is as it was
+        assert fitted.n_iter_ == PARAMS["max_iter"]
+        np.testing.assert_array_equal(fitted.network_.get_flat_params(), before)
+
+
 def test_checkpoint_refuses_other_data_or_parameters(tmp_path, monkeypatch):
     path = tmp_path / "ckpt"
     interrupt_at(monkeypatch, call=5)
