@@ -15,7 +15,7 @@ import numpy as np
 from .background_compile import maybe_start as start_background_compile
 from .losses import LOSS_FUNCTIONS, OUTPUT_ACTIVATIONS, OUTPUT_FOR_LOSS
 from .readout import check_readout, pool, pool_backward, readout_width
-from .recurrent import _check_rate
+from .recurrent import _check_positive_int, _check_rate, checked_state_value
 
 __all__ = ["LSTMNetwork"]
 
@@ -95,7 +95,7 @@ class LSTMNetwork:
         self.readout = readout
         self.output_dropout = _check_rate(output_dropout, "output_dropout")
         self.lstm = lstm
-        self.n_outputs = int(n_outputs)
+        self.n_outputs = _check_positive_int(n_outputs, "n_outputs")
         self.loss = loss
         self.out_activation = OUTPUT_FOR_LOSS[loss]
         self.sequence_output = bool(sequence_output)
@@ -195,10 +195,13 @@ class LSTMNetwork:
             Must hold every key of :meth:`state_dict` with matching shapes.
         """
         state = dict(state)
-        weight = np.asarray(state.pop("output.weight"))
-        bias = np.asarray(state.pop("output.bias"))
-        if weight.shape != self.coef_.T.shape or bias.shape != self.intercept_.shape:
-            raise ValueError("output.weight / output.bias have the wrong shape.")
+        missing = sorted({"output.weight", "output.bias"} - set(state))
+        if missing:
+            raise KeyError(f"state_dict does not match this network: missing keys {missing}")
+        # Every value is checked before any is loaded: a refused dict changes nothing.
+        weight = checked_state_value(state.pop("output.weight"), "output.weight",
+                                     self.coef_.T)
+        bias = checked_state_value(state.pop("output.bias"), "output.bias", self.intercept_)
         self.lstm.load_state_dict(state)
         self.coef_[...] = weight.T
         self.intercept_[...] = bias
@@ -346,8 +349,17 @@ class LSTMNetwork:
             return self._loss_and_gradient(X, Y, lengths, alpha, training)
 
     def _loss_and_gradient(self, X, Y, lengths, alpha, training):
-        n = X.shape[0]
+        # The layer's mode for this call only (as in inference): a validation loss must
+        # not leave dropout off for the training that follows.
+        was_training = self.lstm.training
         self.lstm.train(training)
+        try:
+            return self._loss_and_gradient_in_mode(X, Y, lengths, alpha)
+        finally:
+            self.lstm.train(was_training)
+
+    def _loss_and_gradient_in_mode(self, X, Y, lengths, alpha):
+        n = X.shape[0]
         out, (h_n, *_) = self.lstm.forward_states(X, lengths=lengths)
         feats, pooled = self._features(out, h_n, lengths)
         feature_mask = self._output_dropout_mask(feats.shape)

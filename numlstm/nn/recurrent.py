@@ -109,6 +109,25 @@ def _as_numpy(value):
     return np.asarray(value)
 
 
+def checked_state_value(value, name, like):
+    """``state_dict[name]`` as an array of the shape and dtype of ``like``, or an error
+    naming the key: not real numbers, another shape, or not finite once cast."""
+    value = _as_numpy(value)
+    _check_real(value, f"state_dict[{name!r}]")
+    if value.shape != like.shape:
+        raise ValueError(f"state_dict[{name!r}] has shape {value.shape}, "
+                         f"expected {like.shape}")
+    # Check the values the layer will hold: a float64 value beyond float32's range
+    # becomes infinite in a float32 layer. The cast's overflow warning is silenced
+    # because the check below reports it, naming the key.
+    with np.errstate(over="ignore"):
+        value = value.astype(like.dtype, copy=False)
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"state_dict[{name!r}] contains NaN or infinity, or values "
+                         f"beyond the range of this layer's dtype {like.dtype}")
+    return value
+
+
 class RecurrentLayer:
     """Machinery shared by :class:`LSTM`, :class:`GRU` and :class:`RNN`; not used directly.
 
@@ -351,22 +370,8 @@ class RecurrentLayer:
         if missing or unexpected:
             raise KeyError(f"state_dict does not match this {type(self).__name__}: missing "
                            f"keys {missing}, unexpected keys {unexpected}")
-        arrays = {}
-        for name, view in own.items():
-            value = _as_numpy(state_dict[name])
-            _check_real(value, f"state_dict[{name!r}]")
-            if value.shape != view.shape:
-                raise ValueError(f"state_dict[{name!r}] has shape {value.shape}, "
-                                 f"expected {view.shape}")
-            # Check the values the layer will hold: a float64 value beyond float32's range
-            # becomes infinite in a float32 layer. The cast's overflow warning is silenced
-            # because the check below reports it, naming the key.
-            with np.errstate(over="ignore"):
-                value = value.astype(view.dtype, copy=False)
-            if not np.all(np.isfinite(value)):
-                raise ValueError(f"state_dict[{name!r}] contains NaN or infinity, or values "
-                                 f"beyond the range of this layer's dtype {view.dtype}")
-            arrays[name] = value
+        arrays = {name: checked_state_value(state_dict[name], name, view)
+                  for name, view in own.items()}
         for name, view in own.items():
             view[...] = arrays[name]
 

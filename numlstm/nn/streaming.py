@@ -65,8 +65,9 @@ class Stream:
         self.layer = layer
         self.batch_size = int(batch_size)
         self._lengths = {}  # chunk length -> lengths array (all steps valid)
-        self._initial = layer._check_states(states, layer._state_names(suffix="0"),
-                                            self.batch_size)
+        # Copies: reset() goes back to these states even if the caller reuses its arrays.
+        self._initial = tuple(np.array(s) for s in layer._check_states(
+            states, layer._state_names(suffix="0"), self.batch_size))
         self.reset()
         # In a fresh environment the first chunk waits seconds for the forward pass to
         # compile: a second process starts on it now.

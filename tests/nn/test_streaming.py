@@ -55,6 +55,17 @@ def test_one_step_at_a_time_and_reset():
     assert stream.n_steps_seen == 3
 
 
+def test_reset_goes_back_to_the_given_states_after_the_caller_reuses_them():
+    layer = LSTM(2, 3, dtype=np.float64, random_state=0)
+    h0, c0 = np.ones((1, 1, 3)), np.ones((1, 1, 3))
+    x = np.random.default_rng(0).normal(size=(1, 4, 2))
+    stream = layer.stream(1, (h0, c0))
+    first = stream(x)
+    h0[...] = 0.0
+    c0[...] = 0.0
+    np.testing.assert_array_equal(stream.reset()(x), first)
+
+
 @pytest.mark.parametrize("name", ["lstm", "gru-2-layers", "lstm-2-layers-proj"])
 def test_peek_looks_ahead_without_moving_the_stream(name):
     layer = LAYERS[name]()
