@@ -720,8 +720,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             return None
         payload = _read_checkpoint(path)
         fit_state = payload["state"].get("_fit_state")
-        if fit_state is None or fit_state.get("finished"):
-            return None  # a finished fit (or partial_fit's): a new fit overwrites it
+        if fit_state is None:
+            return None  # partial_fit's: a new fit overwrites it
+        if fit_state.get("finished"):
+            # A finished member of an ensemble that has more to train resumes with the
+            # next member; a finished fit is overwritten by a new one.
+            n_trained = 1 + len(payload["state"].get("_other_networks") or [])
+            if n_trained >= payload["params"].get("n_ensemble", 1):
+                return None
         if payload["class"] != type(self).__name__:
             raise ValueError(
                 f"checkpoint={os.fspath(path)!r} was written by "

@@ -5,7 +5,7 @@ import pytest
 
 import numlstm
 from numlstm import LSTMClassifier, LSTMRegressor
-from helpers import fit_interrupted_then_resumed
+from helpers import fit_interrupted_then_resumed, interrupt_at
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -78,3 +78,27 @@ def test_checkpoint_resume_in_a_later_member_equals_the_uninterrupted_fit(tmp_pa
     assert len(resumed.networks_) == 3
     assert resumed.loss_curve_ == reference.loss_curve_
     np.testing.assert_array_equal(resumed.predict(X), reference.predict(X))
+
+
+def test_resume_before_a_members_first_checkpoint_keeps_the_finished_members(
+        tmp_path, monkeypatch):
+    """Interrupted in the third member before any checkpoint of its own: the resumed fit
+    trains the third member only (it used to start the whole ensemble again)."""
+    common = dict(hidden_size=3, batch_size=10, max_iter=3, n_ensemble=3, random_state=0,
+                  checkpoint=tmp_path / "run.ckpt", checkpoint_every=100)
+    reference = LSTMRegressor(**{**common, "checkpoint": None}).fit(X, Y_REG)
+    interrupt_at(monkeypatch, call=2 * 9 + 5)  # 9 steps per member: epoch 2 of the third
+    with pytest.raises(KeyboardInterrupt):
+        LSTMRegressor(**common).fit(X, Y_REG)
+    monkeypatch.undo()
+    calls = interrupt_at(monkeypatch, call=10**9)
+    resumed = LSTMRegressor(**common).fit(X, Y_REG)
+    assert calls[0] == 9  # the third member's steps
+    assert len(resumed.networks_) == 3
+    for mine, theirs in zip(resumed.networks_, reference.networks_):
+        np.testing.assert_array_equal(mine.get_flat_params(), theirs.get_flat_params())
+    np.testing.assert_array_equal(resumed.predict(X), reference.predict(X))
+    # finished now: the next fit is a new one
+    calls[0] = 0
+    LSTMRegressor(**common).fit(X, Y_REG)
+    assert calls[0] == 27
