@@ -524,10 +524,19 @@ class RecurrentLayer:
         final_states : tuple of ndarrays
             Final states of every layer and direction, like ``states``.
         """
+        given_x, given_lengths = x, lengths
         x = self._check_x(x)
         batch, n_steps, _ = x.shape
         lengths, padded = self._check_lengths(lengths, batch, n_steps)
         self._check_activation_memory(batch, n_steps, requires_grad)
+        if requires_grad:
+            # backward reads x and lengths again: private copies, so that a caller who
+            # refills its arrays (a buffer for the next batch) before calling backward
+            # gets the gradients of what forward saw. Small next to the gate caches.
+            if not padded and (x is given_x or not x.flags.owndata):
+                x = x.copy()
+            if given_lengths is not None and lengths is given_lengths:
+                lengths = lengths.copy()
         # A first training step or prediction in a fresh environment compiles for
         # seconds: a second process compiles part of it alongside.
         if requires_grad:

@@ -293,6 +293,29 @@ def test_backward_without_the_input_gradient(cell, options, dtype):
         np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
 
 
+@pytest.mark.parametrize("lengths", [None, np.array([5, 5]), np.array([5, 3])])
+def test_refilling_the_callers_arrays_before_backward_changes_no_gradient(lengths):
+    """backward reads what forward saw, not the caller's arrays as they are by then (a
+    buffer refilled with the next batch, say)."""
+    layer = LSTM(3, 4, dtype=np.float64, random_state=0)
+    x = np.random.default_rng(0).normal(size=(2, 5, 3))
+    results = []
+    for refill in (False, True):
+        given_x = x.copy()
+        given_lengths = None if lengths is None else lengths.copy()
+        out, _ = layer.forward(given_x, lengths=given_lengths)
+        if refill:
+            given_x[...] = 7.0
+            if given_lengths is not None:
+                given_lengths[...] = 1
+        grads, dx = layer.backward(np.ones_like(out))
+        results.append(({k: v.copy() for k, v in grads.items()}, dx))
+    (expected, dx), (actual, dx_refilled) = results
+    np.testing.assert_array_equal(dx_refilled, dx)
+    for name in expected:
+        np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
+
+
 def test_backward_before_forward_raises():
     layer = LSTM(3, 4, dtype=np.float64, random_state=0)
     with pytest.raises((RuntimeError, ValueError)):
