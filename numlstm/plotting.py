@@ -1,7 +1,7 @@
 """Plots of fitted estimators (matplotlib, an optional dependency, imported lazily)."""
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
+from sklearn.exceptions import NotFittedError
 
 __all__ = ["plot_learning_curve"]
 
@@ -17,6 +17,19 @@ def _import_pyplot():
     return plt
 
 
+def _with_curves(estimator):
+    """``estimator``, or the fitted numlstm estimator an sktime wrapper holds, whichever
+    has the curves; NotFittedError when neither has."""
+    if not hasattr(estimator, "loss_curve_"):
+        inner = getattr(estimator, "estimator_", None)
+        if hasattr(inner, "loss_curve_"):
+            return inner
+        raise NotFittedError(
+            f"{type(estimator).__name__} has no loss_curve_: fit it before plotting its "
+            "learning curve.")
+    return estimator
+
+
 def plot_learning_curve(estimator, ax=None, *, logy=False, loss_label="training loss",
                         score_label="validation score"):
     """Plot the training loss and validation score of a fitted estimator per epoch.
@@ -30,7 +43,8 @@ def plot_learning_curve(estimator, ax=None, *, logy=False, loss_label="training 
     ----------
     estimator : LSTMRegressor or LSTMClassifier
         A fitted estimator (any object with ``loss_curve_`` and, optionally,
-        ``validation_scores_`` works).
+        ``validation_scores_`` works), or a fitted sktime wrapper of
+        :mod:`numlstm.sktime`, whose ``estimator_`` is plotted.
     ax : matplotlib.axes.Axes, default=None
         Axes to draw on; a new figure is created when omitted.
     logy : bool, default=False
@@ -77,7 +91,7 @@ def plot_learning_curve(estimator, ax=None, *, logy=False, loss_label="training 
     >>> ax.get_xlabel(), ax.get_ylabel(), ax.right_ax.get_ylabel()
     ('epoch', 'training loss', 'validation score')
     """
-    check_is_fitted(estimator, "loss_curve_")
+    estimator = _with_curves(estimator)
     plt = _import_pyplot()
     if ax is None:
         _, ax = plt.subplots()

@@ -89,8 +89,25 @@ def test_warm_started_early_stopping_aligns_scores_to_last_epochs():
 
 
 def test_not_fitted_raises():
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match="LSTMRegressor has no loss_curve_"):
         plot_learning_curve(LSTMRegressor())
+
+
+def test_any_object_with_the_curves_and_sktime_wrappers():
+    """As documented: any object with ``loss_curve_`` (scikit-learn's check of a fitted
+    estimator refused these), and a fitted sktime wrapper's estimator."""
+    from types import SimpleNamespace
+
+    ax = plot_learning_curve(SimpleNamespace(loss_curve_=[1.0, 0.5, 0.25]))
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), [1.0, 0.5, 0.25])
+    sktime = pytest.importorskip("numlstm.sktime", exc_type=ImportError)
+    wrapper = sktime.LSTMTimeSeriesClassifier(hidden_size=2, max_iter=3, random_state=0)
+    with pytest.raises(NotFittedError, match="LSTMTimeSeriesClassifier"):
+        plot_learning_curve(wrapper)
+    wrapper.fit(X.transpose(0, 2, 1), Y_CLF)
+    ax = plot_learning_curve(wrapper)
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(),
+                                  wrapper.estimator_.loss_curve_)
 
 
 def test_clear_error_without_matplotlib(monkeypatch):
