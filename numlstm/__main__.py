@@ -122,9 +122,17 @@ def main(argv=None):
         if not 0 <= args.seed < 2**32 - 1:
             print(f"numlstm demo: --seed must be between 0 and {2**32 - 2}", file=sys.stderr)
             return 2
-        result = run_demo(seq_len=args.seq_len, n_train=args.n_train, n_test=args.n_test,
-                          epochs=args.epochs, hidden_size=args.hidden_size, seed=args.seed,
-                          verbose=not args.quiet)
+        try:
+            result = run_demo(seq_len=args.seq_len, n_train=args.n_train,
+                              n_test=args.n_test, epochs=args.epochs,
+                              hidden_size=args.hidden_size, seed=args.seed,
+                              verbose=not args.quiet)
+        except MemoryError as error:
+            # Sizes too large for this machine: the estimator's message says what the
+            # fit would need; a traceback adds nothing to it.
+            print(f"numlstm demo: {error or 'not enough memory for these sizes'}",
+                  file=sys.stderr)
+            return 2
         if args.quiet:
             print(f"test MSE {result['mse']:.5f}, baseline MSE {result['baseline_mse']:.5f}, "
                   f"{result['ratio']:.0f}x better, {result['seconds']:.1f} s")

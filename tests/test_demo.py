@@ -54,6 +54,10 @@ def test_cli_rejects_bad_arguments(capsys):
     for seed in ("-1", str(2**32 - 1)):
         assert main(["demo", "--seed", seed]) == 2
         assert "--seed must be between 0 and 4294967294" in capsys.readouterr().err
+    # Sizes beyond the machine: the estimator's message in one line, no traceback.
+    assert main(["demo", "--hidden-size", "1000000", "--n-train", "10", "--n-test", "10",
+                 "--quiet"]) == 2
+    assert capsys.readouterr().err.startswith("numlstm demo: This fit needs about")
     with pytest.raises(SystemExit):
         main([])
     with pytest.raises(SystemExit):
