@@ -81,7 +81,8 @@ class LSTMTimeSeriesRegressor(NetworkParameters, BaseRegressor):
     """Time-series regression with numlstm's LSTM (or GRU / RNN), for sktime.
 
     A :class:`numlstm.LSTMRegressor` on sktime's data containers (see
-    :class:`LSTMTimeSeriesClassifier`): one target value per series.
+    :class:`LSTMTimeSeriesClassifier`): one target value per series, or several (a 2-D
+    ``y``: one network with an output per column).
 
     Parameters
     ----------
@@ -108,7 +109,10 @@ patch_length, n_ensemble, input_dropout, input_scaling, output_dropout
     (3,)
     """
 
-    _tags = dict(_COLLECTION_TAGS, **{"y_inner_mtype": "numpy1D"})
+    # Several target columns train one network with several outputs, not one network
+    # per column (sktime's vectorisation).
+    _tags = dict(_COLLECTION_TAGS, **{"y_inner_mtype": ["numpy2D", "numpy1D"],
+                                      "capability:multioutput": True})
 
     def _fit(self, X, y):
         self.estimator_ = self._inner(LSTMRegressor).fit(to_sequences(X), y)

@@ -107,6 +107,23 @@ def test_regressor_on_a_multiindex_frame_and_unequal_lengths():
                                direct.predict([s[:, :9 - i % 4].T for i, s in enumerate(X)]))
 
 
+def test_regressor_trains_one_network_for_several_targets():
+    """Several target columns: one network with an output each, as numlstm's own
+    estimator trains (sktime's vectorisation trained one network per column)."""
+    X, _, y = _panel()
+    targets = np.stack([y, -2.0 * y + 1.0], axis=1)
+    direct = LSTMRegressor(**SMALL).fit(X.transpose(0, 2, 1), targets)
+    for given in (targets, pd.DataFrame(targets, columns=["first", "second"])):
+        reg = LSTMTimeSeriesRegressor(**SMALL).fit(X, given)
+        assert reg.estimator_.n_outputs_ == 2
+        prediction = reg.predict(X)
+        assert type(prediction) is type(given) and prediction.shape == targets.shape
+        np.testing.assert_array_equal(np.asarray(prediction),
+                                      direct.predict(X.transpose(0, 2, 1)))
+    if isinstance(prediction, pd.DataFrame):
+        assert list(prediction.columns) == ["first", "second"]
+
+
 # ------------------------------------------------------------------- forecaster
 @pytest.fixture(scope="module")
 def airline():
