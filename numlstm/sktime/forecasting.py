@@ -315,6 +315,18 @@ batch_size, early_stopping, random_state
                 f"again on the whole series.")
         return y
 
+    def __setstate__(self, state):
+        if "_history" in state and "_history_cutoff" not in state and (
+                state.get("_cutoff") is not None):
+            # Pickled before the history recorded its end. The forecast origin was then
+            # the history's last time point (fit and each update moved both together).
+            state = {**state, "_history_cutoff": state["_cutoff"]}
+        restore = getattr(super(), "__setstate__", None)
+        if restore is not None:
+            restore(state)
+        else:
+            self.__dict__.update(state)
+
     def _update(self, y, X=None, update_params=True):
         y = self._unseen(y)
         if hasattr(self, "_history_cutoff"):

@@ -248,6 +248,20 @@ def test_update_with_data_seen_already_keeps_only_the_new_points(airline):
                                   weights)
 
 
+def test_a_forecaster_pickled_before_the_history_kept_its_end_updates_once(airline):
+    """An earlier version's pickle had no record of the history's end: its first update
+    appended observations seen already. The end is taken from its forecast origin."""
+    import pickle
+
+    fitted = LSTMForecaster(window_length=4, strategy="recursive", **SMALL).fit(
+        airline.iloc[:100])
+    del fitted._history_cutoff  # as an earlier version pickled it
+    old = pickle.loads(pickle.dumps(fitted))
+    old.update(airline.iloc[:112], update_params=False)
+    assert len(old._history) == 112
+    assert old.cutoff[0] == airline.index[111]
+
+
 def test_update_after_a_gap_says_which_points_are_missing(airline):
     f = LSTMForecaster(window_length=4, strategy="recursive", **SMALL).fit(
         airline.iloc[:100])
