@@ -384,20 +384,20 @@ class LSTMNetwork:
             d_feats *= feature_mask[valid] if self.sequence_output else feature_mask
 
         D, H = self.lstm.num_directions, self.lstm.state_size
-        # The network's input is the data: the gradient w.r.t. it is not needed.
+        d_states = None
         if self.sequence_output:
             d_out = np.zeros_like(out)
             d_out[valid] = d_feats
-            self.lstm.backward_states(d_out, input_gradient=False)
         elif pooled is not None:
-            self.lstm.backward_states(pool_backward(d_feats, pooled, out.shape, out.dtype),
-                                      input_gradient=False)
+            d_out = pool_backward(d_feats, pooled, out.shape, out.dtype)
         else:
+            d_out = np.zeros_like(out)
             d_h_n = np.zeros_like(h_n)
             for d in range(D):
                 d_h_n[h_n.shape[0] - D + d] = d_feats[:, d * H:(d + 1) * H]
-            self.lstm.backward_states(np.zeros_like(out), (d_h_n,) + (None,) * (
-                self.lstm.n_states - 1), input_gradient=False)
+            d_states = (d_h_n,) + (None,) * (self.lstm.n_states - 1)
+        # The network's input is the data: the gradient w.r.t. it is not needed.
+        self.lstm.backward_states(d_out, d_states, input_gradient=False)
 
         if alpha:
             mask = self._lstm_weight_mask()

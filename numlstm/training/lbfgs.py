@@ -143,9 +143,7 @@ def run_lbfgs(record, Xs, Y, lengths, state, config):
     if len(record.loss_curve_) == n_before:
         record.loss_curve_.append(record.loss_)
     record.best_loss_ = min(record.best_loss_, record.loss_)
-    state["finished"] = True
-    if config.checkpoint is not None:
-        config.checkpoint(True)
+    _finish(record, net, Xs, Y, lengths, state, config)
     if config.verbose:
         print(f"L-BFGS finished: {result.nit} iterations, loss = {record.loss_:.6f}, "
               f"{time.perf_counter() - start:.2f} s", flush=True)
@@ -158,8 +156,9 @@ def run_lbfgs(record, Xs, Y, lengths, state, config):
 
 
 def _finish(record, net, Xs, Y, lengths, state, config):
-    """End a fit that has no iteration left: the record's loss (a checkpoint of an
-    earlier version may lack it) and a final checkpoint that says the fit is done."""
+    """End the fit: the record's loss where it has none (resumed with no iteration left
+    from a checkpoint of an earlier version) and a final checkpoint that says the fit is
+    done."""
     if record.loss_ is None:
         record.loss_ = float(net.loss_and_gradient(Xs, Y, lengths, alpha=config.alpha))
         record.best_loss_ = min(record.best_loss_, record.loss_)
