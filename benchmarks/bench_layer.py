@@ -39,6 +39,12 @@ class Layer(_LayerBench):
         self.layer.forward(self.x)
         self.layer.backward(self.d_out)
 
+    def time_forward_backward_without_input_gradient(self, size, dtype):
+        """A training step as an estimator takes it, without the gradient w.r.t. the data
+        (``backward(..., input_gradient=False)``)."""
+        self.layer.forward(self.x)
+        self.layer.backward(self.d_out, input_gradient=False)
+
 
 class LayerMemory(_LayerBench):
     """Peak resident memory of the process through a training step."""
